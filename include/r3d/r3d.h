@@ -5,4 +5,5 @@
 #include "volume.h"
 #include "nifti.h"
 #include "dicom.h"
+#include "input.h"
 #endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# deps.sh - install what recon3d needs on Debian 12, by package name.
+# Idempotent: installs only what is missing. Run as root (or with sudo).
+set -euo pipefail
+
+# build + runtime libraries (the product links these)
+BUILD=(gcc make cmake pkg-config git
+       zlib1g-dev libdeflate-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev
+       libcjson-dev libzip-dev)
+# tests, fuzzing and golden comparisons (never in the product's runtime path)
+TEST=(clang libclang-rt-14-dev dcm2niix python3 python3-numpy python3-pydicom python3-nibabel)
+
+want=("${BUILD[@]}")
+[ "${1:-}" = "--with-tests" ] && want+=("${TEST[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

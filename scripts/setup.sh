@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# setup.sh - the README's first command: install what is missing, build,
+# and run the main job on sample data (a real head CT from Debian's
+# invesalius-examples). Output goes to out/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+ct=$(bash scripts/sample-data.sh)
+mkdir -p out
+echo "== recon3d info $ct"
+./build/recon3d info "$ct"
+echo "== recon3d convert $ct -o out/cranium.nii.gz"
+./build/recon3d convert "$ct" -o out/cranium.nii.gz
+echo "== done: out/cranium.nii.gz and out/cranium.json"

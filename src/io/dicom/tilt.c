@@ -1,0 +1,101 @@
+/* tilt.c - gantry-tilt correction by resampling, as dcm2niix does.
+ *
+ * A CT acquired with the gantry tilted has slices that are planes of the
+ * patient frame like any others (row and column cosines in
+ * ImageOrientationPatient), but consecutive slices are displaced not along
+ * the plane normal n but along a tilted vector D. Volume formats and every
+ * downstream algorithm assume an orthogonal grid, so each slice is shifted
+ * within its own plane: slice k moves by k * (D - (D.n) n), which is a pure
+ * displacement along the image column axis for a tilt about the x axis.
+ *
+ * In voxel units the shift of slice k is k*beta rows (beta = the in-plane
+ * component of D divided by the row spacing); each output row j' samples
+ * input row j' - k*beta by linear interpolation. The grid gains
+ * ceil(|beta| * (nz-1)) rows so nothing is cut, and its origin moves by the
+ * same amount when beta < 0. New voxels outside the scanned field hold the
+ * volume's minimum (air for CT). Cost: one pass over the output.
+ */
+#include "tilt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+r3d_volume *r3d_tilt_correct(const r3d_volume *v, const r3d_dicom_scan *s, const r3d_series *g,
+                             r3d_error *err)
+{
+    const r3d_frame_rec *fr = s->frames + g->first;
+    int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2], nt = v->dim[3];
+    if (nz < 2)
+        return r3d_volume_copy(v, err);
+    /* D: mean displacement between consecutive slice positions. */
+    double D[3], col1[3], n[3];
+    for (int i = 0; i < 3; i++) {
+        D[i] = (fr[nz - 1].ipp[i] - fr[0].ipp[i]) / (double)(nz - 1);
+        col1[i] = v->ijk_to_lps[i][1];
+        n[i] = g->normal[i];
+    }
+    double a = D[0] * n[0] + D[1] * n[1] + D[2] * n[2];
+    double c2 = col1[0] * col1[0] + col1[1] * col1[1] + col1[2] * col1[2];
+    double beta = ((D[0] - a * n[0]) * col1[0] + (D[1] - a * n[1]) * col1[1] +
+                   (D[2] - a * n[2]) * col1[2]) / c2;
+    int64_t extra = (int64_t)ceil(fabs(beta) * (double)(nz - 1) - 1e-6);
+    double jmin = beta < 0 ? -(double)extra : 0.0;
+    int64_t dim[4] = {nx, ny + extra, nz, nt};
+
+    /* Work in real values, then store in the input type (CT stays int16). */
+    r3d_volume *o = r3d_volume_new(dim, v->dtype, err);
+    if (!o)
+        return NULL;
+    void *vox = o->voxels;
+    *o = *v;
+    o->voxels = vox;
+    o->dim[1] = ny + extra;
+    double lo = INFINITY;
+    int64_t nvox = r3d_volume_nvox(v);
+    for (int64_t i = 0; i < nvox; i++) {
+        double x = r3d_volume_get(v, i);
+        lo = x < lo ? x : lo;
+    }
+    size_t es = r3d_dtype_size(v->dtype);
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t k = 0; k < nz; k++)
+            for (int64_t jj = 0; jj < ny + extra; jj++) {
+                double src = (double)jj + jmin - (double)k * beta;
+                int64_t j0 = (int64_t)floor(src);
+                double w = src - (double)j0;
+                for (int64_t i = 0; i < nx; i++) {
+                    double val;
+                    int64_t base = ((t * nz + k) * ny) * nx + i;
+                    if (j0 < 0 || j0 > ny - 1 || (j0 == ny - 1 && w > 1e-9)) {
+                        val = lo;
+                    } else {
+                        double v0 = r3d_volume_get(v, base + j0 * nx);
+                        double v1 = w > 1e-9 ? r3d_volume_get(v, base + (j0 + 1) * nx) : v0;
+                        val = v0 + w * (v1 - v0);
+                    }
+                    /* back to stored units */
+                    double st = (val - v->scl_inter) / v->scl_slope;
+                    int64_t oi = ((t * nz + k) * (ny + extra) + jj) * nx + i;
+                    uint8_t *dst = (uint8_t *)o->voxels + (size_t)oi * es;
+                    switch (v->dtype) {
+                    case R3D_U8: *dst = (uint8_t)lround(st); break;
+                    case R3D_I8: *(int8_t *)dst = (int8_t)lround(st); break;
+                    case R3D_I16: { int16_t q = (int16_t)lround(st); memcpy(dst, &q, 2); } break;
+                    case R3D_U16: { uint16_t q = (uint16_t)lround(st); memcpy(dst, &q, 2); } break;
+                    case R3D_I32: { int32_t q = (int32_t)lround(st); memcpy(dst, &q, 4); } break;
+                    case R3D_U32: { uint32_t q = (uint32_t)lround(st); memcpy(dst, &q, 4); } break;
+                    case R3D_F32: { float q = (float)st; memcpy(dst, &q, 4); } break;
+                    case R3D_F64: memcpy(dst, &st, 8); break;
+                    default: memset(dst, 0, es); break;
+                    }
+                }
+            }
+    /* Orthogonal slice step, origin moved when rows were added in front. */
+    for (int i = 0; i < 3; i++) {
+        o->ijk_to_lps[i][2] = a * n[i];
+        o->ijk_to_lps[i][3] = v->ijk_to_lps[i][3] + jmin * col1[i];
+    }
+    r3d_volume_update_spacing(o);
+    return o;
+}

@@ -1,0 +1,45 @@
+/* cli.h - what the recon3d subcommands share: progress reporting, exit
+ * codes, error printing. Each subcommand lives in cmd_<name>.c. */
+#ifndef R3D_CLI_H
+#define R3D_CLI_H
+
+#include "r3d/r3d.h"
+
+#include <stdio.h>
+
+/* Exit codes (docs/EXIT_CODES.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,       /* bad command line */
+    EXIT_INPUT = 2,       /* input unreadable, malformed or inconsistent */
+    EXIT_UNSUPPORTED = 3, /* valid input we cannot handle yet */
+    EXIT_OUTPUT = 4,      /* output could not be written */
+    EXIT_NOMEM = 5,
+    EXIT_NOTFOUND = 6,    /* no images / no such series */
+};
+
+int cli_exit_code(r3d_status s);
+/* Print "recon3d: <message>" and return the exit code for err. */
+int cli_fail(const r3d_error *err);
+int cli_usage(const char *fmt, ...);
+
+/* Progress on stderr: a bar on a terminal, plain lines otherwise, nothing
+ * when quiet, and nothing at all for work that ends within a second. */
+typedef struct cli_progress {
+    int quiet;
+    int tty;
+    double t0;
+    double last;
+    int shown;
+    char stage[32];
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, int quiet);
+void cli_progress_cb(void *ctx, const char *stage, int64_t done, int64_t total);
+void cli_progress_end(cli_progress *p);
+double cli_now(void);
+
+int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif
