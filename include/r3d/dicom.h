@@ -44,22 +44,35 @@ typedef struct r3d_dcm_el {
 } r3d_dcm_el;
 
 struct r3d_dcm_item {
-    r3d_dcm_el *el; /* in file order (ascending tags in a valid file) */
+    r3d_dcm_el *el; /* ascending tags (file order in a valid file; a file whose
+                       tags are out of order is sorted, equal tags keep their
+                       file order) */
     uint32_t n;
 };
 
 typedef struct r3d_dcm_file r3d_dcm_file; /* opaque; fields via accessors */
 
 enum {
-    R3D_DCM_HEADER_ONLY = 1 << 0, /* stop at (7FE0,0010); pixel data element not filled */
+    /* Stop at the pixel data (7FE0,0010/0008/0009) without touching its
+     * bytes: the element is present with tag, vr, len and offset (its length
+     * checked against the file size) but val, frag and bot are NULL. */
+    R3D_DCM_HEADER_ONLY = 1 << 0,
 };
 
-/* Parse a file (memory-mapped or read). The path is copied for messages. */
+/* Parse a file (memory-mapped or read). The path is copied for messages.
+ * Errors: R3D_EIO (cannot open), R3D_EFORMAT with a message naming the
+ * element and byte offset, R3D_ENOMEM. A file that is not DICOM at all (no
+ * DICM marker and no plausible first element, or empty) fails with
+ * R3D_EFORMAT and the message "<path>: not a DICOM file (...)";
+ * r3d_dcm_error_is_not_dicom() recognises that case (the scanner skips such
+ * files quietly). */
 r3d_dcm_file *r3d_dcm_open(const char *path, unsigned flags, r3d_error *err);
 /* Parse bytes; takes ownership of buf (malloc'ed) when own != 0. */
 r3d_dcm_file *r3d_dcm_parse(uint8_t *buf, size_t n, int own, const char *name,
                             unsigned flags, r3d_error *err);
 void r3d_dcm_close(r3d_dcm_file *f);
+/* Did r3d_dcm_open/parse fail because the input is not DICOM at all? */
+int r3d_dcm_error_is_not_dicom(const r3d_error *err);
 
 const char *r3d_dcm_path(const r3d_dcm_file *f);
 const char *r3d_dcm_transfer_syntax(const r3d_dcm_file *f); /* UID, "" if none */
@@ -96,17 +109,22 @@ typedef struct r3d_dcm_pixinfo {
     int bits_alloc, bits_stored, high_bit;
     int is_signed;     /* PixelRepresentation */
     int planar;        /* PlanarConfiguration (as stored) */
-    int is_float;      /* Float / Double Float Pixel Data */
+    int is_float;      /* Float (bits_alloc 32) / Double Float (64) Pixel Data */
     char photometric[17];
+    int palette_bits;  /* PALETTE COLOR: 8 or 16 = bits of the LUT entries; the
+                          decoded frame is RGB of that width. 0 otherwise. */
 } r3d_dcm_pixinfo;
 
 r3d_status r3d_dcm_pixinfo_get(const r3d_dcm_file *f, r3d_dcm_pixinfo *p, r3d_error *err);
 /* Bytes one decoded frame needs: rows*cols*samples*out_bytes, where out_bytes
- * is 1 for bits_alloc <= 8 (incl. 1-bit), 2 for <= 16, 4 for 32. */
+ * is 1 for bits_alloc <= 8 (incl. 1-bit), 2 for <= 16, 4 for 32, 8 for 64
+ * (double); for PALETTE COLOR rows*cols*3*(palette_bits/8). 0 on overflow. */
 size_t r3d_dcm_frame_bytes(const r3d_dcm_pixinfo *p);
 /* Decode one frame: host byte order, samples interleaved (RGB for colour,
- * YBR converted to RGB), signed values sign-extended from bits_stored,
- * unsigned values masked to bits_stored. */
+ * YBR converted to RGB, PALETTE COLOR expanded through its LUT), signed
+ * values sign-extended from bits_stored, unsigned values masked to
+ * bits_stored, 1-bit data one 0/1 byte per pixel, float data as stored.
+ * Safe to call concurrently on different frames of the same file. */
 r3d_status r3d_dcm_decode_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p, int frame,
                                 void *out, size_t out_size, r3d_error *err);
 
@@ -138,6 +156,7 @@ typedef struct r3d_series_info {
     int uneven_spacing;
     int missing_slices;
     char warnings[1024];    /* what is unusual, one sentence per line */
+    r3d_acq acq;            /* acquisition record of the first image */
 } r3d_series_info;
 
 typedef struct r3d_dicom_scan r3d_dicom_scan;
