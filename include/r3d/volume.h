@@ -53,6 +53,7 @@ typedef struct r3d_acq {
     char acquisition_time[17]; /* HHMMSS.frac */
     char transfer_syntax[65];
     char image_type[129];
+    char mr_acquisition_type[3]; /* "2D" / "3D" (MR) */
     int series_number;         /* -1 if unknown */
     double kvp;
     double tube_current_ma;
@@ -100,6 +101,11 @@ void r3d_volume_update_spacing(r3d_volume *v);
 /* The NIfTI RAS affine: diag(-1,-1,1,1) * ijk_to_lps. */
 void r3d_volume_ijk_to_ras(const r3d_volume *v, double out[4][4]);
 void r3d_volume_set_ijk_to_ras(r3d_volume *v, const double ras[4][4]);
+
+/* A new volume with axes permuted and flipped so that the voxel axes run
+ * as close as possible to R, A, S (nibabel's as_closest_canonical; dcm2niix
+ * does the same to 3D MR acquisitions). Same voxels, same world positions. */
+r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err);
 
 /* Read voxel n as double (real units: slope/intercept applied). */
 double r3d_volume_get(const r3d_volume *v, int64_t n);

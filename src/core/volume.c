@@ -168,6 +168,81 @@ double r3d_volume_get(const r3d_volume *v, int64_t n)
     return x * v->scl_slope + v->scl_inter;
 }
 
+r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err)
+{
+    double ras[4][4], m[3][3];
+    int perm[3] = {-1, -1, -1}; /* perm[w] = old voxel axis feeding world axis w */
+    int flip[3] = {0, 0, 0};
+    r3d_volume_ijk_to_ras(v, ras);
+    for (int j = 0; j < 3; j++) {
+        double n = 0;
+        for (int i = 0; i < 3; i++)
+            n += ras[i][j] * ras[i][j];
+        n = n > 0 ? sqrt(n) : 1;
+        for (int i = 0; i < 3; i++)
+            m[i][j] = ras[i][j] / n;
+    }
+    /* Greedy: the largest |cosine| decides one pairing at a time. */
+    for (int step = 0; step < 3; step++) {
+        int bw = 0, bi = 0;
+        double best = -1;
+        for (int w = 0; w < 3; w++)
+            for (int i = 0; i < 3; i++)
+                if (fabs(m[w][i]) > best) {
+                    best = fabs(m[w][i]);
+                    bw = w;
+                    bi = i;
+                }
+        perm[bw] = bi;
+        flip[bw] = m[bw][bi] < 0;
+        for (int k = 0; k < 3; k++)
+            m[bw][k] = m[k][bi] = 0;
+    }
+    int64_t dim[4] = {v->dim[perm[0]], v->dim[perm[1]], v->dim[perm[2]], v->dim[3]};
+    r3d_volume *o = r3d_volume_new(dim, v->dtype, err);
+    if (!o)
+        return NULL;
+    void *vox = o->voxels;
+    *o = *v;
+    o->voxels = vox;
+    for (int k = 0; k < 4; k++)
+        o->dim[k] = dim[k];
+    /* Old strides for each new axis, with flips folded into start + sign. */
+    int64_t ostride[3] = {1, v->dim[0], v->dim[0] * v->dim[1]};
+    int64_t st[3], start = 0;
+    for (int w = 0; w < 3; w++) {
+        st[w] = flip[w] ? -ostride[perm[w]] : ostride[perm[w]];
+        if (flip[w])
+            start += (v->dim[perm[w]] - 1) * ostride[perm[w]];
+    }
+    size_t es = r3d_dtype_size(v->dtype);
+    int64_t vol = v->dim[0] * v->dim[1] * v->dim[2];
+    const uint8_t *src = v->voxels;
+    uint8_t *dst = o->voxels;
+    for (int64_t t = 0; t < v->dim[3]; t++)
+        for (int64_t c = 0; c < dim[2]; c++)
+            for (int64_t b = 0; b < dim[1]; b++) {
+                int64_t so = t * vol + start + c * st[2] + b * st[1];
+                int64_t d0 = ((t * dim[2] + c) * dim[1] + b) * dim[0];
+                for (int64_t a = 0; a < dim[0]; a++)
+                    memcpy(dst + (size_t)(d0 + a) * es, src + (size_t)(so + a * st[0]) * es, es);
+            }
+    /* New columns: old column perm[w], negated when flipped; origin moves
+     * to the old voxel that is now first. */
+    for (int i = 0; i < 3; i++) {
+        double org = v->ijk_to_lps[i][3];
+        for (int w = 0; w < 3; w++) {
+            double col = v->ijk_to_lps[i][perm[w]];
+            o->ijk_to_lps[i][w] = flip[w] ? -col : col;
+            if (flip[w])
+                org += col * (double)(v->dim[perm[w]] - 1);
+        }
+        o->ijk_to_lps[i][3] = org;
+    }
+    r3d_volume_update_spacing(o);
+    return o;
+}
+
 /* ---- label maps --------------------------------------------------------- */
 
 r3d_labelmap *r3d_labelmap_new(const r3d_volume *geometry, r3d_error *err)

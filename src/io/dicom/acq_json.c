@@ -74,6 +74,7 @@ char *r3d_acq_to_json(const r3d_acq *a, const r3d_volume *v)
     add_num(o, "MagneticFieldStrength", a->magnetic_field_t);
     add_str(o, "SequenceName", a->sequence_name);
     add_str(o, "ScanningSequence", a->scanning_sequence);
+    add_str(o, "MRAcquisitionType", a->mr_acquisition_type);
     /* BIDS states times in seconds. */
     if (!isnan(a->repetition_time_ms))
         cJSON_AddNumberToObject(o, "RepetitionTime", a->repetition_time_ms / 1000.0);

@@ -252,6 +252,7 @@ static int same_group(const r3d_frame_rec *a, const r3d_frame_rec *b)
 {
     return cmp_str(a->series_uid, b->series_uid) == 0 && a->rows == b->rows &&
            a->cols == b->cols && a->samples == b->samples && a->echo == b->echo &&
+           a->complex == b->complex &&
            a->has_orient == b->has_orient && (!a->has_orient || same_orient(a->iop, b->iop)) &&
            a->mosaic == b->mosaic && a->bits_alloc == b->bits_alloc;
 }
@@ -270,6 +271,8 @@ static int cmp_frame_key(const void *pa, const void *pb)
         return a->cols < b->cols ? -1 : 1;
     if (a->echo != b->echo)
         return a->echo < b->echo ? -1 : 1;
+    if (a->complex != b->complex)
+        return a->complex < b->complex ? -1 : 1;
     for (int i = 0; i < 6; i++)
         if (fabs(a->iop[i] - b->iop[i]) > 1e-4)
             return a->iop[i] < b->iop[i] ? -1 : 1;
@@ -390,7 +393,7 @@ r3d_dicom_scan *r3d_dicom_scan_path(const char *path, const r3d_scan_opts *opts_
         if (parts > 1)
             r3d_series_warn(&s->series[k],
                             "one SeriesInstanceUID holds %d image stacks of different size, "
-                            "orientation or echo; each is a series of its own here",
+                            "orientation, echo or complex part; each is a series here",
                             parts);
     }
     return s;

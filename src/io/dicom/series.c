@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define T(g, e) R3D_TAG(0x##g, 0x##e)
 
@@ -180,6 +181,7 @@ static void fill_acq(const r3d_dcm_file *d, const r3d_dcm_item *r, r3d_acq *a,
         str_into(d, r, T(0008, 0033), a->acquisition_time, sizeof a->acquisition_time);
     snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", r3d_dcm_transfer_syntax(d));
     str_into(d, r, T(0008, 0008), a->image_type, sizeof a->image_type);
+    str_into(d, r, T(0018, 0023), a->mr_acquisition_type, sizeof a->mr_acquisition_type);
     a->series_number = (int)r3d_dcm_num1(d, r, T(0020, 0011), -1);
     a->kvp = r3d_dcm_num1(d, r, T(0018, 0060), NAN);
     a->tube_current_ma = r3d_dcm_num1(d, r, T(0018, 1151), NAN);
@@ -249,6 +251,63 @@ static void fill_acq_enhanced(const r3d_dcm_file *d, const r3d_dcm_item *shared,
     }
 }
 
+/* Which part of a complex MR signal an image holds, from ImageType. Vendors
+ * spell it "P", "PHASE", "SW_P" or "SW_P_FFE" (Philips); magnitude and phase
+ * share positions and SeriesInstanceUID, yet are different volumes. */
+static char complex_part(const r3d_dcm_file *d, const r3d_dcm_item *r)
+{
+    char tok[65];
+    for (int i = 2; i < 8; i++) {
+        if (!r3d_dcm_str(d, r, R3D_TAG(0x0008, 0x0008), i, tok, sizeof tok))
+            continue;
+        if (!strcmp(tok, "P") || !strcmp(tok, "PHASE") || strstr(tok, "_P_") ||
+            (strlen(tok) > 2 && !strcmp(tok + strlen(tok) - 2, "_P")))
+            return 'P';
+        if (!strcmp(tok, "R") || !strcmp(tok, "REAL"))
+            return 'R';
+        if (!strcmp(tok, "I") || !strcmp(tok, "IMAGINARY"))
+            return 'I';
+    }
+    return 'M';
+}
+
+/* Philips MR stores a private scale slope (2005,100E) on top of the rescale:
+ * the "floating point" value FP = (SV*RS + RI) / (RS*SS) is proportional to
+ * the MR signal, while the rescaled display value is not comparable between
+ * scans. dcm2niix writes FP by default (its "Philips precise"), so do we:
+ * slope 1/SS, intercept RI/(RS*SS). Returns the scale slope or 0. */
+static double philips_scale_slope(const r3d_dcm_file *d, const r3d_dcm_item *it)
+{
+    const r3d_dcm_el *e = it ? r3d_dcm_find(it, R3D_TAG(0x2005, 0x100E)) : NULL;
+    if (!e || !e->val || e->len != 4)
+        return 0;
+    uint8_t b[4];
+    memcpy(b, e->val, 4);
+    if (r3d_dcm_big_endian(d)) {
+        uint8_t t = b[0]; b[0] = b[3]; b[3] = t;
+        t = b[1]; b[1] = b[2]; b[2] = t;
+    }
+    float f;
+    memcpy(&f, b, 4);
+    return isfinite(f) && f != 0 ? f : 0;
+}
+
+static void philips_precise(r3d_frame_rec *x, double ss)
+{
+    if (ss == 0 || x->slope == 0)
+        return;
+    x->inter = x->inter / (x->slope * ss);
+    x->slope = 1.0 / ss;
+}
+
+static int is_philips_mr(const r3d_dcm_file *d, const r3d_dcm_item *r)
+{
+    char m[65], mod[17];
+    r3d_dcm_str(d, r, T(0008, 0070), -1, m, sizeof m);
+    r3d_dcm_str(d, r, T(0008, 0060), -1, mod, sizeof mod);
+    return strncasecmp(m, "Philips", 7) == 0 && strcmp(mod, "MR") == 0;
+}
+
 static void rec_common(const r3d_dcm_file *d, const r3d_dcm_item *r, r3d_frame_rec *x,
                        const r3d_dcm_pixinfo *p)
 {
@@ -260,6 +319,7 @@ static void rec_common(const r3d_dcm_file *d, const r3d_dcm_item *r, r3d_frame_r
     x->samples = p->samples;
     x->bits_alloc = p->bits_alloc;
     x->echo = (int)r3d_dcm_num1(d, r, T(0018, 0086), 0);
+    x->complex = complex_part(d, r);
     x->instance = (int)r3d_dcm_num1(d, r, T(0020, 0013), 0);
     x->temporal = (int)r3d_dcm_num1(d, r, T(0020, 0012), 0);
     x->has_orient = r3d_dcm_num(d, r, T(0020, 0037), x->iop, 6) == 6;
@@ -314,6 +374,8 @@ void r3d_series_extract(const r3d_dcm_file *d, r3d_src *f, const r3d_scan_opts *
     if (!enhanced) {
         r3d_frame_rec *x = &f->frames[0];
         rec_common(d, r, x, &p);
+        if (is_philips_mr(d, r))
+            philips_precise(x, philips_scale_slope(d, r));
         /* Classic multi-frame (ultrasound cine, NM): frames without
          * per-frame geometry. One record; the loader stacks them along k. */
         x->classic_frames = p.frames > 1 ? p.frames : 1;
@@ -332,6 +394,7 @@ void r3d_series_extract(const r3d_dcm_file *d, r3d_src *f, const r3d_scan_opts *
         return;
     }
     fill_acq_enhanced(d, shared, pf0, &f->acq);
+    int philips = is_philips_mr(d, r);
     for (int k = 0; k < n; k++) {
         r3d_frame_rec *x = &f->frames[k];
         const r3d_dcm_item *pf = r3d_dcm_seq_item(r, T(5200, 9230), (uint32_t)k);
@@ -355,6 +418,8 @@ void r3d_series_extract(const r3d_dcm_file *d, r3d_src *f, const r3d_scan_opts *
             if (x->slope == 0)
                 x->slope = 1.0;
         }
+        if (philips && (it = fg_item(pf, shared, T(2005, 140F))))
+            philips_precise(x, philips_scale_slope(d, it));
         if ((it = fg_item(pf, NULL, T(0020, 9111)))) {
             double tpi = r3d_dcm_num1(d, it, T(0020, 9128), 0);
             x->temporal = (int)tpi;

@@ -14,6 +14,7 @@ typedef struct r3d_frame_rec {
     int series_number;
     int rows, cols, samples, bits_alloc;
     int echo;               /* EchoNumbers (MR), 0 if none */
+    char complex;           /* 'M'agnitude, 'P'hase, 'R'eal, 'I'maginary (ImageType) */
     int instance;           /* InstanceNumber, 0 if none */
     int temporal;           /* TemporalPositionIndex / AcquisitionNumber, 0 if none */
     int has_orient, has_pos;
@@ -36,7 +37,7 @@ typedef struct r3d_src {
     uint8_t *mem;           /* zip entries live in memory */
     size_t mem_n;
     int not_dicom;
-    char error[512];        /* why a DICOM file could not be read */
+    char error[1024];       /* why a DICOM file could not be read */
     r3d_frame_rec *frames;
     int n_frames;
     r3d_acq acq;

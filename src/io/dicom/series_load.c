@@ -328,6 +328,15 @@ r3d_volume *r3d_dicom_series_load(const r3d_dicom_scan *s, int idx, const r3d_sc
         r3d_volume_free(v);
         v = t;
     }
+    if (!strcmp(v->acq.mr_acquisition_type, "3D") && v->dim[3] == 1 && v->dim[2] > 1) {
+        /* dcm2niix turns 3D acquisitions to the nearest canonical orientation
+         * (its nii_setOrtho); matching it keeps our volumes interchangeable. */
+        r3d_volume *o = r3d_volume_reorient_ras(v, err);
+        if (!o)
+            goto fail;
+        r3d_volume_free(v);
+        v = o;
+    }
     free(c.slope);
     free(c.inter);
     free(c.jf);

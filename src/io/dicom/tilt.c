@@ -67,11 +67,15 @@ r3d_volume *r3d_tilt_correct(const r3d_volume *v, const r3d_dicom_scan *s, const
                 for (int64_t i = 0; i < nx; i++) {
                     double val;
                     int64_t base = ((t * nz + k) * ny) * nx + i;
-                    if (j0 < 0 || j0 > ny - 1 || (j0 == ny - 1 && w > 1e-9)) {
+                    if (j0 < 0 || j0 > ny - 1) {
                         val = lo;
                     } else {
+                        /* Past the last row but within one row of it, the
+                         * last row is repeated (as dcm2niix does). */
                         double v0 = r3d_volume_get(v, base + j0 * nx);
-                        double v1 = w > 1e-9 ? r3d_volume_get(v, base + (j0 + 1) * nx) : v0;
+                        double v1 = w > 1e-9 && j0 + 1 < ny
+                                        ? r3d_volume_get(v, base + (j0 + 1) * nx)
+                                        : v0;
                         val = v0 + w * (v1 - v0);
                     }
                     /* back to stored units */
