@@ -173,7 +173,7 @@ def main():
         cases.append((os.path.relpath(f, d), f))
     cases.append(("dcm_qa_enh/In/Siemens/XA10", f"{d}/dcm_qa_enh/In/Siemens/XA10"))
     cases.append(("ct/chest_ct_itkelastix", os.path.join(DATA, "ct/chest_ct_itkelastix")))
-    cases.append(("ct/totalseg/example_ct_dicom", os.path.join(DATA, "ct/totalseg/example_ct_dicom")))
+    cases.append(("ct/totalseg/example_ct_dicom", os.path.join(DATA, "ct/totalseg/tests/reference_files/example_ct_dicom")))
 
     print("== recon3d convert vs dcm2niix")
     for name, path in cases:

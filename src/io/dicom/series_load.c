@@ -37,8 +37,13 @@ typedef struct load_ctx {
     int n_jf;
     int *job_start; /* job j covers jf[job_start[j] .. job_start[j+1]) */
     int n_jobs;
-    size_t vox_bytes;
+    size_t vox_bytes;  /* bytes per voxel of the decoded frames */
     int rows, cols; /* of one slice (a mosaic tile) */
+    /* Fast path: uniform slope 1 and integer intercept whose result fits
+     * int16 for every value bits_stored allows: convert while copying. */
+    int to_int16;
+    int inter16;
+    r3d_dtype raw;
     pthread_mutex_t lock;
     r3d_error err;
     int failed;
@@ -68,14 +73,36 @@ static int cmp_jf(const void *pa, const void *pb)
 static void put_slice(load_ctx *c, const uint8_t *img, int img_cols, int tile, int tiles,
                       int64_t slot)
 {
-    size_t es = c->vox_bytes;
+    size_t es = c->vox_bytes, os = c->to_int16 ? 2 : es;
     int rows = c->rows, cols = c->cols;
     int ty = tiles ? tile / tiles : 0, tx = tiles ? tile % tiles : 0;
-    uint8_t *dst = (uint8_t *)c->v->voxels + (size_t)slot * (size_t)rows * (size_t)cols * es;
+    uint8_t *dst = (uint8_t *)c->v->voxels + (size_t)slot * (size_t)rows * (size_t)cols * os;
     for (int r = 0; r < rows; r++) {
         const uint8_t *src =
             img + (((size_t)(ty * rows + r)) * (size_t)img_cols + (size_t)(tx * cols)) * es;
-        memcpy(dst + (size_t)(rows - 1 - r) * (size_t)cols * es, src, (size_t)cols * es);
+        uint8_t *d = dst + (size_t)(rows - 1 - r) * (size_t)cols * os;
+        if (!c->to_int16) {
+            memcpy(d, src, (size_t)cols * es);
+            continue;
+        }
+        int16_t *o = (int16_t *)d;
+        int b = c->inter16;
+        switch (c->raw) {
+        case R3D_U8: for (int i = 0; i < cols; i++) o[i] = (int16_t)(src[i] + b); break;
+        case R3D_I8: for (int i = 0; i < cols; i++) o[i] = (int16_t)((int8_t)src[i] + b); break;
+        case R3D_U16: {
+            const uint16_t *q = (const uint16_t *)src;
+            for (int i = 0; i < cols; i++)
+                o[i] = (int16_t)(q[i] + b);
+            break;
+        }
+        default: {
+            const int16_t *q = (const int16_t *)src;
+            for (int i = 0; i < cols; i++)
+                o[i] = (int16_t)(q[i] + b);
+            break;
+        }
+        }
     }
 }
 
@@ -263,12 +290,31 @@ r3d_volume *r3d_dicom_series_load(const r3d_dicom_scan *s, int idx, const r3d_sc
                NULL;
     c.rows = g->info.rows;
     c.cols = g->info.cols;
+    c.raw = dt;
+    c.vox_bytes = r3d_dtype_size(dt);
+    {
+        /* CT: every value bits_stored allows, rescaled, fits int16? */
+        int uniform = 1;
+        for (int i = 1; i < g->n; i++)
+            if (fr[i].slope != fr[0].slope || fr[i].inter != fr[0].inter)
+                uniform = 0;
+        int bs = c.p0.bits_stored > 0 && c.p0.bits_stored <= c.p0.bits_alloc ? c.p0.bits_stored
+                                                                            : c.p0.bits_alloc;
+        double lo = c.p0.is_signed ? -ldexp(1, bs - 1) : 0;
+        double hi = c.p0.is_signed ? ldexp(1, bs - 1) - 1 : ldexp(1, bs) - 1;
+        double inter = fr[0].inter;
+        if (uniform && fr[0].slope == 1.0 && inter == floor(inter) && inter != 0 &&
+            (dt == R3D_U8 || dt == R3D_I8 || dt == R3D_I16 || dt == R3D_U16) &&
+            lo + inter >= -32768 && hi + inter <= 32767) {
+            c.to_int16 = 1;
+            c.inter16 = (int)inter;
+        }
+    }
     int64_t dim[4] = {c.cols, c.rows, g->nz, g->nt};
-    r3d_volume *v = r3d_volume_new(dim, dt, err);
+    r3d_volume *v = r3d_volume_new(dim, c.to_int16 ? R3D_I16 : dt, err);
     if (!v)
         return NULL;
     c.v = v;
-    c.vox_bytes = r3d_dtype_size(dt);
     int64_t nslices = g->nz * g->nt;
     c.slope = malloc((size_t)nslices * sizeof *c.slope);
     c.inter = malloc((size_t)nslices * sizeof *c.inter);
@@ -319,7 +365,7 @@ r3d_volume *r3d_dicom_series_load(const r3d_dicom_scan *s, int idx, const r3d_sc
     v->acq = src0->acq;
     v->acq.n_files = g->info.n_files;
     snprintf(v->description, sizeof v->description, "%s", g->info.description);
-    if (apply_rescale(&v, c.slope, c.inter, nslices, err) != R3D_OK)
+    if (!c.to_int16 && apply_rescale(&v, c.slope, c.inter, nslices, err) != R3D_OK)
         goto fail;
     if (g->info.gantry_tilt_deg > 0) {
         r3d_volume *t = r3d_tilt_correct(v, s, g, err);
