@@ -678,13 +678,16 @@ static int ts_is(const char *ts, const char *uid)
 /* Can a data set plausibly start at p with this encoding? Used to guess the
  * encoding of files without meta, and to catch files whose data set
  * contradicts their declared transfer syntax. */
-static int plausible_first(const uint8_t *p, size_t n, mode m)
+static int plausible_first(const uint8_t *p, size_t n, mode m, int strict)
 {
     if (n < 8)
         return 0;
     uint32_t tag = rdtag(p, m.big);
     uint16_t g = (uint16_t)(tag >> 16);
-    if ((g & 1) || g < 0x0002 || g > 0x0030)
+    /* Without a DICM marker only the groups a data set starts with count,
+     * so that other files are recognised as "not DICOM"; after a marker
+     * any group up to the pixel data may come first. */
+    if (strict ? ((g & 1) || g < 0x0002 || g > 0x0030) : (g == 0 || g > 0x7FE0))
         return 0;
     if (m.explicit_vr) {
         if (!is_vr_chars(p + 4) || !vr_known(R3D_VR(p[4], p[5])))
@@ -695,11 +698,11 @@ static int plausible_first(const uint8_t *p, size_t n, mode m)
     return len == R3D_DCM_UNDEFINED || len <= n - 8;
 }
 
-static int guess_mode(const uint8_t *p, size_t n, mode *m)
+static int guess_mode(const uint8_t *p, size_t n, mode *m, int strict)
 {
     static const mode order[] = {{1, 0}, {0, 0}, {1, 1}, {0, 1}};
     for (int i = 0; i < 4; i++)
-        if (plausible_first(p, n, order[i])) {
+        if (plausible_first(p, n, order[i], strict)) {
             *m = order[i];
             return 1;
         }
@@ -716,7 +719,7 @@ static void check_mode(const uint8_t *p, size_t n, mode *m)
     uint32_t tag = rdtag(p, m->big);
     if (m->explicit_vr && !is_vr_chars(p + 4)) {
         mode im = {0, m->big};
-        if (plausible_first(p, n, im))
+        if (plausible_first(p, n, im, 0))
             *m = im;
     } else if (!m->explicit_vr && is_vr_chars(p + 4)) {
         uint16_t dv = r3d_dcm_dict_vr(tag);
@@ -885,7 +888,7 @@ static r3d_status parse_all(r3d_dcm_file *f, unsigned flags, r3d_error *err)
     }
     size_t body_n = (size_t)(body_end - body);
     if (!known) {
-        if (!guess_mode(body, body_n, &m)) {
+        if (!guess_mode(body, body_n, &m, !magic)) {
             if (!magic) {
                 st = r3d_fail(err, R3D_EFORMAT,
                               "%s: not a DICOM file (no DICM marker and the first bytes are "

@@ -176,6 +176,9 @@ r3d_status r3d_dcm_pixinfo_get(const r3d_dcm_file *f, r3d_dcm_pixinfo *p, r3d_er
     double pr = r3d_dcm_num1(f, root, R3D_TAG(0x0028, 0x0103), 0);
     double pc = r3d_dcm_num1(f, root, R3D_TAG(0x0028, 0x0006), 0);
 
+    if (rows < 0 || cols < 0)
+        return r3d_fail(err, R3D_EFORMAT, "%s: pixel data without %s", path,
+                        rows < 0 ? "Rows (0028,0010)" : "Columns (0028,0011)");
     if (!(rows >= 1 && rows <= 65535) || !(cols >= 1 && cols <= 65535))
         return r3d_fail(err, R3D_EFORMAT,
                         "%s: impossible image size Rows (0028,0010) = %g, Columns (0028,0011) = "
@@ -394,25 +397,31 @@ static r3d_status finish_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p, 
  * values of out_bytes each, host order, interleaved). */
 static r3d_status native_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p,
                                const uint8_t *src, uint64_t src_len, uint64_t frame, int big,
-                               uint8_t *vals, const char *what, r3d_error *err)
+                               int ow_swap, uint8_t *vals, const char *what, r3d_error *err)
 {
+    /* ow_swap: 8- or 1-bit values in an OW element of a big-endian file are
+     * stored as byte-swapped 16-bit words (PS3.5 §8.1.1), so byte i is at i^1. */
+    const size_t sx = ow_swap ? 1 : 0;
     const char *path = r3d_dcm_path(f);
     uint64_t npix = (uint64_t)p->rows * (uint64_t)p->cols;
     if (p->bits_alloc == 1) {
         uint64_t bit0 = frame * npix;
-        if ((bit0 + npix + 7) / 8 > src_len)
+        if ((bit0 + npix + 7) / 8 + sx > src_len)
             return r3d_fail(err, R3D_EFORMAT,
                             "%s: %s holds %llu bytes, too few for 1-bit frame %llu", path, what,
                             (unsigned long long)src_len, (unsigned long long)frame);
         for (uint64_t i = 0; i < npix; i++) {
             uint64_t b = bit0 + i;
-            vals[i] = (uint8_t)((src[b >> 3] >> (b & 7)) & 1);
+            vals[i] = (uint8_t)((src[(b >> 3) ^ sx] >> (b & 7)) & 1);
         }
         return R3D_OK;
     }
     uint64_t fsz;
     native_frame_size(p, &fsz);
-    if (frame * fsz + fsz > src_len)
+    uint64_t end_byte = frame * fsz + fsz;
+    if (sx)
+        end_byte = (end_byte + 1) & ~(uint64_t)1;
+    if (end_byte > src_len)
         return r3d_fail(err, R3D_EFORMAT,
                         "%s: %s holds %llu bytes, too few for frame %llu of %llu bytes", path,
                         what, (unsigned long long)src_len, (unsigned long long)frame,
@@ -426,13 +435,18 @@ static r3d_status native_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p,
         return r3d_fail(err, R3D_EUNSUPPORTED,
                         "%s: native YBR_FULL_422 with %d-bit samples or an odd width %d", path,
                         p->bits_alloc, p->cols);
+    size_t base = (size_t)(s - src);
     if (is422) {
         /* Y0 Y1 Cb Cr per pixel pair -> two full pixels (pydicom's expansion). */
         for (uint64_t i = 0; i < npix / 2; i++) {
-            const uint8_t *q = s + 4 * i;
+            size_t q = base + 4 * (size_t)i;
             uint8_t *o = vals + 6 * i;
-            o[0] = q[0]; o[1] = q[2]; o[2] = q[3];
-            o[3] = q[1]; o[4] = q[2]; o[5] = q[3];
+            o[0] = src[q ^ sx];
+            o[1] = src[(q + 2) ^ sx];
+            o[2] = src[(q + 3) ^ sx];
+            o[3] = src[(q + 1) ^ sx];
+            o[4] = o[1];
+            o[5] = o[2];
         }
         return R3D_OK;
     }
@@ -442,7 +456,7 @@ static r3d_status native_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p,
         const uint8_t *q = s + i * (size_t)w;
         switch (w) {
         case 1:
-            vals[o] = q[0];
+            vals[o] = src[(base + i) ^ sx];
             break;
         case 2: {
             uint16_t v = big ? (uint16_t)(q[0] << 8 | q[1]) : (uint16_t)(q[1] << 8 | q[0]);
@@ -664,7 +678,9 @@ r3d_status r3d_dcm_decode_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p,
                               el->tag >> 16, el->tag & 0xFFFF, (unsigned long long)el->offset);
             goto done;
         }
-        st = native_frame(f, p, el->val, el->len, (uint64_t)frame, r3d_dcm_big_endian(f), vals,
+        int big = r3d_dcm_big_endian(f);
+        st = native_frame(f, p, el->val, el->len, (uint64_t)frame, big,
+                          big && el->vr == R3D_VR('O', 'W') && p->bits_alloc <= 8, vals,
                           "pixel data", err);
         if (st == R3D_OK)
             st = finish_frame(f, p, vals, out, 1, err);
@@ -727,7 +743,7 @@ r3d_status r3d_dcm_decode_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p,
             st = R3D_OK;
         }
         if (st == R3D_OK)
-            st = native_frame(f, p, raw ? raw : src, raw ? fsz : src_n, 0, 0, vals,
+            st = native_frame(f, p, raw ? raw : src, raw ? fsz : src_n, 0, 0, 0, vals,
                               "the frame's fragment", err);
         free(raw);
         if (st == R3D_OK)
