@@ -352,8 +352,16 @@ r3d_dicom_scan *r3d_dicom_scan_path(const char *path, const r3d_scan_opts *opts_
             s->n_frames++;
         }
     }
+    if (s->n_frames == 0 && s->n_src == 1 && s->src[0].error[0]) {
+        /* One file given and it is broken: its own message says it all. */
+        r3d_fail(err, R3D_EFORMAT, "%s", s->src[0].error);
+        r3d_dicom_scan_free(s);
+        return NULL;
+    }
     if (s->n_frames == 0) {
-        r3d_fail(err, R3D_ENOTFOUND,
+        /* Unreadable files are bad input; a folder of other things is
+         * simply not a study. */
+        r3d_fail(err, s->n_bad ? R3D_EFORMAT : R3D_ENOTFOUND,
                  "%s: no DICOM images found (%d files: %d not DICOM, %d unreadable, %d without "
                  "pixel data)%s%s",
                  path, s->n_src, s->n_not_dicom, s->n_bad, s->n_no_image,

@@ -348,9 +348,16 @@ void r3d_series_extract(const r3d_dcm_file *d, r3d_src *f, const r3d_scan_opts *
     r3d_dcm_pixinfo p;
     r3d_error err = R3D_ERROR_INIT;
     fill_acq(d, r, &f->acq, opts);
-    if (!r3d_dcm_find(r, T(7FE0, 0010)) && !r3d_dcm_find(r, T(7FE0, 0008)) &&
-        !r3d_dcm_find(r, T(7FE0, 0009)) && !r3d_dcm_find(r, T(0028, 0010)))
+    int has_pixels = r3d_dcm_find(r, T(7FE0, 0010)) || r3d_dcm_find(r, T(7FE0, 0008)) ||
+                     r3d_dcm_find(r, T(7FE0, 0009));
+    if (!has_pixels) {
+        /* An image header without pixels is a cut file, not an RT plan. */
+        if (r3d_dcm_find(r, T(0028, 0010)) && r3d_dcm_find(r, T(0028, 0011)))
+            snprintf(f->error, sizeof f->error,
+                     "%s: image attributes but no pixel data (file truncated?)",
+                     r3d_dcm_path(d));
         return; /* no image: RT structure set, SR, ... */
+    }
     if (r3d_dcm_pixinfo_get(d, &p, &err) != R3D_OK) {
         snprintf(f->error, sizeof f->error, "%s", err.msg);
         return;
