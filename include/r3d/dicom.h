@@ -147,6 +147,7 @@ typedef struct r3d_series_info {
     int series_number;
     int n_files;
     int n_slices;           /* after grouping; frames for multi-frame */
+    int n_volumes;          /* time points / repeats (4D), 1 for a plain volume */
     int rows, cols;
     int multiframe;         /* enhanced multi-frame object */
     int mosaic;             /* Siemens mosaic */
@@ -168,6 +169,7 @@ void r3d_dicom_scan_free(r3d_dicom_scan *s);
 int r3d_dicom_scan_count(const r3d_dicom_scan *s);
 const r3d_series_info *r3d_dicom_scan_info(const r3d_dicom_scan *s, int i);
 const char *r3d_dicom_scan_warnings(const r3d_dicom_scan *s); /* about files, not series */
+int r3d_dicom_scan_segmentations(const r3d_dicom_scan *s);   /* SEG objects seen (not series) */
 int r3d_dicom_scan_find(const r3d_dicom_scan *s, const char *uid); /* index or -1 */
 
 /* Build the volume of series i: voxels in real units when exact (CT in HU as

@@ -118,6 +118,8 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
             cJSON_AddItemToArray(d, cJSON_CreateNumber(in->cols));
             cJSON_AddItemToArray(d, cJSON_CreateNumber(in->rows));
             cJSON_AddItemToArray(d, cJSON_CreateNumber(in->n_slices));
+            if (in->n_volumes > 1)
+                cJSON_AddItemToArray(d, cJSON_CreateNumber(in->n_volumes));
             cJSON *sp = cJSON_AddArrayToObject(x, "spacing_mm");
             for (int k = 0; k < 3; k++)
                 cJSON_AddItemToArray(sp, cJSON_CreateNumber(in->spacing_mm[k]));
@@ -138,6 +140,7 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
             cJSON_AddItemToArray(arr, x);
         }
         cJSON_AddItemToObject(o, "file_warnings", lines_json(r3d_dicom_scan_warnings(s)));
+        cJSON_AddNumberToObject(o, "segmentation_objects", r3d_dicom_scan_segmentations(s));
         char *t = cJSON_Print(o);
         printf("%s\n", t);
         free(t);
@@ -148,8 +151,11 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
             const r3d_series_info *in = r3d_dicom_scan_info(s, i);
             printf("\nseries %d: %s #%d \"%s\"\n  uid %s\n", i + 1, in->modality,
                    in->series_number, in->description, in->uid);
-            printf("  %d x %d x %d voxels, %.4g x %.4g x %.4g mm, %d file%s%s%s\n", in->cols,
-                   in->rows, in->n_slices, in->spacing_mm[0], in->spacing_mm[1],
+            char vols[32] = "";
+            if (in->n_volumes > 1)
+                snprintf(vols, sizeof vols, " x %d", in->n_volumes);
+            printf("  %d x %d x %d%s voxels, %.4g x %.4g x %.4g mm, %d file%s%s%s\n", in->cols,
+                   in->rows, in->n_slices, vols, in->spacing_mm[0], in->spacing_mm[1],
                    in->spacing_mm[2], in->n_files, in->n_files == 1 ? "" : "s",
                    in->multiframe ? ", enhanced multi-frame" : "",
                    in->mosaic ? ", Siemens mosaic" : "");
@@ -171,6 +177,9 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
                 }
             }
         }
+        if (r3d_dicom_scan_segmentations(s))
+            printf("\n%d segmentation object(s) (DICOM SEG): not image series\n",
+                   r3d_dicom_scan_segmentations(s));
         const char *w = r3d_dicom_scan_warnings(s);
         if (*w)
             printf("\nfiles that could not be read:\n%s", w);

@@ -334,6 +334,10 @@ r3d_dicom_scan *r3d_dicom_scan_path(const char *path, const r3d_scan_opts *opts_
             s->n_bad++;
             continue;
         }
+        if (f->is_seg) {
+            s->n_seg++;
+            continue;
+        }
         if (f->n_frames == 0) {
             /* DICOM without pixels: RT structures, SR, presentation states. */
             s->n_no_image++;
@@ -432,6 +436,11 @@ int r3d_dicom_scan_count(const r3d_dicom_scan *s)
 const r3d_series_info *r3d_dicom_scan_info(const r3d_dicom_scan *s, int i)
 {
     return i >= 0 && i < s->n_series ? &s->series[i].info : NULL;
+}
+
+int r3d_dicom_scan_segmentations(const r3d_dicom_scan *s)
+{
+    return s->n_seg;
 }
 
 const char *r3d_dicom_scan_warnings(const r3d_dicom_scan *s)

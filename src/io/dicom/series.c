@@ -364,9 +364,14 @@ void r3d_series_extract(const r3d_dcm_file *d, r3d_src *f, const r3d_scan_opts *
     }
     char sop[65] = "";
     r3d_dcm_str(d, r, T(0008, 0016), -1, sop, sizeof sop);
-    /* Segmentations, RT dose and the like are not images of the patient. */
-    if (strcmp(sop, "1.2.840.10008.5.1.4.1.1.66.4") == 0)
+    /* Segmentations (SEG, label-map SEG) and other 1.1.66.x objects are
+     * results about images, not images of the patient. */
+    char mod[17] = "";
+    r3d_dcm_str(d, r, T(0008, 0060), -1, mod, sizeof mod);
+    if (strncmp(sop, "1.2.840.10008.5.1.4.1.1.66", 26) == 0 || strcmp(mod, "SEG") == 0) {
+        f->is_seg = 1;
         return;
+    }
 
     const r3d_dcm_item *pf0 = r3d_dcm_seq_item(r, T(5200, 9230), 0);
     const r3d_dcm_item *shared = r3d_dcm_seq_item(r, T(5200, 9229), 0);
@@ -702,4 +707,15 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
     in->spacing_mm[1] = dy;
     in->spacing_mm[2] = dz;
     in->n_slices = g->nz;
+    in->n_volumes = g->nt;
+    if (g->nt > 1 && f0->mosaic <= 1 && f0->classic_frames <= 1) {
+        int same_time = 1;
+        for (int t = 1; t < g->nt; t++)
+            if (fr[t * g->nz].temporal != fr[0].temporal ||
+                fr[t * g->nz].acq_time != fr[0].acq_time)
+                same_time = 0;
+        if (same_time)
+            r3d_series_warn(g, "%d images at each position with the same acquisition time: "
+                               "duplicates, kept as %d volumes", g->nt, g->nt);
+    }
 }

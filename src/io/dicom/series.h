@@ -37,6 +37,7 @@ typedef struct r3d_src {
     uint8_t *mem;           /* zip entries live in memory */
     size_t mem_n;
     int not_dicom;
+    int is_seg;             /* a segmentation or other derived object, not an image */
     char error[1024];       /* why a DICOM file could not be read */
     r3d_frame_rec *frames;
     int n_frames;
@@ -64,7 +65,7 @@ struct r3d_dicom_scan {
     int n_series, cap_series;
     char *warnings;
     int n_warnings;
-    int n_not_dicom, n_bad, n_no_image;
+    int n_not_dicom, n_bad, n_no_image, n_seg;
 };
 
 /* series.c */
