@@ -13,6 +13,7 @@
  * name and reason, never silently dropped.
  */
 #include "series.h"
+#include "r3d/nifti.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -218,6 +219,22 @@ static void parse_range(void *arg, int64_t b, int64_t e)
         r3d_src *f = &c->s->src[i];
         r3d_error err = R3D_ERROR_INIT;
         r3d_dcm_file *d;
+        if (!f->mem && r3d_has_suffix(f->path, ".gz")) {
+            /* Gzip'ed DICOM (nibabel and pydicom ship some): inflate once
+             * and keep the bytes, the loader reads them again. */
+            uint8_t *z = NULL, *raw = NULL;
+            size_t zn = 0, rn = 0;
+            if (r3d_file_read_all(f->path, &z, &zn, &err) == R3D_OK && r3d_is_gzip(z, zn) &&
+                r3d_gzip_decompress(z, zn, f->path, &raw, &rn, &err) == R3D_OK) {
+                f->mem = raw;
+                f->mem_n = rn;
+            }
+            free(z);
+            if (!f->mem) {
+                f->not_dicom = 1;
+                continue;
+            }
+        }
         if (f->mem) {
             d = r3d_dcm_parse(f->mem, f->mem_n, 0, f->path, R3D_DCM_HEADER_ONLY, &err);
         } else {
