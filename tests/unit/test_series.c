@@ -63,6 +63,9 @@ static void write_slice(const char *dir, const char *name, const slice_spec *s)
     char t[128];
     db_init(&b, 1, 0);
     db_str(&b, 0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.2");
+    snprintf(t, sizeof t, "1.2.826.0.1.99.%d.%d.%d", s->instance, (int)lround(s->ipp[2] * 10 + 5000),
+             s->value_base);
+    db_str(&b, 0x0008, 0x0018, "UI", t);
     db_str(&b, 0x0008, 0x0060, "CS", "CT");
     db_str(&b, 0x0008, 0x0070, "LO", "TestVendor");
     if (s->echo) {
@@ -203,6 +206,17 @@ static void test_series_gantry_tilt_resampled_to_orthogonal_grid(void)
     CHECK(v != NULL);
     if (!v)
         return;
+    /* info announces the grid the loader produces */
+    r3d_dicom_scan *sc = r3d_dicom_scan_path(dir, NULL, NULL);
+    if (sc) {
+        const r3d_series_info *in = r3d_dicom_scan_info(sc, 0);
+        CHECK_INT(in->rows, v->dim[1]);
+        CHECK_NEAR(in->gantry_tilt_deg, atan(0.5) * 180 / M_PI, 1e-6);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++)
+                CHECK_NEAR(in->ijk_to_lps[i][j], v->ijk_to_lps[i][j], 1e-9);
+        r3d_dicom_scan_free(sc);
+    }
     /* shift per slice = 1 mm / 0.5 mm rows = 2 rows; 2 slices -> 4 extra rows */
     CHECK_INT(v->dim[1], 4 + 4);
     CHECK_NEAR(v->ijk_to_lps[2][2], 2.0, 1e-9); /* orthogonal slice step */
@@ -263,6 +277,34 @@ static void test_series_repeated_positions_form_4d(void)
     int64_t vol = v->dim[0] * v->dim[1] * v->dim[2];
     CHECK_INT(((int16_t *)v->voxels)[vol + 2 * v->dim[0] * v->dim[1]], 1000 + 200 - 24 + 30);
     r3d_volume_free(v);
+}
+
+static void test_series_duplicate_copies_of_an_image_are_dropped(void)
+{
+    const char *dir = fresh_dir("dups");
+    write_stack(dir, 3, 2.0, NULL);
+    /* the same files again under other names, as a second export */
+    for (int k = 0; k < 3; k++) {
+        char a[600], b[600];
+        snprintf(a, sizeof a, "%s/im%02d.dcm", dir, (k * 7) % 3);
+        snprintf(b, sizeof b, "%s/copy%02d.dcm", dir, k);
+        uint8_t *buf;
+        size_t n;
+        if (r3d_file_read_all(a, &buf, &n, NULL) == R3D_OK) {
+            db_write(b, buf, n);
+            free(buf);
+        }
+    }
+    r3d_dicom_scan *s = r3d_dicom_scan_path(dir, NULL, NULL);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    const r3d_series_info *in = r3d_dicom_scan_info(s, 0);
+    CHECK_INT(r3d_dicom_scan_count(s), 1);
+    CHECK_INT(in->n_slices, 3);
+    CHECK_INT(in->n_volumes, 1);
+    CHECK_CONTAINS(in->warnings, "3 duplicate images");
+    r3d_dicom_scan_free(s);
 }
 
 static void test_series_varying_rescale_gives_float_real_values(void)
@@ -446,6 +488,7 @@ int main(void)
     RUN(test_series_gantry_tilt_resampled_to_orthogonal_grid);
     RUN(test_series_grouping_splits_uids_sizes_and_echoes);
     RUN(test_series_repeated_positions_form_4d);
+    RUN(test_series_duplicate_copies_of_an_image_are_dropped);
     RUN(test_series_varying_rescale_gives_float_real_values);
     RUN(test_series_zip_gives_same_volume_as_folder);
     RUN(test_series_folder_without_images_is_a_clear_error);
@@ -454,7 +497,7 @@ int main(void)
     RUN(test_series_one_thread_and_two_give_identical_volumes);
     RUN(test_volume_reorient_ras_keeps_world_positions);
     const char *subs[] = {"order", "affine", "missing", "tilt", "group", "fourd", "rescale",
-                          "zipsrc", "empty", "trunc", "pick", "threads"};
+                          "zipsrc", "empty", "trunc", "pick", "threads", "dups"};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", g_tmp, subs[i]);

@@ -269,7 +269,8 @@ static int same_group(const r3d_frame_rec *a, const r3d_frame_rec *b)
 {
     return cmp_str(a->series_uid, b->series_uid) == 0 && a->rows == b->rows &&
            a->cols == b->cols && a->samples == b->samples && a->echo == b->echo &&
-           a->complex == b->complex &&
+           a->complex == b->complex && a->is_signed == b->is_signed &&
+           a->is_float == b->is_float &&
            a->has_orient == b->has_orient && (!a->has_orient || same_orient(a->iop, b->iop)) &&
            a->mosaic == b->mosaic && a->bits_alloc == b->bits_alloc;
 }
@@ -290,6 +291,18 @@ static int cmp_frame_key(const void *pa, const void *pb)
         return a->echo < b->echo ? -1 : 1;
     if (a->complex != b->complex)
         return a->complex < b->complex ? -1 : 1;
+    if (a->is_signed != b->is_signed)
+        return a->is_signed < b->is_signed ? -1 : 1;
+    if (a->bits_alloc != b->bits_alloc)
+        return a->bits_alloc < b->bits_alloc ? -1 : 1;
+    if (a->samples != b->samples)
+        return a->samples < b->samples ? -1 : 1;
+    if (a->is_float != b->is_float)
+        return a->is_float < b->is_float ? -1 : 1;
+    if (a->mosaic != b->mosaic)
+        return a->mosaic < b->mosaic ? -1 : 1;
+    if (a->has_orient != b->has_orient)
+        return a->has_orient < b->has_orient ? -1 : 1;
     for (int i = 0; i < 6; i++)
         if (fabs(a->iop[i] - b->iop[i]) > 1e-4)
             return a->iop[i] < b->iop[i] ? -1 : 1;

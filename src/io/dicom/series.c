@@ -25,6 +25,7 @@
  * slice normal comes from the CSA header.
  */
 #include "series.h"
+#include "tilt.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -314,8 +315,11 @@ static void rec_common(const r3d_dcm_file *d, const r3d_dcm_item *r, r3d_frame_r
     memset(x, 0, sizeof *x);
     r3d_dcm_str(d, r, T(0020, 000E), -1, x->series_uid, sizeof x->series_uid);
     x->series_number = (int)r3d_dcm_num1(d, r, T(0020, 0011), 0);
+    r3d_dcm_str(d, r, T(0008, 0018), -1, x->sop_uid, sizeof x->sop_uid);
     x->rows = p->rows;
     x->cols = p->cols;
+    x->is_signed = p->is_signed;
+    x->is_float = p->is_float;
     x->samples = p->samples;
     x->bits_alloc = p->bits_alloc;
     x->echo = (int)r3d_dcm_num1(d, r, T(0018, 0086), 0);
@@ -552,6 +556,23 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
         k[i].d = fr[i].has_pos ? dot(fr[i].ipp, nrm) : (double)fr[i].instance;
     }
     qsort(k, (size_t)g->n, sizeof *k, cmp_pos);
+    /* The same image twice (a study exported into two folders, a file
+     * copied): copies sort next to each other; keep one. */
+    int kept = 0, dups = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (kept > 0 && k[i].rec.sop_uid[0] &&
+            strcmp(k[i].rec.sop_uid, k[kept - 1].rec.sop_uid) == 0 &&
+            k[i].rec.frame == k[kept - 1].rec.frame) {
+            dups++;
+            continue;
+        }
+        k[kept++] = k[i];
+    }
+    if (dups) {
+        r3d_series_warn(g, "%d duplicate image%s (same SOPInstanceUID) ignored", dups,
+                        dups == 1 ? "" : "s");
+        g->n = kept;
+    }
     for (int i = 0; i < g->n; i++)
         fr[i] = k[i].rec;
 
@@ -708,6 +729,17 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
     in->spacing_mm[2] = dz;
     in->n_slices = g->nz;
     in->n_volumes = g->nt;
+    g->rows = rows;
+    g->cols = cols;
+    memcpy(g->raw_ijk_to_lps, in->ijk_to_lps, sizeof g->raw_ijk_to_lps);
+    if (in->gantry_tilt_deg > 0) {
+        /* Report the grid the correction will produce. */
+        double col1[3] = {m[0][1], m[1][1], m[2][1]}, beta;
+        in->rows += r3d_tilt_extra_rows(g, fr, col1, &beta);
+        if (beta < 0)
+            for (int i = 0; i < 3; i++)
+                m[i][3] -= col1[i] * r3d_tilt_extra_rows(g, fr, col1, &beta);
+    }
     if (g->nt > 1 && f0->mosaic <= 1 && f0->classic_frames <= 1) {
         int same_time = 1;
         for (int t = 1; t < g->nt; t++)

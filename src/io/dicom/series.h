@@ -11,7 +11,9 @@ typedef struct r3d_frame_rec {
     int src;    /* index into r3d_dicom_scan.src */
     int frame;  /* frame within that file (0 for single-frame) */
     char series_uid[65];
+    char sop_uid[65];       /* SOPInstanceUID: copies of one image are dropped */
     int series_number;
+    int is_signed, is_float;
     int rows, cols, samples, bits_alloc;
     int echo;               /* EchoNumbers (MR), 0 if none */
     char complex;           /* 'M'agnitude, 'P'hase, 'R'eal, 'I'maginary (ImageType) */
@@ -53,6 +55,8 @@ typedef struct r3d_series {
     double slice_step[3];   /* LPS vector from slice k to k+1, after ordering */
     double normal[3];
     int mosaic_descending;  /* CSA slice normal points against row x column */
+    int rows, cols;         /* of one decoded slice (a tile for mosaics) */
+    double raw_ijk_to_lps[4][4]; /* geometry of the decoded stack, before tilt correction */
 } r3d_series;
 
 struct r3d_dicom_scan {

@@ -288,8 +288,8 @@ r3d_volume *r3d_dicom_series_load(const r3d_dicom_scan *s, int idx, const r3d_sc
                         "%s: %d samples of %d bits per pixel cannot form a volume", src0->path,
                         c.p0.samples, c.p0.bits_alloc),
                NULL;
-    c.rows = g->info.rows;
-    c.cols = g->info.cols;
+    c.rows = g->rows;
+    c.cols = g->cols;
     c.raw = dt;
     c.vox_bytes = r3d_dtype_size(dt);
     {
@@ -360,7 +360,7 @@ r3d_volume *r3d_dicom_series_load(const r3d_dicom_scan *s, int idx, const r3d_sc
         goto fail;
     }
 
-    memcpy(v->ijk_to_lps, g->info.ijk_to_lps, sizeof v->ijk_to_lps);
+    memcpy(v->ijk_to_lps, g->raw_ijk_to_lps, sizeof v->ijk_to_lps);
     r3d_volume_update_spacing(v);
     v->acq = src0->acq;
     v->acq.n_files = g->info.n_files;

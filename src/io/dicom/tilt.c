@@ -21,6 +21,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+int r3d_tilt_extra_rows(const r3d_series *g, const r3d_frame_rec *fr, const double col1[3],
+                        double *beta_out)
+{
+    int nz = g->nz;
+    double D[3], a = 0, c2 = 0, b = 0;
+    *beta_out = 0;
+    if (nz < 2)
+        return 0;
+    /* D: mean displacement between consecutive slice positions. */
+    for (int i = 0; i < 3; i++) {
+        D[i] = (fr[nz - 1].ipp[i] - fr[0].ipp[i]) / (double)(nz - 1);
+        a += D[i] * g->normal[i];
+        c2 += col1[i] * col1[i];
+    }
+    for (int i = 0; i < 3; i++)
+        b += (D[i] - a * g->normal[i]) * col1[i];
+    *beta_out = b / c2;
+    return (int)ceil(fabs(*beta_out) * (double)(nz - 1) - 1e-6);
+}
+
 r3d_volume *r3d_tilt_correct(const r3d_volume *v, const r3d_dicom_scan *s, const r3d_series *g,
                              r3d_error *err)
 {
@@ -28,18 +48,15 @@ r3d_volume *r3d_tilt_correct(const r3d_volume *v, const r3d_dicom_scan *s, const
     int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2], nt = v->dim[3];
     if (nz < 2)
         return r3d_volume_copy(v, err);
-    /* D: mean displacement between consecutive slice positions. */
-    double D[3], col1[3], n[3];
+    double col1[3], n[3], beta;
     for (int i = 0; i < 3; i++) {
-        D[i] = (fr[nz - 1].ipp[i] - fr[0].ipp[i]) / (double)(nz - 1);
         col1[i] = v->ijk_to_lps[i][1];
         n[i] = g->normal[i];
     }
-    double a = D[0] * n[0] + D[1] * n[1] + D[2] * n[2];
-    double c2 = col1[0] * col1[0] + col1[1] * col1[1] + col1[2] * col1[2];
-    double beta = ((D[0] - a * n[0]) * col1[0] + (D[1] - a * n[1]) * col1[1] +
-                   (D[2] - a * n[2]) * col1[2]) / c2;
-    int64_t extra = (int64_t)ceil(fabs(beta) * (double)(nz - 1) - 1e-6);
+    int64_t extra = r3d_tilt_extra_rows(g, fr, col1, &beta);
+    double a = 0;
+    for (int i = 0; i < 3; i++)
+        a += (fr[nz - 1].ipp[i] - fr[0].ipp[i]) / (double)(nz - 1) * n[i];
     double jmin = beta < 0 ? -(double)extra : 0.0;
     int64_t dim[4] = {nx, ny + extra, nz, nt};
 
