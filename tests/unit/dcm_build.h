@@ -20,14 +20,14 @@ typedef struct dbuf {
     int explicit_vr;
 } dbuf;
 
-static void db_init(dbuf *d, int explicit_vr, int big)
+static inline void db_init(dbuf *d, int explicit_vr, int big)
 {
     memset(d, 0, sizeof *d);
     d->explicit_vr = explicit_vr;
     d->big = big;
 }
 
-static void db_put(dbuf *d, const void *p, size_t n)
+static inline void db_put(dbuf *d, const void *p, size_t n)
 {
     if (d->n + n > d->cap) {
         size_t cap = d->cap ? d->cap : 256;
@@ -41,13 +41,13 @@ static void db_put(dbuf *d, const void *p, size_t n)
     d->n += n;
 }
 
-static void db_u16(dbuf *d, uint16_t v)
+static inline void db_u16(dbuf *d, uint16_t v)
 {
     uint8_t b[2] = {(uint8_t)(d->big ? v >> 8 : v), (uint8_t)(d->big ? v : v >> 8)};
     db_put(d, b, 2);
 }
 
-static void db_u32(dbuf *d, uint32_t v)
+static inline void db_u32(dbuf *d, uint32_t v)
 {
     uint8_t b[4];
     for (int i = 0; i < 4; i++)
@@ -55,7 +55,7 @@ static void db_u32(dbuf *d, uint32_t v)
     db_put(d, b, 4);
 }
 
-static int db_long_vr(const char *vr)
+static inline int db_long_vr(const char *vr)
 {
     static const char *l[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
                               "UC", "UN", "UR", "UT", "UV"};
@@ -66,7 +66,7 @@ static int db_long_vr(const char *vr)
 }
 
 /* Element header; len may be 0xFFFFFFFF. Item tags (FFFE) never carry a VR. */
-static void db_hdr(dbuf *d, uint16_t g, uint16_t e, const char *vr, uint32_t len)
+static inline void db_hdr(dbuf *d, uint16_t g, uint16_t e, const char *vr, uint32_t len)
 {
     db_u16(d, g);
     db_u16(d, e);
@@ -83,14 +83,14 @@ static void db_hdr(dbuf *d, uint16_t g, uint16_t e, const char *vr, uint32_t len
     }
 }
 
-static void db_el(dbuf *d, uint16_t g, uint16_t e, const char *vr, const void *val, uint32_t len)
+static inline void db_el(dbuf *d, uint16_t g, uint16_t e, const char *vr, const void *val, uint32_t len)
 {
     db_hdr(d, g, e, vr, len);
     db_put(d, val, len);
 }
 
 /* Text value padded to even length (NUL for UI, space otherwise). */
-static void db_str(dbuf *d, uint16_t g, uint16_t e, const char *vr, const char *s)
+static inline void db_str(dbuf *d, uint16_t g, uint16_t e, const char *vr, const char *s)
 {
     size_t n = strlen(s);
     db_hdr(d, g, e, vr, (uint32_t)(n + (n & 1)));
@@ -99,19 +99,19 @@ static void db_str(dbuf *d, uint16_t g, uint16_t e, const char *vr, const char *
         db_put(d, vr && !strcmp(vr, "UI") ? "\0" : " ", 1);
 }
 
-static void db_us(dbuf *d, uint16_t g, uint16_t e, uint16_t v)
+static inline void db_us(dbuf *d, uint16_t g, uint16_t e, uint16_t v)
 {
     db_hdr(d, g, e, "US", 2);
     db_u16(d, v);
 }
 
-static void db_item(dbuf *d, uint32_t len) { db_hdr(d, 0xFFFE, 0xE000, NULL, len); }
-static void db_item_end(dbuf *d) { db_hdr(d, 0xFFFE, 0xE00D, NULL, 0); }
-static void db_seq_end(dbuf *d) { db_hdr(d, 0xFFFE, 0xE0DD, NULL, 0); }
+static inline void db_item(dbuf *d, uint32_t len) { db_hdr(d, 0xFFFE, 0xE000, NULL, len); }
+static inline void db_item_end(dbuf *d) { db_hdr(d, 0xFFFE, 0xE00D, NULL, 0); }
+static inline void db_seq_end(dbuf *d) { db_hdr(d, 0xFFFE, 0xE0DD, NULL, 0); }
 
 /* Part 10 file: preamble, DICM, meta (explicit LE) with group length and the
  * transfer syntax, then the body bytes as given. */
-static void db_part10(dbuf *out, const char *ts, const uint8_t *body, size_t n)
+static inline void db_part10(dbuf *out, const char *ts, const uint8_t *body, size_t n)
 {
     dbuf m;
     db_init(&m, 1, 0);
@@ -133,7 +133,7 @@ static void db_part10(dbuf *out, const char *ts, const uint8_t *body, size_t n)
 }
 
 /* Raw deflate (no zlib header), as PS3.5 §A.5 wants. */
-static size_t db_deflate(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+static inline size_t db_deflate(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
@@ -149,7 +149,7 @@ static size_t db_deflate(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 }
 
 /* Image pixel module for a monochrome or colour image. */
-static void db_image(dbuf *d, int rows, int cols, int samples, int ba, int bs, int pr,
+static inline void db_image(dbuf *d, int rows, int cols, int samples, int ba, int bs, int pr,
                      const char *photometric, int frames)
 {
     char s[32];
@@ -167,7 +167,7 @@ static void db_image(dbuf *d, int rows, int cols, int samples, int ba, int bs, i
     db_us(d, 0x0028, 0x0103, (uint16_t)pr);
 }
 
-static int db_write(const char *path, const uint8_t *b, size_t n)
+static inline int db_write(const char *path, const uint8_t *b, size_t n)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
