@@ -231,6 +231,35 @@ static void test_palette_color_expands_to_rgb(void)
     r3d_dcm_close(f);
 }
 
+/* Segmented LUT (PS3.3 §C.7.9.2): discrete 10,20; linear to 50 in 3 steps;
+ * indirect copy of the first segment -> 10 20 30 40 50 10 20. */
+static void test_segmented_palette_expands(void)
+{
+    dbuf b;
+    db_init(&b, 1, 0);
+    db_image(&b, 1, 4, 1, 8, 8, 0, "PALETTE COLOR", 0);
+    uint16_t desc[3] = {8, 0, 16};
+    uint16_t seg[] = {0, 2, 10, 20, 1, 3, 50, 2, 1, 0, 0};
+    for (int ch = 0; ch < 3; ch++)
+        db_el(&b, 0x0028, (uint16_t)(0x1101 + ch), "US", desc, 6);
+    for (int ch = 0; ch < 3; ch++)
+        db_el(&b, 0x0028, (uint16_t)(0x1221 + ch), "OW", seg, sizeof seg);
+    db_el(&b, 0x7FE0, 0x0010, "OB", "\x00\x04\x06\x07", 4);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_dcm_file *f = open_body(&b, "1.2.840.10008.1.2.1", &err);
+    r3d_dcm_pixinfo p;
+    r3d_status st;
+    uint16_t *v = decode(f, &p, 0, &st, &err);
+    CHECK_INT(st, R3D_OK);
+    static const int want[4] = {10, 50, 20, 20};
+    for (int i = 0; v && i < 4; i++) {
+        CHECK_INT(v[3 * i], want[i]);
+        CHECK_INT(v[3 * i + 2], want[i]);
+    }
+    free(v);
+    r3d_dcm_close(f);
+}
+
 static void test_float_and_double_pixel_data(void)
 {
     float fl[2] = {1.5f, -3.25f};
@@ -603,6 +632,7 @@ int main(void)
     RUN(test_planar_rgb_is_interleaved);
     RUN(test_ybr_full_and_422_become_rgb);
     RUN(test_palette_color_expands_to_rgb);
+    RUN(test_segmented_palette_expands);
     RUN(test_float_and_double_pixel_data);
     RUN(test_encapsulated_frames_map_to_fragments);
     RUN(test_more_fragments_than_frames_without_markers_is_refused);

@@ -115,45 +115,126 @@ static int native_frame_size(const r3d_dcm_pixinfo *p, uint64_t *bytes)
 }
 
 /* Palette LUT (PS3.3 §C.7.9): descriptor [entries (0 = 65536), first mapped
- * value, bits]; the entry width is taken from the data length, as pydicom
- * does, because writers disagree about the descriptor's third value. */
+ * value, bits]; the entry width of a plain LUT is taken from the data length,
+ * as pydicom does, because writers disagree about the descriptor's third
+ * value. Segmented LUTs (§C.7.9.2, 0028,1221-1223) are expanded into `owned`
+ * the way pydicom's _expand_segmented_lut does. */
 typedef struct palette {
-    const uint8_t *data[3];
+    const uint8_t *data[3]; /* plain LUT data in the file, or NULL */
+    uint16_t *owned[3];     /* expanded segmented LUT (host order) */
     uint32_t entries;
     int32_t first;
     int bits;
     int big;
 } palette;
 
+static void palette_free(palette *pal)
+{
+    for (int ch = 0; ch < 3; ch++)
+        free(pal->owned[ch]);
+    memset(pal, 0, sizeof *pal);
+}
+
+typedef struct seg_lut {
+    uint16_t *out;
+    uint32_t n, cap; /* cap = entries */
+} seg_lut;
+
+static uint16_t seg_word(const uint8_t *d, size_t i, int big)
+{
+    return big ? (uint16_t)(d[2 * i] << 8 | d[2 * i + 1]) : (uint16_t)(d[2 * i + 1] << 8 | d[2 * i]);
+}
+
+/* Expand segments from word `pos` of d (nw words); stop after max_segments
+ * (0 = all) or when the table is full. depth bounds indirect segments. */
+static int seg_expand(seg_lut *l, const uint8_t *d, size_t nw, size_t pos, uint32_t max_segments,
+                      int have_last, uint16_t last, int big, int depth)
+{
+    uint32_t done = 0;
+    if (depth > 4)
+        return 0;
+    while (pos + 1 < nw && l->n < l->cap) {
+        uint16_t op = seg_word(d, pos, big), len = seg_word(d, pos + 1, big);
+        pos += 2;
+        if (op == 0) { /* discrete: len values */
+            for (uint32_t i = 0; i < len && pos < nw && l->n < l->cap; i++)
+                l->out[l->n++] = seg_word(d, pos++, big);
+        } else if (op == 1) { /* linear: from the last value to y1 in len steps */
+            double y0;
+            if (l->n)
+                y0 = l->out[l->n - 1];
+            else if (have_last)
+                y0 = last;
+            else
+                return 0;
+            if (pos >= nw || len == 0)
+                return 0;
+            double y1 = seg_word(d, pos++, big);
+            double start = y0 + (y1 - y0) / len, step = len > 1 ? (y1 - start) / (len - 1) : 0;
+            for (uint32_t i = 0; i < len && l->n < l->cap; i++) {
+                /* numpy's linspace + around: half to even, last value exact */
+                double v = i + 1 == len ? y1 : nearbyint((double)i * step + start);
+                l->out[l->n++] = (uint16_t)v;
+            }
+        } else if (op == 2) { /* indirect: copy len segments from a word offset */
+            if (!l->n || pos + 1 >= nw)
+                return 0;
+            size_t off = (size_t)seg_word(d, pos + 1, big) << 16 | seg_word(d, pos, big);
+            pos += 2;
+            if (off >= nw || !seg_expand(l, d, nw, off, len, 1, l->out[l->n - 1], big, depth + 1))
+                return 0;
+        } else {
+            return 0;
+        }
+        if (max_segments && ++done == max_segments)
+            break;
+    }
+    return 1;
+}
+
 static int palette_read(const r3d_dcm_file *f, palette *pal)
 {
     const r3d_dcm_item *root = r3d_dcm_root(f);
     memset(pal, 0, sizeof *pal);
+    pal->big = r3d_dcm_big_endian(f);
     for (int ch = 0; ch < 3; ch++) {
         double d[3];
         if (r3d_dcm_num(f, root, R3D_TAG(0x0028, 0x1101 + ch), d, 3) != 3)
-            return 0;
+            goto fail;
         uint32_t entries = d[0] == 0 ? 65536u : (uint32_t)(uint16_t)d[0];
-        const r3d_dcm_el *e = r3d_dcm_find(root, R3D_TAG(0x0028, 0x1201 + ch));
-        if (!e || !e->val || e->len == 0 || e->len == R3D_DCM_UNDEFINED)
-            return 0;
         int bits;
-        if (e->len == entries * 2u || e->len == entries * 2u + 1)
-            bits = 16;
-        else if (e->len == entries || e->len == entries + 1)
-            bits = 8;
-        else
-            return 0;
+        const r3d_dcm_el *e = r3d_dcm_find(root, R3D_TAG(0x0028, 0x1201 + ch));
+        const r3d_dcm_el *seg = r3d_dcm_find(root, R3D_TAG(0x0028, 0x1221 + ch));
+        if (e && e->val && e->len && e->len != R3D_DCM_UNDEFINED) {
+            if (e->len == entries * 2u || e->len == entries * 2u + 1)
+                bits = 16;
+            else if (e->len == entries || e->len == entries + 1)
+                bits = 8;
+            else
+                goto fail;
+            pal->data[ch] = e->val;
+        } else if (seg && seg->val && seg->len >= 4 && seg->len != R3D_DCM_UNDEFINED) {
+            bits = d[2] == 8 ? 8 : 16;
+            seg_lut l = {malloc(entries * sizeof(uint16_t)), 0, entries};
+            pal->owned[ch] = l.out;
+            if (!l.out || !seg_expand(&l, seg->val, seg->len / 2, 0, 0, 0, 0, pal->big, 0) ||
+                l.n == 0)
+                goto fail;
+            entries = l.n; /* a short table clips like a shorter one */
+        } else {
+            goto fail;
+        }
         if (ch > 0 && (entries != pal->entries || bits != pal->bits))
-            return 0;
+            goto fail;
         pal->entries = entries;
         /* The first mapped value is US or SS like the pixels. */
         pal->first = (int32_t)d[1];
         pal->bits = bits;
-        pal->data[ch] = e->val;
     }
-    pal->big = r3d_dcm_big_endian(f);
     return 1;
+fail:
+    palette_free(pal);
+    return 0;
 }
 
 r3d_status r3d_dcm_pixinfo_get(const r3d_dcm_file *f, r3d_dcm_pixinfo *p, r3d_error *err)
@@ -241,6 +322,7 @@ r3d_status r3d_dcm_pixinfo_get(const r3d_dcm_file *f, r3d_dcm_pixinfo *p, r3d_er
                             path, p->samples, p->bits_alloc);
         if (palette_read(f, &pal))
             p->palette_bits = pal.bits;
+        palette_free(&pal);
         /* else: decode_frame refuses with the reason; the header stays usable */
     }
 
@@ -346,12 +428,13 @@ static r3d_status palette_expand(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p
                                  r3d_error *err)
 {
     palette pal;
-    if (!palette_read(f, &pal) || pal.bits != p->palette_bits)
+    if (!palette_read(f, &pal) || pal.bits != p->palette_bits) {
+        palette_free(&pal);
         return r3d_fail(err, R3D_EUNSUPPORTED,
                         "%s: PALETTE COLOR without a usable lookup table (0028,1101-1103 "
-                        "descriptors with 0028,1201-1203 data; segmented palettes are not "
-                        "supported)",
+                        "descriptors with 0028,1201-1203 data or 0028,1221-1223 segments)",
                         r3d_dcm_path(f));
+    }
     int ib = out_bytes(p);
     for (size_t i = 0; i < n_pixels; i++) {
         int64_t v = ib == 1 ? (p->is_signed ? (int8_t)idx[i] : idx[i])
@@ -363,7 +446,12 @@ static r3d_status palette_expand(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p
         if (k > (int64_t)pal.entries - 1)
             k = (int64_t)pal.entries - 1;
         for (int ch = 0; ch < 3; ch++) {
-            if (pal.bits == 8) {
+            if (pal.owned[ch]) {
+                if (pal.bits == 8)
+                    out[3 * i + ch] = (uint8_t)pal.owned[ch][k];
+                else
+                    ((uint16_t *)out)[3 * i + ch] = pal.owned[ch][k];
+            } else if (pal.bits == 8) {
                 out[3 * i + ch] = pal.data[ch][k];
             } else {
                 const uint8_t *d = pal.data[ch] + 2 * k;
@@ -372,6 +460,7 @@ static r3d_status palette_expand(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p
             }
         }
     }
+    palette_free(&pal);
     return R3D_OK;
 }
 
@@ -637,8 +726,7 @@ r3d_status r3d_dcm_decode_frame(const r3d_dcm_file *f, const r3d_dcm_pixinfo *p,
     if (photometric_is(p, "PALETTE COLOR") && !p->palette_bits)
         return r3d_fail(err, R3D_EUNSUPPORTED,
                         "%s: PALETTE COLOR without a usable lookup table (0028,1101-1103 "
-                        "descriptors with 0028,1201-1203 data; segmented palettes are not "
-                        "supported)",
+                        "descriptors with 0028,1201-1203 data or 0028,1221-1223 segments)",
                         path);
     int fl;
     const r3d_dcm_el *el = pixel_element(f, &fl);
