@@ -28,7 +28,8 @@ typedef struct r3d_dcm_item r3d_dcm_item;
 
 typedef struct r3d_dcm_el {
     uint32_t tag;
-    uint16_t vr;          /* explicit VR from the file, else from the dictionary, else 0 */
+    uint16_t vr;          /* explicit VR from the file, else from the dictionary, else 0;
+                             SQ for a UN/private element that was read as a sequence */
     uint32_t len;         /* value length; R3D_DCM_UNDEFINED for undefined-length SQ / pixels */
     const uint8_t *val;   /* value bytes in the file's byte order; NULL for SQ */
     uint64_t offset;      /* byte offset of the element header in the (inflated) stream */

@@ -341,6 +341,36 @@ static void test_encapsulated_frames_map_to_fragments(void)
     }
 }
 
+/* Extended Offset Table (7FE0,0001/0002): the only way to find frame 1 when a
+ * stray fragment sits between the frames and there is no BOT. */
+static void test_extended_offset_table_is_used(void)
+{
+    dbuf b;
+    db_init(&b, 1, 0);
+    db_image(&b, 2, 2, 1, 8, 8, 0, "MONOCHROME2", 2);
+    uint64_t off[2] = {0, 24}, len[2] = {4, 4};
+    db_el(&b, 0x7FE0, 0x0001, "OV", off, 16);
+    db_el(&b, 0x7FE0, 0x0002, "OV", len, 16);
+    db_hdr(&b, 0x7FE0, 0x0010, "OB", 0xFFFFFFFF);
+    db_item(&b, 0);
+    db_item(&b, 4);
+    db_put(&b, "\x01\x02\x03\x04", 4);
+    db_item(&b, 4);
+    db_put(&b, "\xee\xee\xee\xee", 4);
+    db_item(&b, 4);
+    db_put(&b, "\x05\x06\x07\x08", 4);
+    db_seq_end(&b);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_dcm_file *f = open_body(&b, "1.2.840.10008.1.2.1.98", &err);
+    r3d_dcm_pixinfo p;
+    r3d_status st;
+    uint8_t *v = decode(f, &p, 1, &st, &err);
+    CHECK_INT(st, R3D_OK);
+    CHECK(v && v[0] == 5 && v[3] == 8);
+    free(v);
+    r3d_dcm_close(f);
+}
+
 static void test_more_fragments_than_frames_without_markers_is_refused(void)
 {
     dbuf b;
@@ -635,6 +665,7 @@ int main(void)
     RUN(test_segmented_palette_expands);
     RUN(test_float_and_double_pixel_data);
     RUN(test_encapsulated_frames_map_to_fragments);
+    RUN(test_extended_offset_table_is_used);
     RUN(test_more_fragments_than_frames_without_markers_is_refused);
     RUN(test_deflated_image_frames_inflate);
     RUN(test_impossible_headers_give_clear_errors);

@@ -187,7 +187,6 @@ typedef struct pctx {
     uint64_t base_off;   /* its offset in the reported byte positions */
     unsigned flags;
     r3d_error *err;
-    int stopped;         /* HEADER_ONLY reached the pixel data */
     el_vec els[R3D_DCM_MAX_DEPTH + 2];
     item_vec items[R3D_DCM_MAX_DEPTH + 2];
     const uint8_t **frag;
@@ -540,7 +539,6 @@ static r3d_status parse_dataset(pctx *c, const uint8_t *p, const uint8_t *end, i
             e->vr = vr;
             e->len = len;
             e->offset = at(c, el_at);
-            c->stopped = 1;
             p = end;
             break;
         }
