@@ -64,9 +64,31 @@ r3d_status r3d_decode_jpegls(const uint8_t *in, size_t n, const r3d_codec_frame 
         return r3d_fail(err, R3D_EFORMAT, "%s: JPEG-LS stream of %zu bytes is too short", where,
                         n);
 
+    /* CharLS 2.4.1 (Debian 12) never returns from a scan whose data simply
+     * stops, which is what a truncated fragment looks like (fixed upstream
+     * in CharLS PR #334, 2024). With an EOI marker after the data it fails
+     * cleanly instead, so a stream that does not end in EOI (DICOM may pad
+     * one zero byte after it) is decoded from a copy with EOI appended. */
+    uint8_t *with_eoi = NULL;
+    size_t m = n;
+    while (m > 0 && n - m < 2 && in[m - 1] == 0x00)
+        m--;
+    if (!(m >= 2 && in[m - 2] == 0xFF && in[m - 1] == 0xD9)) {
+        with_eoi = malloc(n + 2);
+        if (!with_eoi)
+            return r3d_fail(err, R3D_ENOMEM, "%s: no memory for a JPEG-LS stream copy", where);
+        memcpy(with_eoi, in, n);
+        with_eoi[n] = 0xFF;
+        with_eoi[n + 1] = 0xD9;
+        in = with_eoi;
+        n += 2;
+    }
+
     charls_jpegls_decoder *dec = charls_jpegls_decoder_create();
-    if (!dec)
+    if (!dec) {
+        free(with_eoi);
         return r3d_fail(err, R3D_ENOMEM, "%s: cannot create a JPEG-LS decoder", where);
+    }
     uint8_t *scratch = NULL;
     charls_frame_info fi;
     charls_interleave_mode ilv = CHARLS_INTERLEAVE_MODE_NONE;
@@ -126,6 +148,7 @@ r3d_status r3d_decode_jpegls(const uint8_t *in, size_t n, const r3d_codec_frame 
     st = R3D_OK;
 done:
     free(scratch);
+    free(with_eoi);
     charls_jpegls_decoder_destroy(dec);
     return st;
 }
