@@ -1335,6 +1335,123 @@ static void test_real_files_lossless_bitexact_lossy_within_bound(void)
             n_decode_only, n_failed, n_missing);
 }
 
+
+/* Our DCT decoder against libjpeg-turbo on every real 8-bit JPEG we have:
+ * same islow IDCT, same upsampling, same colour constants. */
+static void test_real_8bit_jpeg_own_decoder_equals_libjpeg(void)
+{
+    static const char *files[] = {
+        CW "CTImage.dcm_JPEGProcess1TransferSyntax_1.2.840.10008.1.2.4.50.dcm",
+        DP "SC_rgb_dcmtk_+eb+cr.dcm", DP "SC_rgb_dcmtk_+eb+cy+n1.dcm",
+        DP "SC_rgb_dcmtk_+eb+cy+n2.dcm", DP "SC_rgb_dcmtk_+eb+cy+np.dcm",
+        DP "SC_rgb_dcmtk_+eb+cy+s2.dcm", DP "SC_rgb_dcmtk_+eb+cy+s4.dcm",
+        DP "SC_rgb_jpeg_dcmtk.dcm", DP "SC_rgb_jpeg_lossy_gdcm.dcm", DP "SC_rgb_jpeg.dcm",
+        DP "SC_jpeg_no_color_transform.dcm", DP "SC_jpeg_no_color_transform_2.dcm",
+        DP "SC_rgb_small_odd_jpeg.dcm"};
+    char probe[1024];
+    if (!test_data("dicom", probe, sizeof probe))
+        SKIP("no %s/dicom (shared test data absent)", R3D_TEST_DATA);
+    int compared = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[1024];
+        dcm_mini *d = test_data(files[i], path, sizeof path) ? dm_open(path) : NULL;
+        if (!d)
+            continue;
+        size_t len;
+        uint8_t *owned;
+        const uint8_t *f = dm_frame(d, 0, &len, &owned);
+        r3d_codec_frame fr = frame_of(d->rows, d->cols, d->samples, d->bits_alloc, d->bits_stored,
+                                      d->is_signed, d->photometric);
+        size_t n = (size_t)d->rows * d->cols * d->samples;
+        uint8_t *a = malloc(n), *b = malloc(n);
+        r3d_error err = R3D_ERROR_INIT;
+        CHECK(f != NULL);
+        if (f && r3d_decode_jpeg(f, len, &fr, a, n, files[i], &err) == R3D_OK &&
+            r3d__jpeg_dct_decode(f, len, &fr, b, n, files[i], &err) == R3D_OK) {
+            int maxd = 0;
+            for (size_t k = 0; k < n; k++)
+                if (abs(a[k] - b[k]) > maxd)
+                    maxd = abs(a[k] - b[k]);
+            if (maxd)
+                fprintf(stderr, "  %s: own vs libjpeg max %d\n", files[i], maxd);
+            CHECK(maxd <= 1);
+            compared++;
+        } else {
+            fprintf(stderr, "  %s: %s\n", files[i], err.msg);
+            check_failures_in_test++;
+        }
+        free(owned);
+        free(a);
+        free(b);
+        dm_free(d);
+    }
+    fprintf(stderr, "  %d real 8-bit JPEG files: own decoder equals libjpeg-turbo\n", compared);
+}
+
+/* dcmtk wrote the 12-bit CT with the same quantisation as sequential (.51),
+ * spectral selection (.53) and full progression (.55): the three decodes
+ * must be identical, which checks the progressive paths of our decoder. */
+static void test_real_12bit_jpeg_sequential_and_progressive_decode_identically(void)
+{
+    decoded a = load_values(CW "CTImage.dcm_JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm", 0, NULL);
+    if (!a.ok && strcmp(a.why, "missing") == 0)
+        SKIP("no cornerstone CT slice (shared test data absent)");
+    decoded b = load_values(CW "CTImage.dcm_JPEGProcess6_8TransferSyntax_1.2.840.10008.1.2.4.53.dcm", 0, NULL);
+    decoded c = load_values(CW "CTImage.dcm_JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55.dcm", 0, NULL);
+    CHECK(a.ok && b.ok && c.ok);
+    if (a.ok && b.ok && c.ok && a.n == b.n && a.n == c.n) {
+        size_t diff_b = 0, diff_c = 0;
+        for (size_t i = 0; i < a.n; i++) {
+            diff_b += a.v[i] != b.v[i];
+            diff_c += a.v[i] != c.v[i];
+        }
+        CHECK_INT(diff_b, 0);
+        CHECK_INT(diff_c, 0);
+    }
+    decoded_free(&a);
+    decoded_free(&b);
+    decoded_free(&c);
+}
+
+/* Not a pass/fail test: how long one 512x512 CT frame takes in each syntax
+ * (best of 5, this machine, one thread unless the codec threads itself). */
+static void test_real_ct_slice_decode_time_per_syntax(void)
+{
+    static const char *ts[] = {
+        "RLELosslessTransferSyntax_1.2.840.10008.1.2.5",
+        "JPEGProcess1TransferSyntax_1.2.840.10008.1.2.4.50",
+        "JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51",
+        "JPEGProcess6_8TransferSyntax_1.2.840.10008.1.2.4.53",
+        "JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55",
+        "JPEGProcess14TransferSyntax_1.2.840.10008.1.2.4.57",
+        "JPEGProcess14SV1TransferSyntax_1.2.840.10008.1.2.4.70",
+        "JPEGLSLosslessTransferSyntax_1.2.840.10008.1.2.4.80",
+        "JPEGLSLossyTransferSyntax_1.2.840.10008.1.2.4.81",
+        "JPEG2000LosslessOnlyTransferSyntax_1.2.840.10008.1.2.4.90",
+        "JPEG2000TransferSyntax_1.2.840.10008.1.2.4.91"};
+    char probe[1024];
+    if (!test_data(CW "CTImage.dcm", probe, sizeof probe))
+        SKIP("no cornerstone CT slice (shared test data absent)");
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        char rel[512];
+        snprintf(rel, sizeof rel, CW "CTImage.dcm_%s.dcm", ts[i]);
+        double best = 1e9;
+        for (int rep = 0; rep < 5; rep++) {
+            double ms = 0;
+            decoded d = load_values(rel, 0, &ms);
+            if (!d.ok) {
+                best = -1;
+                break;
+            }
+            if (ms < best)
+                best = ms;
+            decoded_free(&d);
+        }
+        fprintf(stderr, "  512x512 CT %-56s %7.2f ms\n", ts[i], best);
+        CHECK(best >= 0);
+    }
+}
+
 int main(void)
 {
     RUN(test_codec_for_ts_classifies_every_dicom_syntax);
@@ -1352,5 +1469,8 @@ int main(void)
     RUN(test_j2k_openjpeg_roundtrip_lossless_16bit_signed_and_rgb_bitexact);
     RUN(test_j2k_header_mismatch_names_file_and_sizes);
     RUN(test_real_files_lossless_bitexact_lossy_within_bound);
+    RUN(test_real_8bit_jpeg_own_decoder_equals_libjpeg);
+    RUN(test_real_12bit_jpeg_sequential_and_progressive_decode_identically);
+    RUN(test_real_ct_slice_decode_time_per_syntax);
     return CHECK_DONE("test_codecs");
 }
