@@ -1452,8 +1452,140 @@ static void test_real_ct_slice_decode_time_per_syntax(void)
     }
 }
 
-int main(void)
+
+/* ======================================================================== */
+/* Fuzz seeds: test_codecs --write-seeds DIR                                 */
+/* ======================================================================== */
+
+/* Header layout documented in tests/fuzz/fuzz_codecs.c. */
+static int write_seed(const char *dir, const char *name, int codec, int flags, int rows, int cols,
+                      const bytes *b)
 {
+    char path[1024];
+    uint8_t hdr[6] = {(uint8_t)codec, (uint8_t)flags, (uint8_t)((rows - 1) >> 8),
+                      (uint8_t)(rows - 1), (uint8_t)((cols - 1) >> 8), (uint8_t)(cols - 1)};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    bytes all = {0};
+    put(&all, hdr, 6);
+    put(&all, b->p, b->n);
+    r3d_status st = r3d_file_write_atomic(path, all.p, all.n, NULL);
+    free(all.p);
+    return st == R3D_OK ? 0 : 1;
+}
+
+/* An 8-bit libjpeg stream with its frame header relabelled as 12-bit: a
+ * valid extended-process stream (the same Huffman categories fit), so the
+ * fuzzer starts inside our 12-bit paths. */
+static void relabel_12bit(bytes *b)
+{
+    for (size_t i = 0; i + 4 < b->n; i++)
+        if (b->p[i] == 0xFF && (b->p[i + 1] == 0xC0 || b->p[i + 1] == 0xC2)) {
+            if (b->p[i + 1] == 0xC0)
+                b->p[i + 1] = 0xC1;
+            b->p[i + 4] = 12;
+            return;
+        }
+}
+
+static int write_seeds(const char *dir)
+{
+    int bad = 0;
+    bytes b;
+    uint32_t *img;
+    /* RLE: flags = samples bit | bits class << 1 | signed << 3 | photometric << 4 */
+    img = test_image(24, 17, 1, 8, 1);
+    b = rle_encode(img, 24, 17, 1, 8);
+    bad += write_seed(dir, "rle_grey8_24x17", 0, 0x00, 17, 24, &b);
+    free(b.p), free(img);
+    img = test_image(16, 12, 3, 16, 2);
+    b = rle_encode(img, 16, 12, 3, 16);
+    bad += write_seed(dir, "rle_rgb16_16x12", 0, 0x01 | 2 << 1 | 1 << 4, 12, 16, &b);
+    free(b.p), free(img);
+    img = test_image(8, 8, 1, 32, 3);
+    b = rle_encode(img, 8, 8, 1, 32);
+    bad += write_seed(dir, "rle_grey32_8x8", 0, 3 << 1 | 0x40, 8, 8, &b);
+    free(b.p), free(img);
+    {
+        const uint8_t packed[17] = {0xA5, 0x3C, 0, 0, 0, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+        uint32_t hdr[16] = {1, 64};
+        b = (bytes){0};
+        put(&b, hdr, 64);
+        packbits(&b, packed, 17);
+        bad += write_seed(dir, "rle_1bit_15x9", 0, 3 << 1, 9, 15, &b);
+        free(b.p);
+    }
+    /* lossless JPEG */
+    img = test_image(20, 13, 1, 12, 4);
+    b = ljpeg_encode(img, 20, 13, 1, 12, (ll_opts){4, 0, 40, 0, 0});
+    bad += write_seed(dir, "ljpeg_p12_pred4_restart_20x13", 1, 1 << 1, 13, 20, &b);
+    free(b.p), free(img);
+    img = test_image(16, 8, 1, 16, 5);
+    img[1] = img[0] ^ 0x8000u;
+    b = ljpeg_encode(img, 16, 8, 1, 16, (ll_opts){1, 0, 0, 0, 0});
+    bad += write_seed(dir, "ljpeg_p16_sv1_ssss16_16x8", 1, 2 << 1 | 1 << 3, 8, 16, &b);
+    free(b.p), free(img);
+    img = test_image(12, 10, 3, 8, 6);
+    b = ljpeg_encode(img, 12, 10, 3, 8, (ll_opts){7, 1, 0, 1, 0});
+    bad += write_seed(dir, "ljpeg_rgb8_pred7_pt1_scans_12x10", 1, 0x01 | 1 << 4, 10, 12, &b);
+    free(b.p), free(img);
+    /* DCT */
+    const struct {
+        const char *name;
+        lj_opts o;
+        int twelve;
+    } dct[] = {
+        {"jpeg_grey8_baseline_32x24", {1, 80, 1, 1, 0, 0, 0, 32, 24}, 0},
+        {"jpeg_rgb8_420_jfif_33x21", {3, 80, 2, 2, 0, 0, 0, 33, 21}, 0},
+        {"jpeg_rgb8_422_progressive_40x24", {3, 80, 2, 1, 0, 1, 0, 40, 24}, 0},
+        {"jpeg_rgb8_adobe_rgb_restart_24x16", {3, 80, 1, 1, 2, 0, 1, 24, 16}, 0},
+        {"jpeg_grey12_extended_32x24", {1, 80, 1, 1, 3, 0, 0, 32, 24}, 1},
+        {"jpeg_grey12_progressive_32x24", {1, 80, 1, 1, 0, 1, 0, 32, 24}, 1},
+    };
+    for (size_t i = 0; i < sizeof dct / sizeof dct[0]; i++) {
+        img = test_image(dct[i].o.w, dct[i].o.h, dct[i].o.nc, 8, 7 + (uint32_t)i);
+        b = libjpeg_encode(img, dct[i].o);
+        if (dct[i].twelve)
+            relabel_12bit(&b);
+        int flags = (dct[i].o.nc == 3 ? 0x01 | 1 << 4 : 0) | (dct[i].twelve ? 1 << 1 : 0);
+        bad += write_seed(dir, dct[i].name, 1, flags, dct[i].o.h, dct[i].o.w, &b);
+        free(b.p), free(img);
+    }
+    /* JPEG-LS */
+    img = test_image(20, 14, 1, 12, 20);
+    b = charls_encode(img, 20, 14, 1, 12, 0, 0);
+    bad += write_seed(dir, "jls_grey12_20x14", 2, 1 << 1, 14, 20, &b);
+    free(b.p), free(img);
+    img = test_image(16, 16, 3, 8, 21);
+    b = charls_encode(img, 16, 16, 3, 8, 2, 0);
+    bad += write_seed(dir, "jls_rgb8_ilv2_16x16", 2, 0x01 | 1 << 4, 16, 16, &b);
+    free(b.p);
+    b = charls_encode(img, 16, 16, 3, 8, 0, 2);
+    bad += write_seed(dir, "jls_rgb8_ilv0_near2_16x16", 2, 0x01 | 1 << 4, 16, 16, &b);
+    free(b.p), free(img);
+    /* JPEG 2000 */
+    img = test_image(20, 15, 1, 12, 30);
+    for (int i = 0; i < 20 * 15; i++)
+        img[i] = (uint32_t)((int32_t)img[i] - 1024);
+    b = openjpeg_encode(img, 20, 15, 1, 16, 1, 0, 0);
+    bad += write_seed(dir, "j2k_grey16_signed_20x15", 3, 2 << 1 | 1 << 3, 15, 20, &b);
+    free(b.p);
+    b = openjpeg_encode(img, 20, 15, 1, 16, 1, 0, 1);
+    bad += write_seed(dir, "jp2_grey16_signed_20x15", 3, 2 << 1 | 1 << 3, 15, 20, &b);
+    free(b.p), free(img);
+    img = test_image(16, 16, 3, 8, 31);
+    b = openjpeg_encode(img, 16, 16, 3, 8, 0, 0, 0);
+    bad += write_seed(dir, "j2k_rgb8_rct_16x16", 3, 0x01 | 1 << 4, 16, 16, &b);
+    free(b.p);
+    b = openjpeg_encode(img, 16, 16, 3, 8, 0, 1, 0);
+    bad += write_seed(dir, "j2k_rgb8_ict_lossy_16x16", 3, 0x01 | 1 << 4, 16, 16, &b);
+    free(b.p), free(img);
+    return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
+        return write_seeds(argv[2]);
     RUN(test_codec_for_ts_classifies_every_dicom_syntax);
     RUN(test_codec_decode_rejects_native_and_unknown_with_message);
     RUN(test_rle_roundtrip_8_16_32_bit_grey_and_rgb_bitexact);
