@@ -363,30 +363,33 @@ static void fix_bits(const r3d_dcm_pixinfo *p, uint8_t *buf, size_t n_values)
     int bs = p->bits_stored, ob = out_bytes(p);
     if (p->is_float || p->bits_alloc == 1 || bs >= 8 * ob)
         return;
-    uint32_t mask = (uint32_t)((1ull << bs) - 1), sign = 1u << (bs - 1);
+    /* Branch-free forms (mask, or shift up and arithmetic shift down) so
+     * the compiler vectorises them: this runs over every voxel of a study. */
+    uint32_t mask = (uint32_t)((1ull << bs) - 1);
+    int sh = 8 * ob - bs;
     if (ob == 1) {
-        for (size_t i = 0; i < n_values; i++) {
-            uint32_t v = buf[i] & mask;
-            if (p->is_signed && (v & sign))
-                v |= ~mask;
-            buf[i] = (uint8_t)v;
-        }
+        if (p->is_signed)
+            for (size_t i = 0; i < n_values; i++)
+                buf[i] = (uint8_t)((int8_t)(uint8_t)(buf[i] << sh) >> sh);
+        else
+            for (size_t i = 0; i < n_values; i++)
+                buf[i] &= (uint8_t)mask;
     } else if (ob == 2) {
         uint16_t *b = (uint16_t *)buf;
-        for (size_t i = 0; i < n_values; i++) {
-            uint32_t v = b[i] & mask;
-            if (p->is_signed && (v & sign))
-                v |= ~mask;
-            b[i] = (uint16_t)v;
-        }
+        if (p->is_signed)
+            for (size_t i = 0; i < n_values; i++)
+                b[i] = (uint16_t)((int16_t)(uint16_t)(b[i] << sh) >> sh);
+        else
+            for (size_t i = 0; i < n_values; i++)
+                b[i] &= (uint16_t)mask;
     } else if (ob == 4) {
         uint32_t *b = (uint32_t *)buf;
-        for (size_t i = 0; i < n_values; i++) {
-            uint32_t v = b[i] & mask;
-            if (p->is_signed && (v & sign))
-                v |= ~mask;
-            b[i] = v;
-        }
+        if (p->is_signed)
+            for (size_t i = 0; i < n_values; i++)
+                b[i] = (uint32_t)((int32_t)(b[i] << sh) >> sh);
+        else
+            for (size_t i = 0; i < n_values; i++)
+                b[i] &= mask;
     }
 }
 
