@@ -2,15 +2,27 @@
  *
  * Each decoder takes the bytes of one frame (its fragments already joined)
  * and writes rows*cols*samples values into out: 1 byte per value when
- * bits_alloc <= 8, else 2 bytes (host order), samples interleaved
- * (R,G,B,R,G,B... whatever the stream's own layout). Values are written as
- * the codestream holds them; sign extension from bits_stored is the caller's
- * job, and so is YBR->RGB for codecs that do not convert (RLE).
+ * bits_alloc <= 8 (a 1-bit frame is unpacked to one 0/1 byte per pixel),
+ * 2 bytes (host order) when <= 16, 4 bytes when 32 (RLE, rare J2K);
+ * samples interleaved (R,G,B,R,G,B... whatever the stream's own layout).
+ * Values are written as the codestream holds them; sign extension from
+ * bits_stored is the caller's job. YBR->RGB is the caller's job exactly when
+ * r3d_codec_outputs_rgb says so (RLE, JPEG-LS); JPEG and JPEG 2000 always
+ * hand back RGB for 3-sample frames.
+ * Before writing anything each decoder checks the stream's size, component
+ * count and precision against the frame: a mismatch is R3D_EFORMAT with a
+ * message that starts with `where` ("x.dcm frame 3: JPEG-LS stream is
+ * 256x256 but the header says 512x512"); an unsupported process is
+ * R3D_EUNSUPPORTED; an output buffer smaller than the frame is R3D_EARG.
  * `where` names the file (and frame) for messages.
  *
+ *   codec.c          transfer syntax table, dispatch, shared helpers
  *   codec_rle.c      DICOM RLE (PS3.5 Annex G), own code
- *   codec_jpeg.c     JPEG: baseline 8-bit via libjpeg-turbo; extended 12-bit
- *                    (process 2/4) and lossless (process 14, SV1) own code
+ *   codec_jpeg.c     JPEG, routed by the stream's SOF marker: 8-bit DCT via
+ *                    libjpeg-turbo; 12-bit DCT incl. progressive
+ *                    (jpeg_dct.c) and lossless process 14 / SV1
+ *                    (jpeg_lossless.c) own code; jpeg_stream.c is the
+ *                    marker and entropy-data reader those two share
  *   codec_jpegls.c   JPEG-LS lossless and near-lossless via CharLS
  *   codec_j2k.c      JPEG 2000 and HTJ2K via OpenJPEG
  */
@@ -37,7 +49,9 @@ typedef enum r3d_codec_kind {
     R3D_CODEC_UNKNOWN,
 } r3d_codec_kind;
 
-/* Classify a transfer syntax UID. */
+/* Classify a transfer syntax UID ("" or NULL: native, the PS3.5 default).
+ * Encapsulated Uncompressed (1.2.840.10008.1.2.1.98) and Deflated Image
+ * Frame Compression (1.2.840.10008.1.2.8.1) have no kind here: UNKNOWN. */
 r3d_codec_kind r3d_codec_for_ts(const char *ts_uid);
 
 /* Does the decoder convert YBR to RGB itself (so the caller must not)? */
