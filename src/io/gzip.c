@@ -245,8 +245,14 @@ static r3d_status gz_member_zlib(const uint8_t *in, size_t n, size_t at, gz_out 
             break;
         }
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            const char *why = zs.msg ? zs.msg : "inflate failed";
+            /* zlib's words for the two trailer checks, made plainer */
+            if (!strcmp(why, "incorrect data check"))
+                why = "CRC-32 mismatch, the data are damaged";
+            else if (!strcmp(why, "incorrect length check"))
+                why = "stored length (ISIZE) does not match the data";
             s = r3d_fail(err, R3D_EFORMAT, "%s: gzip data is corrupt near byte %zu: %s",
-                         o->name, at + pos, zs.msg ? zs.msg : "inflate failed");
+                         o->name, at + pos, why);
             break;
         }
     }

@@ -349,23 +349,22 @@ static r3d_volume *nii_build(const nii_hdr *h, uint8_t *buf, size_t off, size_t 
     size_t f[5];
     int64_t dim4[4] = {h->dim[1], h->dim[2], h->dim[3], h->dim[4]};
     size_t vox_bytes = nii_dtype_bytes(h->datatype), bytes;
+    char shape[128];
     for (int i = 0; i < 4; i++)
         f[i] = (size_t)dim4[i];
     f[4] = vox_bytes;
+    if (dim4[3] > 1)
+        snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)dim4[0],
+                 (long long)dim4[1], (long long)dim4[2], (long long)dim4[3]);
+    else
+        snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)dim4[0],
+                 (long long)dim4[1], (long long)dim4[2]);
     if (!r3d_mul_sizes(f, 5, &bytes)) {
-        r3d_fail(err, R3D_EFORMAT, "%s: header says %lldx%lldx%lldx%lld voxels, more than "
-                 "memory can address", name, (long long)dim4[0], (long long)dim4[1],
-                 (long long)dim4[2], (long long)dim4[3]);
+        r3d_fail(err, R3D_EFORMAT, "%s: header says %s %s voxels, more than memory can "
+                 "address", name, shape, nii_dtype_name(h->datatype));
         goto fail;
     }
     if (bytes > avail) {
-        char shape[128];
-        if (dim4[3] > 1)
-            snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)dim4[0],
-                     (long long)dim4[1], (long long)dim4[2], (long long)dim4[3]);
-        else
-            snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)dim4[0],
-                     (long long)dim4[1], (long long)dim4[2]);
         r3d_fail(err, R3D_EFORMAT, "%s: header says %s %s voxels (%zu bytes) but only %zu "
                  "bytes follow %s", name, shape, nii_dtype_name(h->datatype), bytes, avail,
                  h->single ? "the header" : "the start of the image data");

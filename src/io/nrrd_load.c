@@ -50,6 +50,7 @@ enum { ENC_RAW = 1, ENC_GZIP, ENC_ASCII };
 enum { SP_NONE = 0, SP_LPS, SP_RAS, SP_LAS, SP_UNNAMED };
 
 typedef struct nrrd_hdr {
+    char type_name[32];   /* as written, for messages */
     r3d_dtype dtype;
     int int64;            /* 0, or 1 signed / 2 unsigned 64-bit integers */
     size_t type_size;
@@ -187,6 +188,7 @@ static int type_from_name(const char *t, nrrd_hdr *h)
     };
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
         if (strcmp(t, T[i].name) == 0) {
+            snprintf(h->type_name, sizeof h->type_name, "%s", t);
             h->dtype = T[i].dt;
             h->int64 = T[i].int64;
             h->type_size = T[i].int64 ? 8 : r3d_dtype_size(T[i].dt);
@@ -649,14 +651,23 @@ static r3d_volume *nrrd_volume(const nrrd_hdr *h, const uint8_t *file, size_t fi
         src += skip;
         avail -= skip;
         if (avail < bytes) {
+            char shape[256] = "";
+            for (int a = 0; a < h->dimension; a++)
+                snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
+                         a ? "x" : "", (long long)h->sizes[a]);
             free(raw);
-            return r3d_fail(err, R3D_EFORMAT, "%s: header says %lld x %zu-byte samples (%zu "
-                            "bytes) but only %zu bytes of %sdata are present", name,
-                            (long long)count, h->type_size, bytes, avail,
-                            h->encoding == ENC_GZIP ? "decompressed " : ""), NULL;
+            return r3d_fail(err, R3D_EFORMAT, "%s: header says %s %s samples (%zu bytes) but "
+                            "only %zu bytes of %sdata are present", name, shape, h->type_name,
+                            bytes, avail, h->encoding == ENC_GZIP ? "decompressed " : ""),
+                   NULL;
         }
     }
 
+    /* Every ASCII sample takes at least two characters ("0 "): refuse a
+     * header whose sizes the text cannot hold before allocating for it. */
+    if (h->encoding == ENC_ASCII && count > n / 2 + 1)
+        return r3d_fail(err, R3D_EFORMAT, "%s: header says %zu samples but %zu bytes of "
+                        "ASCII data cannot hold them", name, count, n), NULL;
     r3d_volume *v = r3d_volume_new(L.dim, L.rgb ? R3D_RGB24 : h->dtype, err);
     if (!v) {
         free(raw);
