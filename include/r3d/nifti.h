@@ -35,6 +35,9 @@ r3d_volume *r3d_nrrd_read_mem(const uint8_t *buf, size_t n, const char *name, r3
 /* InVesalius project: the image as int16 HU with its geometry; masks (if
  * any) go into *masks as a label map (value k = k-th mask), may be NULL. */
 r3d_volume *r3d_inv3_read(const char *path, r3d_labelmap **masks, r3d_error *err);
+/* The same from a project held in memory (gzip'ed or plain tar). */
+r3d_volume *r3d_inv3_read_mem(const uint8_t *buf, size_t n, const char *name,
+                              r3d_labelmap **masks, r3d_error *err);
 
 /* gzip helpers shared by readers and writers (libdeflate).
  * Decompression accepts multi-member files (we write those when threaded). */

@@ -768,26 +768,15 @@ static r3d_status inv3_masks(inv3 *p, const r3d_volume *img, r3d_labelmap **out,
     return R3D_OK;
 }
 
-r3d_volume *r3d_inv3_read(const char *path, r3d_labelmap **masks, r3d_error *err)
+/* Takes over tar (a malloc'ed plain tar archive). */
+static r3d_volume *inv3_from_tar(uint8_t *tar, size_t n, const char *path,
+                                 r3d_labelmap **masks, r3d_error *err)
 {
     inv3 p;
     memset(&p, 0, sizeof p);
     p.path = path;
-    if (masks)
-        *masks = NULL;
-    uint8_t *file;
-    size_t n;
-    if (r3d_file_read_all(path, &file, &n, err))
-        return NULL;
-    if (r3d_is_gzip(file, n)) {
-        r3d_status s = r3d_gzip_decompress(file, n, path, &p.tar, &p.tar_n, err);
-        free(file);
-        if (s)
-            return NULL;
-    } else {
-        p.tar = file; /* saved with compression off: a plain tar */
-        p.tar_n = n;
-    }
+    p.tar = tar;
+    p.tar_n = n;
     r3d_volume *v = NULL;
     r3d_labelmap *lm = NULL;
     if (tar_scan(p.tar, p.tar_n, path, &p.ix, err) == R3D_OK &&
@@ -804,4 +793,48 @@ r3d_volume *r3d_inv3_read(const char *path, r3d_labelmap **masks, r3d_error *err
     free(p.ix.e);
     free(p.tar);
     return v;
+}
+
+r3d_volume *r3d_inv3_read_mem(const uint8_t *buf, size_t n, const char *name,
+                              r3d_labelmap **masks, r3d_error *err)
+{
+    if (masks)
+        *masks = NULL;
+    if (!name)
+        name = "(memory)";
+    if (!buf)
+        return r3d_fail(err, R3D_EARG, "%s: no data", name), NULL;
+    uint8_t *tar;
+    size_t tn;
+    if (r3d_is_gzip(buf, n)) {
+        if (r3d_gzip_decompress(buf, n, name, &tar, &tn, err))
+            return NULL;
+    } else {
+        /* saved with compression off: a plain tar */
+        if (!(tar = malloc(n ? n : 1)))
+            return r3d_fail(err, R3D_ENOMEM, "%s: out of memory", name), NULL;
+        memcpy(tar, buf, n);
+        tn = n;
+    }
+    return inv3_from_tar(tar, tn, name, masks, err);
+}
+
+r3d_volume *r3d_inv3_read(const char *path, r3d_labelmap **masks, r3d_error *err)
+{
+    if (masks)
+        *masks = NULL;
+    uint8_t *file, *tar;
+    size_t n, tn;
+    if (r3d_file_read_all(path, &file, &n, err))
+        return NULL;
+    if (r3d_is_gzip(file, n)) {
+        r3d_status s = r3d_gzip_decompress(file, n, path, &tar, &tn, err);
+        free(file);
+        if (s)
+            return NULL;
+    } else {
+        tar = file; /* saved with compression off: a plain tar */
+        tn = n;
+    }
+    return inv3_from_tar(tar, tn, path, masks, err);
 }
