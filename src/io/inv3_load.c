@@ -171,7 +171,7 @@ static r3d_status tar_scan(const uint8_t *t, size_t n, const char *path, tar_ind
             continue;
         }
         if (type == '0' || type == 0 || type == '7') {
-            char full[512];
+            char full[sizeof longname + 160];
             if (longname[0]) {
                 snprintf(full, sizeof full, "%s", longname);
             } else {
