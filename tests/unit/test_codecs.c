@@ -1191,6 +1191,8 @@ static const real_case REAL_CASES[] = {
     {PD "emri_small_RLE.dcm", PD "emri_small.dcm", 0, 0},
     {PD "emri_small_jpeg_2k_lossless.dcm", PD "emri_small.dcm", 0, 0},
     {PD "emri_small_jpeg_ls_lossless.dcm", PD "emri_small.dcm", 0, 0},
+    /* only the sequence delimiter is missing: every frame is whole */
+    {PD "emri_small_jpeg_2k_lossless_too_short.dcm", PD "emri_small.dcm", 0, 0},
     {PD "693_J2KR.dcm", PD "693_UNCR.dcm", 0, 0},
     {DP "693_J2KI.dcm", PD "693_UNCI.dcm", 0, 0},
     {PD "MR2_J2KR.dcm", PD "MR2_UNCR.dcm", 0, 0},
@@ -1335,6 +1337,28 @@ static void test_real_files_lossless_bitexact_lossy_within_bound(void)
             n_decode_only, n_failed, n_missing);
 }
 
+
+
+/* Files whose streams are broken by design: decoding must fail with a
+ * message naming the file, and the test output lists why. */
+static void test_real_broken_files_fail_with_reason(void)
+{
+    static const char *files[] = {
+        DP "JPEG2000-embedded-sequence-delimiter.dcm", /* 250-byte fake codestream */
+    };
+    char probe[1024];
+    if (!test_data("dicom", probe, sizeof probe))
+        SKIP("no %s/dicom (shared test data absent)", R3D_TEST_DATA);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        decoded d = load_values(files[i], 0, NULL);
+        if (!d.ok && strcmp(d.why, "missing") == 0)
+            continue;
+        CHECK(!d.ok);
+        fprintf(stderr, "  cannot decode (expected) %s: %s\n", files[i], d.why);
+        CHECK_CONTAINS(d.why, files[i]);
+        decoded_free(&d);
+    }
+}
 
 /* Our DCT decoder against libjpeg-turbo on every real 8-bit JPEG we have:
  * same islow IDCT, same upsampling, same colour constants. */
@@ -1601,6 +1625,7 @@ int main(int argc, char **argv)
     RUN(test_j2k_openjpeg_roundtrip_lossless_16bit_signed_and_rgb_bitexact);
     RUN(test_j2k_header_mismatch_names_file_and_sizes);
     RUN(test_real_files_lossless_bitexact_lossy_within_bound);
+    RUN(test_real_broken_files_fail_with_reason);
     RUN(test_real_8bit_jpeg_own_decoder_equals_libjpeg);
     RUN(test_real_12bit_jpeg_sequential_and_progressive_decode_identically);
     RUN(test_real_ct_slice_decode_time_per_syntax);
