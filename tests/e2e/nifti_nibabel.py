@@ -13,12 +13,18 @@ Cases:
   nrrd    every .nrrd / .nhdr under $R3D_DATA: expectations come from
           parsing the NRRD header here by hand (no pynrrd): sizes, type,
           endian, encoding, space directions and origin.
+  inv3    Debian's Cranium.inv3 (package invesalius-examples), if installed:
+          image and mask label map against Python's tarfile + plistlib
+          reading of the project and the geometry convention documented in
+          src/io/inv3_load.c.
 Run by CTest with /usr/bin/python3 (Debian's, with nibabel and numpy).
 Prints "nifti_nibabel: N passed, M failed" and exits 1 on any failure.
 Without $R3D_DATA only the synthetic cases run (one line says so).
 """
 import gzip
 import os
+import plistlib
+import tarfile
 import subprocess
 import sys
 import tempfile
@@ -307,6 +313,50 @@ def nrrd_case(tmp, path):
           f"{rel}: affine\n{ras}\n->\n{img.affine}")
 
 
+# ---- InVesalius project -------------------------------------------------------
+
+CRANIUM = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3"
+
+
+def inv3_case(tmp, path):
+    members = {}
+    with tarfile.open(path, "r:*") as t:
+        for m in t.getmembers():
+            if m.isfile():
+                members[os.path.basename(m.name)] = t.extractfile(m).read()
+    main_pl = plistlib.loads(members["main.plist"])
+    nz, ny, nx = main_pl["matrix"]["shape"]
+    sx, sy, sz = main_pl["spacing"]
+    img = np.frombuffer(members[main_pl["matrix"]["filename"]], "<i2")[:nz * ny * nx]
+    img = img.reshape(nz, ny, nx).transpose(2, 1, 0)  # -> i, j, k
+    labels = np.zeros((nx, ny, nz), np.uint16)
+    for value, key in enumerate(sorted(main_pl["masks"], key=int), start=1):
+        mp = plistlib.loads(members[main_pl["masks"][key]])
+        m = np.frombuffer(members[mp["mask_file"]], np.uint8)[:(nz + 1) * (ny + 1) * (nx + 1)]
+        m = m.reshape(nz + 1, ny + 1, nx + 1)[1:, 1:, 1:].transpose(2, 1, 0) >= 127
+        labels[(labels == 0) & m] = value
+    # axial (orientation 1): i +x, j -y (rows flipped), k +z in LPS, first
+    # DICOM voxel at 0 -> RAS = diag(-1,-1,1) @ LPS
+    lps = np.array([[sx, 0, 0, 0], [0, -sy, 0, (ny - 1) * sy], [0, 0, sz, 0], [0, 0, 0, 1]])
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    out_i, out_l = os.path.join(tmp, "inv3.nii.gz"), os.path.join(tmp, "inv3_labels.nii.gz")
+    r = run("inv3", path, out_i, out_l)
+    if r.returncode != 0:
+        check(False, f"Cranium.inv3: niftool failed: {r.stderr.strip()}")
+        return
+    a, b = nib.load(out_i), nib.load(out_l)
+    check(main_pl["orientation"] == 1, "Cranium.inv3: expected an axial project")
+    check(np.array_equal(np.asanyarray(a.dataobj), img), "Cranium.inv3: image voxels")
+    check(np.array_equal(np.asanyarray(b.dataobj), labels), "Cranium.inv3: mask labels")
+    check(np.allclose(a.affine, ras, atol=1e-5) and np.allclose(b.affine, ras, atol=1e-5),
+          f"Cranium.inv3: affine\n{a.affine}\n!=\n{ras}")
+    names = [line.split(" ", 2)[2].rsplit(" ", 3)[0] for line in r.stdout.splitlines()
+             if line.startswith("label ")]
+    want = [plistlib.loads(members[main_pl["masks"][k]])["name"]
+            for k in sorted(main_pl["masks"], key=int)]
+    check(names == want, f"Cranium.inv3: label names {names} != {want}")
+
+
 def main():
     if not os.access(TOOL, os.X_OK):
         print(f"nifti_nibabel: cannot run {TOOL} (set R3D_BUILD to the build folder)")
@@ -339,6 +389,11 @@ def main():
                 nifti_case(tmp, p)
             for p in sorted(nrrds):
                 nrrd_case(tmp, p)
+        if os.path.exists(CRANIUM):
+            inv3_case(tmp, CRANIUM)
+        else:
+            print(f"nifti_nibabel: {CRANIUM} absent (apt-get install invesalius-examples): "
+                  "inv3 case skipped")
     print(f"nifti_nibabel: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
