@@ -53,6 +53,15 @@ static cJSON *acq_json(const r3d_acq *a)
     return o ? o : cJSON_CreateObject();
 }
 
+static void lps_to_ras(const double lps[4][4], double ras[4][4])
+{
+    memcpy(ras, lps, sizeof(double) * 16);
+    for (int k = 0; k < 4; k++) {
+        ras[0][k] = -ras[0][k];
+        ras[1][k] = -ras[1][k];
+    }
+}
+
 static void print_affine(const double m[4][4])
 {
     for (int i = 0; i < 3; i++)
@@ -124,11 +133,7 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
             for (int k = 0; k < 3; k++)
                 cJSON_AddItemToArray(sp, cJSON_CreateNumber(in->spacing_mm[k]));
             double ras[4][4];
-            memcpy(ras, in->ijk_to_lps, sizeof ras);
-            for (int k = 0; k < 4; k++) {
-                ras[0][k] = -ras[0][k];
-                ras[1][k] = -ras[1][k];
-            }
+            lps_to_ras(in->ijk_to_lps, ras);
             cJSON_AddItemToObject(x, "affine_ras", affine_json(ras));
             cJSON_AddBoolToObject(x, "multiframe", in->multiframe);
             cJSON_AddBoolToObject(x, "mosaic", in->mosaic);
@@ -160,11 +165,7 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
                    in->multiframe ? ", enhanced multi-frame" : "",
                    in->mosaic ? ", Siemens mosaic" : "");
             double ras[4][4];
-            memcpy(ras, in->ijk_to_lps, sizeof ras);
-            for (int k = 0; k < 4; k++) {
-                ras[0][k] = -ras[0][k];
-                ras[1][k] = -ras[1][k];
-            }
+            lps_to_ras(in->ijk_to_lps, ras);
             printf("  voxel -> RAS mm:\n");
             print_affine(ras);
             print_acq(&in->acq);
