@@ -86,7 +86,8 @@ static char *trim(char *s)
     return s;
 }
 
-/* Split "a b c" into up to max words (in place); returns the count. */
+/* Split "a b c" into up to max words (in place); returns the count, or
+ * max + 1 when there are more (w[max] is then not set). */
 static int split_words(char *s, char **w, int max)
 {
     int n = 0;
@@ -331,7 +332,9 @@ static r3d_status parse_field(nrrd_hdr *h, const char *key, char *val, const cha
         h->have_kinds = 1;
     } else if (strcmp(key, "space units") == 0) {
         int n = split_words(val, w, NRRD_MAX_DIM);
-        for (int i = 0; i < n && i <= NRRD_MAX_DIM; i++)
+        if (n > NRRD_MAX_DIM)
+            BAD("%s: line %d: more than %d space units", name, line, NRRD_MAX_DIM);
+        for (int i = 0; i < n; i++)
             if (w[i][0] && strcmp(w[i], "mm") != 0 && strcmp(w[i], "millimeter") != 0 &&
                 strcmp(w[i], "millimeters") != 0)
                 return r3d_fail(err, R3D_EUNSUPPORTED, "%s: line %d: space unit \"%s\" is "
