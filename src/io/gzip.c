@@ -151,6 +151,8 @@ r3d_status r3d_gzip_compress(const uint8_t *in, size_t n, int level, int threads
     }
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
+    /* One worker per requested thread; r3d_parallel_for runs at most
+     * r3d_threads() of them at once, the library-wide ceiling. */
     r3d_parallel_for(threads < (int64_t)nchunks ? threads : (int64_t)nchunks, gz_worker, &j);
     if (atomic_load(&j.failed)) {
         free(j.out);
@@ -201,7 +203,7 @@ static r3d_status gz_grow(gz_out *o, r3d_error *err)
 {
     if (o->cap >= o->max)
         return o->max == R3D_GZIP_MAX_OUT
-                   ? r3d_fail(err, R3D_EDATA,
+                   ? r3d_fail(err, R3D_EUNSUPPORTED,
                               "%s: gzip data expands beyond 16 GiB; refusing it as a "
                               "decompression bomb", o->name)
                    : r3d_fail(err, R3D_EFORMAT,
