@@ -616,7 +616,7 @@ static r3d_status inv3_image(inv3 *p, r3d_volume **out, r3d_error *err)
     if (!e)
         return r3d_fail(err, R3D_EFORMAT, "%s: image file %s is missing from the project",
                         p->path, file);
-    size_t f[3] = {(size_t)dim[0], (size_t)dim[1], (size_t)dim[2]}, nvox, bytes;
+    size_t f[3] = {(size_t)dim[0], (size_t)dim[1], (size_t)dim[2]}, nvox = 0, bytes = 0;
     if (!r3d_mul_sizes(f, 3, &nvox) || !r3d_mul_size(nvox, 2, &bytes) || bytes > e->size)
         return r3d_fail(err, R3D_EFORMAT, "%s: %s holds %zu bytes, but shape %lldx%lldx%lld "
                         "int16 needs %zu", p->path, file, e->size, (long long)dim[0],
