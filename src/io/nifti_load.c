@@ -16,7 +16,8 @@
  *   otherwise       -> nibabel's fallback: diag(-|px|, |py|, |pz|) with the
  *                      origin at the centre of the grid (shape_zoom_affine).
  * pixdim values of 0 count as 1 and negative ones as their magnitude (the
- * fixes nibabel's header checks apply on load). The result is the RAS affine;
+ * fixes nibabel's header checks apply on load). A negative (invalid) code
+ * counts as absent, as in nifti1_io; nibabel would use it. The result is the RAS affine;
  * the volume keeps LPS through r3d_volume_set_ijk_to_ras. xyzt_units is not
  * applied to the affine (nibabel, FSL and ITK ignore it as well); it only
  * scales pixdim[4] into seconds.
