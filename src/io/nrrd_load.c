@@ -198,9 +198,12 @@ static int type_from_name(const char *t, nrrd_hdr *h)
     return 0;
 }
 
+/* 1 spatial, 0 not, -1 unknown ("none" and "???" are teem's "no kind") */
 static int kind_is_spatial(const char *k)
 {
-    return !k[0] || strcmp(k, "domain") == 0 || strcmp(k, "space") == 0;
+    if (!k[0] || strcmp(k, "none") == 0)
+        return -1;
+    return strcmp(k, "domain") == 0 || strcmp(k, "space") == 0;
 }
 
 /* ---- header ---------------------------------------------------------------- */
@@ -446,8 +449,9 @@ typedef struct layout {
 
 static int axis_is_spatial(const nrrd_hdr *h, int a)
 {
-    if (h->have_kinds)
-        return kind_is_spatial(h->kinds[a]);
+    int k = h->have_kinds ? kind_is_spatial(h->kinds[a]) : -1;
+    if (k >= 0)
+        return k;
     if (h->have_dirs)
         return !h->dir_none[a];
     return 1;

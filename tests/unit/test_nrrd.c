@@ -189,6 +189,21 @@ static void test_nrrd_int64_labels_become_int32(void)
     r3d_volume_free(v);
 }
 
+static void test_nrrd_unknown_kinds_fall_back_to_space_directions(void)
+{
+    /* teem writes "none" or "???" for an axis of no known kind */
+    const char *h = "NRRD0004\ntype: uchar\ndimension: 3\nspace: LPS\nsizes: 2 2 1\n"
+                    "space directions: (1,0,0) (0,1,0) (0,0,4)\nkinds: none ??? none\n"
+                    "encoding: raw\n\n";
+    uint8_t d[4] = {1, 2, 3, 4};
+    r3d_error e = R3D_ERROR_INIT;
+    r3d_volume *v = mem(h, d, 4, &e);
+    CHECK(v && v->dim[0] == 2 && v->dim[2] == 1 && lps(v, 2, 2) == 4);
+    if (!v)
+        fprintf(stderr, "  %s\n", e.msg);
+    r3d_volume_free(v);
+}
+
 /* ---- shared data ---------------------------------------------------------------- */
 
 typedef struct nrrd_golden {
@@ -421,6 +436,7 @@ int main(void)
     RUN(test_nrrd_rgb_first_axis_becomes_rgb24);
     RUN(test_nrrd_trailing_list_axis_becomes_time);
     RUN(test_nrrd_int64_labels_become_int32);
+    RUN(test_nrrd_unknown_kinds_fall_back_to_space_directions);
     RUN(test_nrrd_shared_label_maps_match_numpy);
     RUN(test_nrrd_every_shared_label_map_reads);
     RUN(test_nrrd_itk_detached_2d_rotated_header);
