@@ -740,8 +740,8 @@ static const bad_case BAD[] = {
     {"nifti_vox_offset_fractional.nii", R3D_EFORMAT, "vox_offset 352.5 is not a byte offset"},
     {"nifti_6d.nii", R3D_EUNSUPPORTED, "6-D data (dim[6] = 2) is not supported"},
     {"nifti_pair_header_in_single_file.nii", R3D_EFORMAT, "does not end in .hdr"},
-    {"nifti2_magic_damaged.nii", R3D_EFORMAT, "NIfTI-2 magic is damaged"},
-    {"nifti2_dims_overflow.nii", R3D_EFORMAT, "more than memory can address"},
+    {"nifti_v2_magic_damaged.nii", R3D_EFORMAT, "NIfTI-2 magic is damaged"},
+    {"nifti_v2_dims_overflow.nii", R3D_EFORMAT, "more than memory can address"},
     {"nifti_int64_beyond_2p53.nii", R3D_EUNSUPPORTED, "int64 voxels exceed 2^53"},
     {"nifti_gz_truncated.nii.gz", R3D_EFORMAT, "gzip data is truncated"},
     {"nifti_gz_isize_wrong.nii.gz", R3D_EFORMAT, "stored length (ISIZE) does not match"},
@@ -771,7 +771,7 @@ static void test_nifti_bad_file_list_covers_every_nifti_file_in_bad_folder(void)
     struct dirent *e;
     CHECK(d != NULL);
     while (d && (e = readdir(d))) {
-        if (strncmp(e->d_name, "nifti", 5) != 0)
+        if (strncmp(e->d_name, "nifti_", 6) != 0)
             continue;
         int found = 0;
         for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
