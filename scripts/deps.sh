@@ -8,7 +8,8 @@ BUILD=(gcc make cmake pkg-config git
        zlib1g-dev libdeflate-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev
        libcjson-dev libzip-dev)
 # tests, fuzzing and golden comparisons (never in the product's runtime path)
-TEST=(clang libclang-rt-14-dev dcm2niix python3 python3-numpy python3-pydicom python3-nibabel python3-gdcm)
+TEST=(clang libclang-rt-14-dev dcm2niix python3 python3-numpy python3-pydicom python3-nibabel python3-gdcm
+      invesalius-examples)
 
 want=("${BUILD[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${TEST[@]}")

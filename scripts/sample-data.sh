@@ -6,7 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${R3D_CACHE:-$root/.cache}
 mkdir -p "$cache"
-found=$(find "$cache" -name 'Cranium.inv3' 2>/dev/null | head -1)
+# Installed by scripts/deps.sh --with-tests; otherwise fetched into the cache.
+found=$(ls /usr/share/doc/invesalius-examples/examples/Cranium.inv3 2>/dev/null ||
+        find "$cache" -name 'Cranium.inv3' 2>/dev/null | head -1)
 if [ -z "$found" ]; then
   ( cd "$cache"
     [ -n "$(ls invesalius-examples_*.deb 2>/dev/null)" ] || {

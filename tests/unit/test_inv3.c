@@ -457,8 +457,26 @@ static void test_inv3_cranium_matches_numpy(void)
     r3d_labelmap_free(lm);
 }
 
-int main(void)
+/* test_inv3 --write-seeds DIR: the fuzz_inv3 seed corpus (a project with
+ * two masks, as plain tar). */
+static int write_seeds(const char *dir)
 {
+    project P = {1, 0, 2, 0, NULL, 0, 0};
+    buf b = make_project(&P);
+    char path[512];
+    snprintf(path, sizeof path, "%s/two_masks.tar", dir);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(b.p, 1, b.n, f) == b.n;
+    if (f)
+        fclose(f);
+    free(b.p);
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--write-seeds"))
+        return write_seeds(argv[2]);
     RUN(test_inv3_axial_plain_tar_voxels_geometry_and_modality);
     RUN(test_inv3_gnu_and_pax_long_names_read_the_same);
     RUN(test_inv3_gzip_project_reads_like_plain_tar);
