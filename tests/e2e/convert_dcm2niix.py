@@ -212,11 +212,11 @@ def main():
     print("== malformed series (dicom2nifti/failing): clear error or warning")
     expectations = {
         # folder: what must be said (in the error, or in `info` warnings)
-        "notavolume/001": "",
-        "slicecount/001": "",
+        "notavolume/001": "not a 3d volume",
+        "slicecount/001": "only 2 slices",
         "sliceincrement/001": "spacing",
         "sliceincrement/002": "slice",
-        "sliceorientation/001": "",
+        "sliceorientation/001": "one seriesinstanceuid holds 2 image stacks",
         "gantrytilting/001": "gantry tilt",
     }
     for sub, must in expectations.items():

@@ -729,6 +729,11 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
     in->spacing_mm[2] = dz;
     in->n_slices = g->nz;
     in->n_volumes = g->nt;
+    if (g->nz == 1 && g->nt > 1 && f0->mosaic <= 1)
+        r3d_series_warn(g, "all %d images lie at one position: not a 3D volume (kept as %d "
+                           "time points of one slice)", g->nt, g->nt);
+    else if (g->nz == 2)
+        r3d_series_warn(g, "only 2 slices: too thin for a 3D reconstruction");
     g->rows = rows;
     g->cols = cols;
     memcpy(g->raw_ijk_to_lps, in->ijk_to_lps, sizeof g->raw_ijk_to_lps);
