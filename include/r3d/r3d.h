@@ -6,4 +6,5 @@
 #include "nifti.h"
 #include "dicom.h"
 #include "input.h"
+#include "mesh.h"
 #endif
