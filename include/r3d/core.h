@@ -97,6 +97,10 @@ int r3d_threads(void);
  * identical whatever the thread count. */
 typedef void (*r3d_range_fn)(void *ctx, int64_t begin, int64_t end);
 void r3d_parallel_for(int64_t n, r3d_range_fn fn, void *ctx);
+/* Is the calling thread running a chunk of r3d_parallel_for? Libraries with
+ * thread pools of their own (OpenJPEG) then use one thread, so two levels of
+ * parallelism do not multiply. */
+int r3d_in_parallel(void);
 
 /* ---- version --------------------------------------------------------------- */
 const char *r3d_version(void);

@@ -12,6 +12,12 @@
 #include <unistd.h>
 
 static atomic_int g_threads; /* 0 = online CPUs */
+static _Thread_local int tl_in_parallel;
+
+int r3d_in_parallel(void)
+{
+    return tl_in_parallel;
+}
 
 void r3d_set_threads(int n)
 {
@@ -36,7 +42,10 @@ typedef struct chunk {
 static void *run_chunk(void *arg)
 {
     chunk *c = arg;
+    int was = tl_in_parallel;
+    tl_in_parallel = 1;
     c->fn(c->ctx, c->begin, c->end);
+    tl_in_parallel = was;
     return NULL;
 }
 
@@ -48,7 +57,8 @@ void r3d_parallel_for(int64_t n, r3d_range_fn fn, void *ctx)
     if (t > n)
         t = (int)n;
     if (t <= 1) {
-        fn(ctx, 0, n);
+        chunk one = {fn, ctx, 0, n};
+        run_chunk(&one);
         return;
     }
     chunk *c = calloc((size_t)t, sizeof *c);

@@ -28,7 +28,8 @@
  *
  * Messages: OpenJPEG's error handler writes into a per-call buffer that goes
  * into the r3d_error; info and warnings are dropped; nothing reaches stderr.
- * Threads: opj_codec_set_threads with r3d_threads() for frames of 256x256 or
+ * Threads: opj_codec_set_threads with r3d_threads() (one when called inside
+ * r3d_parallel_for, where frames already decode in parallel) for frames of 256x256 or
  * more, when the library was built with thread support.
  *
  * References: ITU-T T.800 (ISO/IEC 15444-1) Annex A (codestream syntax),
@@ -152,6 +153,7 @@ r3d_status r3d_decode_j2k(const uint8_t *in, size_t n, const r3d_codec_frame *fr
         goto done;
     }
     if ((size_t)fr->rows * (size_t)fr->cols >= 256 * 256 && r3d_threads() > 1 &&
+        !r3d_in_parallel() &&
         opj_has_thread_support())
         opj_codec_set_threads(codec, r3d_threads());
 
