@@ -7,4 +7,5 @@
 #include "dicom.h"
 #include "input.h"
 #include "mesh.h"
+#include "image.h"
 #endif

@@ -1,0 +1,22 @@
+/* image_internal.h - small helpers shared by the files of src/image. */
+#ifndef R3D_IMAGE_INTERNAL_H
+#define R3D_IMAGE_INTERNAL_H
+
+#include "r3d/image.h"
+
+/* A new volume of dtype with the geometry (dim 0..2, affine, spacing) of
+ * like; t = 1. */
+r3d_volume *r3d_image_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err);
+
+/* Check the input is a 3D mask-like volume; fills err naming `op`. */
+r3d_status r3d_image_check_3d(const r3d_volume *v, const char *op, r3d_error *err);
+
+/* Non-zero test of voxel n of any dtype (masks are usually uint8). */
+static inline int r3d_image_on(const r3d_volume *v, int64_t n)
+{
+    if (v->dtype == R3D_U8)
+        return ((const uint8_t *)v->voxels)[n] != 0;
+    return r3d_volume_get(v, n) != 0;
+}
+
+#endif
