@@ -1,0 +1,697 @@
+/* extract.c - iso-surfaces of grey volumes and label maps: marching cubes
+ * (Lorensen & Cline 1987) with a case table generated from face rules, so
+ * it is consistent by construction instead of copied from a list.
+ *
+ * Case table. For each of the 256 corner configurations, every cube face is
+ * walked counter-clockwise as seen from outside the cube; the walk "enters"
+ * the object at one sign change and "exits" at the next, and each enter is
+ * joined to the following exit by a segment. On an ambiguous face (two
+ * diagonal corners inside) this separates the inside corners, i.e. the
+ * object is taken 6-connected - the same decision from both cubes sharing
+ * the face, because the rule depends on the face's four corners only and
+ * the neighbour walks the face in the opposite direction. Every crossed cube
+ * edge is then the end of one segment and the start of another, so the
+ * segments close into loops; each loop becomes a triangle fan, or, when a
+ * fan diagonal would join two points on one face (and could coincide with
+ * the neighbour's diagonal), a fan around an extra centroid vertex. Hence
+ * the surface is closed, every edge lies in exactly two triangles with
+ * opposite directions, and its orientation is fixed once (from the
+ * one-corner case) so that normals point away from the inside.
+ *
+ * Border: the volume is padded virtually by one outside voxel on every
+ * side, so surfaces touching the border are capped half a voxel outside.
+ *
+ * Sharing and threads: a vertex lives on a crossed grid edge. Layer K (the
+ * cubes between padded planes K and K+1) owns the x/y edges of plane K and
+ * the z edges between K and K+1. Pass A (parallel over layers) lists each
+ * layer's crossings in scan order and its active cubes; a prefix sum gives
+ * every vertex its global index; pass B (parallel) builds, per thread, a
+ * map from edge to index for the two planes at hand and emits triangles.
+ * Outputs are per layer and concatenated in layer order, so the mesh is
+ * bit-identical for any thread count. Memory: per layer lists linear in the
+ * surface, plus a few slice-sized buffers per thread - never per voxel of
+ * the volume. Cost: O(voxels) to classify cubes, O(surface) for the rest.
+ *
+ * Vertex placement: linear interpolation of the grey values along the edge
+ * (for labels, of the 0/1 indicator, i.e. edge midpoints; smoothing with
+ * r3d_mesh_smooth then recovers sub-voxel accuracy on curved surfaces).
+ * Coordinates go through ijk_to_lps; when its 3x3 part has a negative
+ * determinant (left-handed voxel axes) the winding is flipped so that
+ * triangles stay counter-clockwise from outside in patient space.
+ */
+#include "r3d/mesh.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- case table ------------------------------------------------------------ */
+
+/* Corner c of a cube: x = c & 1, y = (c >> 1) & 1, z = (c >> 2) & 1.
+ * Edge e: axis a = e / 4, and the two other coordinates (in increasing axis
+ * order) as bits of e % 4. Triangle entries 0..11 are edges, 12.. centroids. */
+typedef struct mc_case {
+    uint8_t ntri, ncent;
+    uint8_t tri[3 * 12];
+    uint16_t cent_mask[4]; /* edges whose vertices a centroid averages */
+} mc_case;
+
+static int corner_bit(int c, int axis) { return (c >> axis) & 1; }
+
+static int edge_between(int c0, int c1)
+{
+    int d = c0 ^ c1, a = d == 1 ? 0 : (d == 2 ? 1 : 2);
+    int lo = c0 & c1;
+    int o1 = a == 0 ? 1 : 0, o2 = a == 2 ? 1 : 2;
+    return 4 * a + (corner_bit(lo, o1) | corner_bit(lo, o2) << 1);
+}
+
+/* Faces (axis * 2 + side) containing edge e, as a 6-bit mask. */
+static int edge_faces(int e)
+{
+    int a = e / 4, r = e % 4;
+    int o1 = a == 0 ? 1 : 0, o2 = a == 2 ? 1 : 2;
+    return 1 << (o1 * 2 + (r & 1)) | 1 << (o2 * 2 + (r >> 1));
+}
+
+static void edge_mid(int e, double p[3])
+{
+    int a = e / 4, r = e % 4;
+    int o1 = a == 0 ? 1 : 0, o2 = a == 2 ? 1 : 2;
+    p[a] = 0.5;
+    p[o1] = r & 1;
+    p[o2] = r >> 1;
+}
+
+static void build_case(int cs, mc_case *out)
+{
+    int next[12];
+    for (int e = 0; e < 12; e++)
+        next[e] = -1;
+    for (int a = 0; a < 3; a++) {
+        int b = (a + 1) % 3, c = (a + 2) % 3;
+        for (int s = 0; s < 2; s++) {
+            /* (0,0),(1,0),(1,1),(0,1) in (b,c) is counter-clockwise about +a
+             * because b x c = a; reversed on the -a side. */
+            static const int uv[4][2] = {{0, 0}, {1, 0}, {1, 1}, {0, 1}};
+            int q[4];
+            for (int k = 0; k < 4; k++) {
+                int kk = s ? k : 3 - k;
+                q[k] = s << a | uv[kk][0] << b | uv[kk][1] << c;
+            }
+            int ce[4], enter[4], n = 0;
+            for (int k = 0; k < 4; k++) {
+                int i0 = (cs >> q[k]) & 1, i1 = (cs >> q[(k + 1) % 4]) & 1;
+                if (i0 != i1) {
+                    ce[n] = edge_between(q[k], q[(k + 1) % 4]);
+                    enter[n] = !i0;
+                    n++;
+                }
+            }
+            for (int k = 0; k < n; k++)
+                if (enter[k])
+                    next[ce[k]] = ce[(k + 1) % n]; /* crossings alternate */
+        }
+    }
+    memset(out, 0, sizeof *out);
+    int seen[12] = {0};
+    for (int e0 = 0; e0 < 12; e0++) {
+        if (next[e0] < 0 || seen[e0])
+            continue;
+        int loop[12], n = 0;
+        for (int e = e0; !seen[e]; e = next[e]) {
+            seen[e] = 1;
+            loop[n++] = e;
+        }
+        /* A fan from loop[s] is safe when none of its diagonals joins two
+         * points of one face: only such a diagonal could also be drawn by
+         * the neighbouring cube, making an edge of four triangles. */
+        int start = -1;
+        for (int s = 0; s < n && start < 0; s++) {
+            int ok = 1;
+            for (int i = 2; i <= n - 2; i++)
+                if (edge_faces(loop[s]) & edge_faces(loop[(s + i) % n]))
+                    ok = 0;
+            if (ok)
+                start = s;
+        }
+        if (start >= 0) {
+            for (int i = 1; i + 1 < n; i++) {
+                uint8_t *t = out->tri + 3 * out->ntri++;
+                t[0] = (uint8_t)loop[start];
+                t[1] = (uint8_t)loop[(start + i) % n];
+                t[2] = (uint8_t)loop[(start + i + 1) % n];
+            }
+        } else {
+            int cid = out->ncent++;
+            for (int i = 0; i < n; i++) {
+                out->cent_mask[cid] |= (uint16_t)(1u << loop[i]);
+                uint8_t *t = out->tri + 3 * out->ntri++;
+                t[0] = (uint8_t)(12 + cid);
+                t[1] = (uint8_t)loop[i];
+                t[2] = (uint8_t)loop[(i + 1) % n];
+            }
+        }
+    }
+}
+
+static void build_table(mc_case *tab)
+{
+    for (int cs = 0; cs < 256; cs++)
+        build_case(cs, &tab[cs]);
+    /* Orientation: in case 1 (corner 0 inside) the normal must point away
+     * from corner 0, towards (1,1,1). Consistency carries it to all cases. */
+    double p[3][3], u[3], w[3];
+    for (int k = 0; k < 3; k++)
+        edge_mid(tab[1].tri[k], p[k]);
+    for (int k = 0; k < 3; k++) {
+        u[k] = p[1][k] - p[0][k];
+        w[k] = p[2][k] - p[0][k];
+    }
+    double nx = u[1] * w[2] - u[2] * w[1], ny = u[2] * w[0] - u[0] * w[2],
+           nz = u[0] * w[1] - u[1] * w[0];
+    if (nx + ny + nz < 0)
+        for (int cs = 0; cs < 256; cs++)
+            for (int t = 0; t < tab[cs].ntri; t++) {
+                uint8_t x = tab[cs].tri[3 * t + 1];
+                tab[cs].tri[3 * t + 1] = tab[cs].tri[3 * t + 2];
+                tab[cs].tri[3 * t + 2] = x;
+            }
+}
+
+/* ---- per-layer outputs -------------------------------------------------------- */
+
+typedef struct layer {
+    float *v;        /* 3 per vertex: x/y edges of plane K, then z edges */
+    uint32_t *key;   /* the grid edge of each vertex (see edge keys below) */
+    int64_t nv, nplane, capv;
+    uint32_t *act;   /* active cubes: 2 per cube, (J * W + I), case */
+    int64_t nact, capact;
+    uint32_t *t;     /* triangles; bit 31 marks a centroid (layer-local) */
+    int64_t nt, capt;
+    float *cv;       /* centroid vertices */
+    int64_t ncv, capcv;
+    int64_t vbase, cbase, tbase;
+} layer;
+
+#define CENT_TAG 0x80000000u
+
+typedef struct ext {
+    const r3d_volume *vol;
+    int is_label;
+    uint16_t label;
+    double iso;
+    int64_t nx, ny, nz, W, H; /* W = nx + 2, H = ny + 2 (padded) */
+    double A[3][4];           /* ijk -> output frame */
+    int flip;
+    mc_case tab[256];
+    layer *L;                 /* nz + 1 layers */
+    float *mv;                /* the mesh's vertex array (pass B) */
+    int64_t nchunks;
+    atomic_int oom;
+} ext;
+
+static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    int64_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(*p, (size_t)c * elem);
+    if (!n)
+        return 0;
+    *p = n;
+    *cap = c;
+    return 1;
+}
+
+/* Padded plane K (0 and nz+1 are outside) as floats, NaN meaning "outside,
+ * place the vertex half-way": the virtual border voxels. */
+static void load_plane(const ext *x, int64_t K, float *buf)
+{
+    int64_t W = x->W, H = x->H, nx = x->nx;
+    for (int64_t n = 0; n < W * H; n++)
+        buf[n] = NAN;
+    if (K < 1 || K > x->nz)
+        return;
+    const r3d_volume *v = x->vol;
+    int64_t base = (K - 1) * nx * x->ny;
+    double sl = v->scl_slope == 0 ? 1 : v->scl_slope, in = v->scl_inter;
+    for (int64_t j = 0; j < x->ny; j++) {
+        float *o = buf + (j + 1) * W + 1;
+        int64_t r = base + j * nx;
+        if (x->is_label) {
+            if (v->dtype == R3D_U16) {
+                const uint16_t *p = (const uint16_t *)v->voxels + r;
+                for (int64_t i = 0; i < nx; i++)
+                    o[i] = p[i] == x->label;
+            } else if (v->dtype == R3D_U8) {
+                const uint8_t *p = (const uint8_t *)v->voxels + r;
+                for (int64_t i = 0; i < nx; i++)
+                    o[i] = p[i] == x->label;
+            } else {
+                for (int64_t i = 0; i < nx; i++)
+                    o[i] = r3d_volume_get(v, r + i) == x->label;
+            }
+            continue;
+        }
+        switch (v->dtype) {
+        case R3D_I16: {
+            const int16_t *p = (const int16_t *)v->voxels + r;
+            for (int64_t i = 0; i < nx; i++)
+                o[i] = (float)(p[i] * sl + in);
+            break;
+        }
+        case R3D_U16: {
+            const uint16_t *p = (const uint16_t *)v->voxels + r;
+            for (int64_t i = 0; i < nx; i++)
+                o[i] = (float)(p[i] * sl + in);
+            break;
+        }
+        case R3D_U8: {
+            const uint8_t *p = (const uint8_t *)v->voxels + r;
+            for (int64_t i = 0; i < nx; i++)
+                o[i] = (float)(p[i] * sl + in);
+            break;
+        }
+        case R3D_F32: {
+            const float *p = (const float *)v->voxels + r;
+            for (int64_t i = 0; i < nx; i++)
+                o[i] = (float)(p[i] * sl + in);
+            break;
+        }
+        default:
+            for (int64_t i = 0; i < nx; i++)
+                o[i] = (float)r3d_volume_get(v, r + i);
+        }
+    }
+}
+
+static int grow_vertices(layer *l, int64_t need)
+{
+    int64_t cap = l->capv;
+    if (!grow((void **)&l->v, &l->capv, need, 3 * sizeof(float)))
+        return 0;
+    if (l->capv != cap || !l->key) {
+        uint32_t *k = realloc(l->key, (size_t)l->capv * sizeof *k);
+        if (!k)
+            return 0;
+        l->key = k;
+    }
+    return 1;
+}
+
+/* Position of the crossing between grid points a and b (padded ijk). */
+static void put_vertex(const ext *x, layer *l, uint32_t key, float fa, float fb,
+                       const double a[3], int axis)
+{
+    double t;
+    if (isnan(fa) || isnan(fb))
+        t = 0.5;
+    else {
+        t = (x->iso - fa) / ((double)fb - fa);
+        /* Keep vertices off the grid points: a value exactly at iso would
+         * otherwise put several vertices at one place (zero-area faces). */
+        if (t < 1e-3)
+            t = 1e-3;
+        if (t > 1 - 1e-3)
+            t = 1 - 1e-3;
+    }
+    double p[3] = {a[0] - 1, a[1] - 1, a[2] - 1};
+    p[axis] += t;
+    float *o = l->v + 3 * l->nv;
+    for (int r = 0; r < 3; r++)
+        o[r] = (float)(x->A[r][0] * p[0] + x->A[r][1] * p[1] + x->A[r][2] * p[2] + x->A[r][3]);
+    l->key[l->nv++] = key;
+}
+
+/* Pass A over layers [b, e): crossings and active cubes. */
+static void pass_a(void *ctx, int64_t b, int64_t e)
+{
+    ext *x = ctx;
+    int64_t W = x->W, H = x->H;
+    float *f0 = malloc((size_t)(W * H) * sizeof *f0);
+    float *f1 = malloc((size_t)(W * H) * sizeof *f1);
+    uint8_t *in0 = malloc((size_t)(W * H));
+    uint8_t *in1 = malloc((size_t)(W * H));
+    if (!f0 || !f1 || !in0 || !in1) {
+        atomic_store(&x->oom, 1);
+        goto done;
+    }
+    float iso = (float)x->iso;
+    load_plane(x, b, f1);
+    for (int64_t n = 0; n < W * H; n++)
+        in1[n] = f1[n] >= iso;
+    for (int64_t K = b; K < e; K++) {
+        float *tf = f0;
+        f0 = f1;
+        f1 = tf;
+        uint8_t *ti = in0;
+        in0 = in1;
+        in1 = ti;
+        load_plane(x, K + 1, f1);
+        for (int64_t n = 0; n < W * H; n++)
+            in1[n] = f1[n] >= iso;
+        layer *l = &x->L[K];
+        /* x/y edges of plane K */
+        for (int64_t J = 0; J < H; J++)
+            for (int64_t I = 0; I < W; I++) {
+                int64_t n = J * W + I;
+                int cx = I + 1 < W && in0[n] != in0[n + 1];
+                int cy = J + 1 < H && in0[n] != in0[n + W];
+                if (!cx && !cy)
+                    continue;
+                if (!grow_vertices(l, l->nv + 2)) {
+                    atomic_store(&x->oom, 1);
+                    goto done;
+                }
+                double a[3] = {(double)I, (double)J, (double)K};
+                if (cx)
+                    put_vertex(x, l, (uint32_t)(n * 2), f0[n], f0[n + 1], a, 0);
+                if (cy)
+                    put_vertex(x, l, (uint32_t)(n * 2 + 1), f0[n], f0[n + W], a, 1);
+            }
+        l->nplane = l->nv;
+        /* z edges between K and K+1, and the cubes' cases */
+        for (int64_t J = 0; J < H; J++)
+            for (int64_t I = 0; I < W; I++) {
+                int64_t n = J * W + I;
+                if (in0[n] != in1[n]) {
+                    if (!grow_vertices(l, l->nv + 1)) {
+                        atomic_store(&x->oom, 1);
+                        goto done;
+                    }
+                    double a[3] = {(double)I, (double)J, (double)K};
+                    put_vertex(x, l, (uint32_t)n, f0[n], f1[n], a, 2);
+                }
+                if (I + 1 >= W || J + 1 >= H)
+                    continue;
+                unsigned cs = in0[n] | in0[n + 1] << 1 | in0[n + W] << 2 | in0[n + W + 1] << 3 |
+                              in1[n] << 4 | in1[n + 1] << 5 | in1[n + W] << 6 |
+                              in1[n + W + 1] << 7;
+                if (cs == 0 || cs == 255)
+                    continue;
+                if (!grow((void **)&l->act, &l->capact, l->nact + 1, 2 * sizeof(uint32_t))) {
+                    atomic_store(&x->oom, 1);
+                    goto done;
+                }
+                l->act[2 * l->nact] = (uint32_t)n;
+                l->act[2 * l->nact + 1] = cs;
+                l->nact++;
+            }
+    }
+done:
+    free(f0);
+    free(f1);
+    free(in0);
+    free(in1);
+}
+
+/* Pass B over layers [b, e): triangles from the active cubes. */
+static void pass_b(void *ctx, int64_t b, int64_t e)
+{
+    ext *x = ctx;
+    int64_t W = x->W, H = x->H;
+    /* Only crossed edges are ever looked up, and those are always set for
+     * the layer at hand, so the maps need no clearing between layers. */
+    uint32_t *m0 = malloc((size_t)(2 * W * H) * sizeof *m0);
+    uint32_t *m1 = malloc((size_t)(2 * W * H) * sizeof *m1);
+    uint32_t *mz = malloc((size_t)(W * H) * sizeof *mz);
+    if (!m0 || !m1 || !mz) {
+        atomic_store(&x->oom, 1);
+        goto done;
+    }
+    for (int64_t K = b; K < e; K++) {
+        layer *l = &x->L[K];
+        if (K == b)
+            for (int64_t i = 0; i < l->nplane; i++)
+                m0[l->key[i]] = (uint32_t)(l->vbase + i);
+        else {
+            uint32_t *tm = m0;
+            m0 = m1;
+            m1 = tm;
+        }
+        for (int64_t i = l->nplane; i < l->nv; i++)
+            mz[l->key[i]] = (uint32_t)(l->vbase + i);
+        if (K + 1 <= x->nz) {
+            layer *u = &x->L[K + 1];
+            for (int64_t i = 0; i < u->nplane; i++)
+                m1[u->key[i]] = (uint32_t)(u->vbase + i);
+        }
+        for (int64_t c = 0; c < l->nact; c++) {
+            int64_t n = l->act[2 * c];
+            const mc_case *mc = &x->tab[l->act[2 * c + 1]];
+            uint32_t ev[16];
+            uint16_t used = 0;
+            for (int t = 0; t < 3 * mc->ntri; t++)
+                if (mc->tri[t] < 12)
+                    used |= (uint16_t)(1u << mc->tri[t]);
+            for (int ci = 0; ci < mc->ncent; ci++)
+                used |= mc->cent_mask[ci];
+            for (int ee = 0; ee < 12; ee++) {
+                if (!(used >> ee & 1))
+                    continue;
+                int a = ee / 4, u = ee & 1, w = (ee >> 1) & 1;
+                if (a == 0) /* x edge at y + u, z + w */
+                    ev[ee] = (w ? m1 : m0)[(n + u * W) * 2];
+                else if (a == 1) /* y edge at x + u, z + w */
+                    ev[ee] = (w ? m1 : m0)[(n + u) * 2 + 1];
+                else /* z edge at x + u, y + w */
+                    ev[ee] = mz[n + u + w * W];
+            }
+            for (int ci = 0; ci < mc->ncent; ci++) {
+                double s[3] = {0, 0, 0};
+                int cnt = 0;
+                for (int ee = 0; ee < 12; ee++)
+                    if (mc->cent_mask[ci] >> ee & 1) {
+                        const float *p = x->mv + 3 * (int64_t)ev[ee];
+                        s[0] += p[0];
+                        s[1] += p[1];
+                        s[2] += p[2];
+                        cnt++;
+                    }
+                if (!grow((void **)&l->cv, &l->capcv, l->ncv + 1, 3 * sizeof(float))) {
+                    atomic_store(&x->oom, 1);
+                    goto done;
+                }
+                for (int r = 0; r < 3; r++)
+                    l->cv[3 * l->ncv + r] = (float)(s[r] / cnt);
+                ev[12 + ci] = CENT_TAG | (uint32_t)l->ncv++;
+            }
+            if (!grow((void **)&l->t, &l->capt, l->nt + mc->ntri, 3 * sizeof(uint32_t))) {
+                atomic_store(&x->oom, 1);
+                goto done;
+            }
+            for (int t = 0; t < mc->ntri; t++) {
+                uint32_t *o = l->t + 3 * l->nt++;
+                o[0] = ev[mc->tri[3 * t]];
+                o[1] = ev[mc->tri[3 * t + (x->flip ? 2 : 1)]];
+                o[2] = ev[mc->tri[3 * t + (x->flip ? 1 : 2)]];
+            }
+        }
+    }
+done:
+    free(m0);
+    free(m1);
+    free(mz);
+}
+
+/* Pass C: vertices (regular, then centroids) and triangles into the mesh. */
+typedef struct copy_ctx {
+    ext *x;
+    r3d_mesh *m;
+    int64_t nreg;
+    int what; /* 0 regular vertices, 1 centroids + triangles */
+} copy_ctx;
+
+static void pass_c(void *ctx, int64_t b, int64_t e)
+{
+    copy_ctx *c = ctx;
+    for (int64_t K = b; K < e; K++) {
+        layer *l = &c->x->L[K];
+        if (c->what == 0) {
+            if (l->nv) /* memcpy from NULL is undefined even for 0 bytes */
+                memcpy(c->m->v + 3 * l->vbase, l->v, (size_t)l->nv * 3 * sizeof(float));
+            continue;
+        }
+        if (l->ncv)
+            memcpy(c->m->v + 3 * (c->nreg + l->cbase), l->cv, (size_t)l->ncv * 3 * sizeof(float));
+        uint32_t *o = c->m->t + 3 * l->tbase;
+        for (int64_t i = 0; i < 3 * l->nt; i++) {
+            uint32_t q = l->t[i];
+            o[i] = q & CENT_TAG ? (uint32_t)(c->nreg + l->cbase + (q & ~CENT_TAG)) : q;
+        }
+    }
+}
+
+/* r3d_parallel_for makes one chunk per worker; handing it x->nchunks items,
+ * each a run of whole layers, caps the workers at the caller's o->threads.
+ * Results are per layer, so the split never changes the output. */
+typedef struct chunk_wrap {
+    r3d_range_fn fn;
+    void *ctx;
+    int64_t n, k;
+} chunk_wrap;
+
+static void run_chunk(void *ctx, int64_t b, int64_t e)
+{
+    chunk_wrap *w = ctx;
+    for (int64_t c = b; c < e; c++)
+        w->fn(w->ctx, w->n * c / w->k, w->n * (c + 1) / w->k);
+}
+
+static void run_chunks(ext *x, r3d_range_fn fn, void *ctx)
+{
+    int64_t n = x->nz + 1;
+    chunk_wrap w = {fn, ctx, n, x->nchunks < n ? x->nchunks : n};
+    r3d_parallel_for(w.k, run_chunk, &w);
+}
+
+static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3d_error *err)
+{
+    const r3d_volume *v = x->vol;
+    r3d_mesh *m = NULL;
+    if (!v || !v->voxels || v->dim[0] < 1 || v->dim[1] < 1 || v->dim[2] < 1) {
+        r3d_fail(err, R3D_EARG, "%s: empty volume", what);
+        return NULL;
+    }
+    x->nx = v->dim[0];
+    x->ny = v->dim[1];
+    x->nz = v->dim[2];
+    x->W = x->nx + 2;
+    x->H = x->ny + 2;
+    /* Edge keys are 2 * W * H + 1 at most and must fit in 32 bits. */
+    if (x->W > (int64_t)1 << 20 || x->H > (int64_t)1 << 20 || 2 * x->W * x->H >= (int64_t)UINT32_MAX) {
+        r3d_fail(err, R3D_EUNSUPPORTED, "%s: slices of %lld x %lld voxels are too large", what,
+                 (long long)x->nx, (long long)x->ny);
+        return NULL;
+    }
+    r3d_frame frame = o ? o->frame : R3D_FRAME_LPS;
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            x->A[r][c] = v->ijk_to_lps[r][c] * (frame == R3D_FRAME_RAS && r < 2 ? -1 : 1);
+    const double(*M)[4] = v->ijk_to_lps;
+    double det = M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) -
+                 M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
+                 M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0]);
+    if (!(det != 0) || !isfinite(det)) {
+        r3d_fail(err, R3D_EARG, "%s: the voxel-to-patient matrix is singular", what);
+        return NULL;
+    }
+    x->flip = det < 0;
+    build_table(x->tab);
+    int threads = o && o->threads > 0 ? o->threads : r3d_threads();
+    x->nchunks = threads;
+    atomic_init(&x->oom, 0);
+    int64_t nl = x->nz + 1;
+    x->L = calloc((size_t)nl, sizeof *x->L);
+    if (!x->L)
+        goto oom;
+    run_chunks(x, pass_a, x);
+    if (atomic_load(&x->oom))
+        goto oom;
+    int64_t nreg = 0;
+    for (int64_t K = 0; K < nl; K++) {
+        x->L[K].vbase = nreg;
+        nreg += x->L[K].nv;
+    }
+    if (nreg >= (int64_t)CENT_TAG) {
+        r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^31 vertices", what);
+        goto fail;
+    }
+    m = r3d_mesh_new(err);
+    if (!m)
+        goto fail;
+    m->frame = frame;
+    if (r3d_mesh_reserve(m, nreg, 0, err) != R3D_OK)
+        goto fail;
+    copy_ctx cc = {x, m, nreg, 0};
+    run_chunks(x, pass_c, &cc);
+    m->nv = nreg;
+    x->mv = m->v;
+    run_chunks(x, pass_b, x);
+    if (atomic_load(&x->oom))
+        goto oom;
+    int64_t nc = 0, nt = 0;
+    for (int64_t K = 0; K < nl; K++) {
+        x->L[K].cbase = nc;
+        x->L[K].tbase = nt;
+        nc += x->L[K].ncv;
+        nt += x->L[K].nt;
+    }
+    if (nreg + nc >= (int64_t)CENT_TAG) {
+        r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^31 vertices", what);
+        goto fail;
+    }
+    if (r3d_mesh_reserve(m, nreg + nc, nt, err) != R3D_OK)
+        goto fail;
+    cc.what = 1;
+    cc.m = m;
+    run_chunks(x, pass_c, &cc);
+    m->nv = nreg + nc;
+    m->nt = nt;
+    goto out;
+oom:
+    r3d_fail(err, R3D_ENOMEM, "%s: out of memory", what);
+fail:
+    r3d_mesh_free(m);
+    m = NULL;
+out:
+    if (x->L)
+        for (int64_t K = 0; K < nl; K++) {
+            free(x->L[K].v);
+            free(x->L[K].key);
+            free(x->L[K].act);
+            free(x->L[K].t);
+            free(x->L[K].cv);
+        }
+    free(x->L);
+    return m;
+}
+
+r3d_mesh *r3d_mesh_from_image(const r3d_volume *v, const r3d_extract_opts *o, r3d_error *err)
+{
+    ext *x = calloc(1, sizeof *x);
+    if (!x) {
+        r3d_fail(err, R3D_ENOMEM, "mesh_from_image: out of memory");
+        return NULL;
+    }
+    x->vol = v;
+    x->iso = o ? o->iso : 0.5;
+    r3d_mesh *m = NULL;
+    if (!isfinite(x->iso))
+        r3d_fail(err, R3D_EARG, "mesh_from_image: iso value is not a finite number");
+    else if (v && v->dtype == R3D_RGB24)
+        r3d_fail(err, R3D_EUNSUPPORTED, "mesh_from_image: colour volumes have no grey level");
+    else
+        m = extract(x, o, "mesh_from_image", err);
+    free(x);
+    return m;
+}
+
+r3d_mesh *r3d_mesh_from_label(const r3d_volume *labels, uint16_t label,
+                              const r3d_extract_opts *o, r3d_error *err)
+{
+    ext *x = calloc(1, sizeof *x);
+    if (!x) {
+        r3d_fail(err, R3D_ENOMEM, "mesh_from_label: out of memory");
+        return NULL;
+    }
+    x->vol = labels;
+    x->is_label = 1;
+    x->label = label;
+    x->iso = 0.5;
+    r3d_mesh *m = NULL;
+    if (labels && (labels->dtype == R3D_F32 || labels->dtype == R3D_F64 ||
+                   labels->dtype == R3D_RGB24 || labels->dtype == R3D_DT_NONE))
+        r3d_fail(err, R3D_EARG, "mesh_from_label: a label map needs integer voxels, not %s",
+                 r3d_dtype_name(labels->dtype));
+    else
+        m = extract(x, o, "mesh_from_label", err);
+    if (m)
+        m->label = label;
+    free(x);
+    return m;
+}

@@ -1,0 +1,192 @@
+/* smooth.c - smoothing without shrinkage: Taubin's lambda/mu filter
+ * (Taubin 1995, "A signal processing approach to fair surface design").
+ *
+ * Each iteration is two Jacobi passes of the umbrella Laplacian
+ * L(v) = mean(neighbours) - v: first v += lambda L(v) (lambda = 0.5, a
+ * low-pass step that shrinks), then v += mu L(v) with mu = 1 / (kpb -
+ * 1/lambda) = -0.526 for a pass-band frequency kpb = 0.1 (an inflating step
+ * that undoes the shrinkage of the low frequencies). Curvature of the
+ * anatomy (low frequency) is kept; the voxel staircase of marching cubes
+ * (high frequency) is removed.
+ *
+ * Strength s in 0..10 maps monotonically to round(4 s) iterations, each a
+ * lambda and a mu pass (0 leaves the mesh untouched, 10 = 40 iterations).
+ * The default used by the CLI and the accuracy tests is 5 (20 iterations):
+ * on a sphere of radius 20 mm at 0.7 mm voxels it takes the mean distance
+ * to the true surface from ~0.1 mm to a few hundredths (tests/unit/
+ * test_mesh_extract.c).
+ *
+ * Boundary vertices (on an edge used by one triangle only) stay fixed, so
+ * open meshes keep their rims. Adjacency is built once (CSR of unique
+ * neighbours, via a counting sort of directed edges), so the cost is
+ * O(triangles) to build and O(iterations x edges) to run; each pass writes
+ * a fresh array from the previous one, split across threads by vertex
+ * range, so the result does not depend on the thread count.
+ */
+#include "r3d/mesh.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TAUBIN_LAMBDA 0.5
+#define TAUBIN_KPB 0.1
+
+typedef struct adj {
+    int64_t *start; /* nv + 1 */
+    uint32_t *nb;   /* unique neighbours */
+    uint8_t *fixed; /* boundary (or isolated) vertices */
+} adj;
+
+static void adj_free(adj *a)
+{
+    free(a->start);
+    free(a->nb);
+    free(a->fixed);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every triangle adds the directed edges a->b and b->a for its three sides.
+ * After sorting each vertex's row, an undirected edge shared by two
+ * triangles appears twice; one that appears once is a boundary edge. */
+static r3d_status adj_build(const r3d_mesh *m, adj *a, r3d_error *err)
+{
+    int64_t nv = m->nv, nt = m->nt;
+    memset(a, 0, sizeof *a);
+    a->start = calloc((size_t)nv + 1, sizeof *a->start);
+    a->fixed = calloc((size_t)nv + 1, 1);
+    uint32_t *all = malloc((size_t)(6 * nt + 1) * sizeof *all);
+    int64_t *fill = NULL;
+    if (!a->start || !a->fixed || !all)
+        goto oom;
+    for (int64_t t = 0; t < nt; t++)
+        for (int k = 0; k < 3; k++) {
+            uint32_t p = m->t[3 * t + k];
+            if (p >= nv)
+                return free(all), adj_free(a),
+                       r3d_fail(err, R3D_EDATA, "mesh_smooth: triangle %lld uses vertex %u of %lld",
+                                (long long)t, p, (long long)nv);
+            a->start[p + 1] += 2;
+        }
+    for (int64_t v = 0; v < nv; v++)
+        a->start[v + 1] += a->start[v];
+    fill = malloc((size_t)nv * sizeof *fill + 1);
+    if (!fill)
+        goto oom;
+    memcpy(fill, a->start, (size_t)nv * sizeof *fill);
+    for (int64_t t = 0; t < nt; t++)
+        for (int k = 0; k < 3; k++) {
+            uint32_t p = m->t[3 * t + k], q = m->t[3 * t + (k + 1) % 3],
+                     r = m->t[3 * t + (k + 2) % 3];
+            all[fill[p]++] = q;
+            all[fill[p]++] = r;
+        }
+    /* Compact each row to its unique neighbours, marking boundary vertices. */
+    int64_t w = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        int64_t b = a->start[v], e = a->start[v + 1];
+        qsort(all + b, (size_t)(e - b), sizeof *all, cmp_u32);
+        a->start[v] = w;
+        if (b == e)
+            a->fixed[v] = 1;
+        for (int64_t i = b; i < e;) {
+            int64_t j = i;
+            while (j < e && all[j] == all[i])
+                j++;
+            if (all[i] != (uint32_t)v) { /* degenerate faces list v itself */
+                if (j - i == 1)
+                    a->fixed[v] = 1;
+                all[w++] = all[i];
+            }
+            i = j;
+        }
+    }
+    a->start[nv] = w;
+    a->nb = all;
+    free(fill);
+    return R3D_OK;
+oom:
+    free(all);
+    free(fill);
+    adj_free(a);
+    return r3d_fail(err, R3D_ENOMEM, "mesh_smooth: out of memory for %lld triangles",
+                    (long long)nt);
+}
+
+typedef struct pass_ctx {
+    const adj *a;
+    const double *src;
+    double *dst;
+    double w;
+} pass_ctx;
+
+static void laplace_pass(void *ctx, int64_t b, int64_t e)
+{
+    pass_ctx *c = ctx;
+    for (int64_t v = b; v < e; v++) {
+        const double *p = c->src + 3 * v;
+        double *o = c->dst + 3 * v;
+        int64_t s = c->a->start[v], n = c->a->start[v + 1] - s;
+        if (c->a->fixed[v] || n == 0) {
+            o[0] = p[0];
+            o[1] = p[1];
+            o[2] = p[2];
+            continue;
+        }
+        double q[3] = {0, 0, 0};
+        for (int64_t i = 0; i < n; i++) {
+            const double *r = c->src + 3 * (int64_t)c->a->nb[s + i];
+            q[0] += r[0];
+            q[1] += r[1];
+            q[2] += r[2];
+        }
+        for (int k = 0; k < 3; k++)
+            o[k] = p[k] + c->w * (q[k] / (double)n - p[k]);
+    }
+}
+
+r3d_status r3d_mesh_smooth(r3d_mesh *m, double strength, r3d_error *err)
+{
+    if (!m)
+        return r3d_fail(err, R3D_EARG, "mesh_smooth: no mesh");
+    if (!(strength >= 0 && strength <= 10))
+        return r3d_fail(err, R3D_EARG, "mesh_smooth: strength %g is outside 0..10", strength);
+    int iters = (int)(4 * strength + 0.5);
+    if (iters == 0 || m->nv == 0 || m->nt == 0)
+        return R3D_OK;
+    adj a;
+    r3d_status st = adj_build(m, &a, err);
+    if (st != R3D_OK)
+        return st;
+    /* Work in double: 40 iterations of float round-off would show in the
+     * volume check at 0.1 %. */
+    double *p = malloc((size_t)m->nv * 3 * sizeof *p);
+    double *q = malloc((size_t)m->nv * 3 * sizeof *q);
+    if (!p || !q) {
+        free(p);
+        free(q);
+        adj_free(&a);
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth: out of memory for %lld vertices",
+                        (long long)m->nv);
+    }
+    for (int64_t i = 0; i < 3 * m->nv; i++)
+        p[i] = m->v[i];
+    const double mu = 1.0 / (TAUBIN_KPB - 1.0 / TAUBIN_LAMBDA);
+    for (int it = 0; it < 2 * iters; it++) {
+        pass_ctx c = {&a, p, q, it % 2 ? mu : TAUBIN_LAMBDA};
+        r3d_parallel_for(m->nv, laplace_pass, &c);
+        double *t = p;
+        p = q;
+        q = t;
+    }
+    for (int64_t i = 0; i < 3 * m->nv; i++)
+        m->v[i] = (float)p[i];
+    free(p);
+    free(q);
+    adj_free(&a);
+    return R3D_OK;
+}
