@@ -195,6 +195,225 @@ static void test_mesh_left_handed_rotated_affine_outward(void)
     r3d_volume_free(v);
 }
 
+/* ---- grey levels, threads, frames, borders, errors ------------------------------------ */
+
+static void test_mesh_grey_iso_surface_at_radius_within_0_05mm(void)
+{
+    /* f = 100 (30 - |x|) stored as int16 with slope 0.01: real values are
+     * 30 - |x| mm, linear along every radius, so iso 15 is the sphere of
+     * radius 15 and linear interpolation on 1 mm edges is off only by the
+     * chord's sag (h^2 / 8r < 0.01 mm) and the int16 rounding. */
+    int64_t dim[4] = {41, 43, 45, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_I16, NULL);
+    v->scl_slope = 0.01;
+    v->scl_inter = 0;
+    int16_t *f = v->voxels;
+    for (int64_t k = 0; k < dim[2]; k++)
+        for (int64_t j = 0; j < dim[1]; j++)
+            for (int64_t i = 0; i < dim[0]; i++) {
+                double x = i - 20.0, y = j - 21.0, z = k - 22.0;
+                f[(k * dim[1] + j) * dim[0] + i] =
+                    (int16_t)lround(100 * (30 - sqrt(x * x + y * y + z * z)));
+            }
+    v->ijk_to_lps[0][3] = -20;
+    v->ijk_to_lps[1][3] = -21;
+    v->ijk_to_lps[2][3] = -22;
+    r3d_extract_opts o = R3D_EXTRACT_OPTS_INIT;
+    o.iso = 15;
+    r3d_mesh *m = r3d_mesh_from_image(v, &o, NULL);
+    CHECK(m && m->nt > 0);
+    phantom p = ph_sphere(15);
+    ph_err e = phantom_error(&p, m);
+    fprintf(stderr, "  grey sphere r 15 (unsmoothed): mean %.4f p95 %.4f max %.4f mm\n", e.mean,
+            e.p95, e.max);
+    CHECK(e.max <= 0.05);
+    CHECK_INT(mesh_edge_defects(m), 0);
+    r3d_mesh_metrics mm;
+    r3d_mesh_metrics_run(m, &mm);
+    CHECK_INT(mm.euler, 2);
+    CHECK(mm.volume_mm3 > 0);
+    r3d_mesh_free(m);
+    r3d_volume_free(v);
+}
+
+static int same_mesh(const r3d_mesh *a, const r3d_mesh *b)
+{
+    return a && b && a->nv == b->nv && a->nt == b->nt &&
+           !memcmp(a->v, b->v, (size_t)a->nv * 3 * sizeof *a->v) &&
+           !memcmp(a->t, b->t, (size_t)a->nt * 3 * sizeof *a->t);
+}
+
+static void test_mesh_same_whatever_the_thread_count(void)
+{
+    phantom p = ph_shell(12, 7);
+    double ax[3][3];
+    axes_diag(ax, 0.6, 0.7, 0.8);
+    r3d_volume *v = phantom_volume(&p, ax, 13);
+    r3d_extract_opts o = R3D_EXTRACT_OPTS_INIT;
+    o.threads = 1;
+    r3d_set_threads(1);
+    r3d_mesh *one = r3d_mesh_from_label(v, 1, &o, NULL);
+    CHECK_INT(r3d_mesh_smooth(one, 5, NULL), R3D_OK);
+    r3d_set_threads(4);
+    for (int t = 2; t <= 7; t += 5) {
+        o.threads = t;
+        r3d_mesh *m = r3d_mesh_from_label(v, 1, &o, NULL);
+        CHECK_INT(r3d_mesh_smooth(m, 5, NULL), R3D_OK);
+        CHECK(same_mesh(one, m));
+        r3d_mesh_free(m);
+    }
+    r3d_set_threads(0);
+    r3d_mesh_free(one);
+    r3d_volume_free(v);
+}
+
+static void test_mesh_ras_frame_negates_x_and_y(void)
+{
+    phantom p = ph_torus(8, 3);
+    double ax[3][3];
+    axes_diag(ax, 0.9, 0.8, 0.7);
+    r3d_volume *v = phantom_volume(&p, ax, 12);
+    v->ijk_to_lps[0][3] += 5; /* off-centre, so the negation is visible */
+    r3d_extract_opts o = R3D_EXTRACT_OPTS_INIT;
+    r3d_mesh *lps = r3d_mesh_from_label(v, 1, &o, NULL);
+    o.frame = R3D_FRAME_RAS;
+    r3d_mesh *ras = r3d_mesh_from_label(v, 1, &o, NULL);
+    CHECK(lps && ras);
+    CHECK_INT(lps->frame, R3D_FRAME_LPS);
+    CHECK_INT(ras->frame, R3D_FRAME_RAS);
+    CHECK_INT(lps->nv, ras->nv);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < lps->nv && i < ras->nv; i++)
+        bad += ras->v[3 * i] != -lps->v[3 * i] || ras->v[3 * i + 1] != -lps->v[3 * i + 1] ||
+               ras->v[3 * i + 2] != lps->v[3 * i + 2];
+    CHECK_INT(bad, 0);
+    r3d_mesh_metrics a, b;
+    r3d_mesh_metrics_run(lps, &a);
+    r3d_mesh_metrics_run(ras, &b);
+    CHECK(a.volume_mm3 > 0 && b.volume_mm3 > 0); /* a two-axis flip keeps winding */
+    CHECK_NEAR(a.volume_mm3, b.volume_mm3, 1e-6 * a.volume_mm3);
+    CHECK_INT(ras->label, 1);
+    r3d_mesh_free(lps);
+    r3d_mesh_free(ras);
+    r3d_volume_free(v);
+}
+
+static void test_mesh_closed_at_the_volume_border(void)
+{
+    /* every voxel set: the surface exists only thanks to the virtual
+     * padding, half a voxel beyond the outer voxel centres */
+    int64_t dim[4] = {3, 4, 5, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_U16, NULL);
+    uint16_t *l = v->voxels;
+    for (int i = 0; i < 60; i++)
+        l[i] = 7;
+    r3d_mesh *m = r3d_mesh_from_label(v, 7, NULL, NULL);
+    CHECK(m && m->nt > 0);
+    CHECK_INT(mesh_edge_defects(m), 0);
+    CHECK_INT(mesh_vertex_defects(m), 0);
+    r3d_mesh_metrics mm;
+    r3d_mesh_metrics_run(m, &mm);
+    CHECK_INT(mm.euler, 2);
+    CHECK_NEAR(mm.bbox_min[0], -0.5, 1e-6);
+    CHECK_NEAR(mm.bbox_max[2], 4.5, 1e-6);
+    /* the 3 x 4 x 5 box minus marching cubes' half-voxel chamfers on its
+     * 12 edges (0.125 mm^2 each per mm) and 8 corners */
+    CHECK(mm.volume_mm3 > 0.9 * 60 - 1e-9 && mm.volume_mm3 < 60);
+    r3d_mesh_free(m);
+    r3d_volume_free(v);
+}
+
+static void test_mesh_absent_label_gives_empty_mesh(void)
+{
+    int64_t dim[4] = {4, 4, 4, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_U16, NULL);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_mesh *m = r3d_mesh_from_label(v, 3, NULL, &err);
+    CHECK(m != NULL);
+    CHECK_INT(m ? m->nt : -1, 0);
+    CHECK_INT(err.code, R3D_OK);
+    r3d_mesh_free(m);
+    r3d_volume_free(v);
+}
+
+static void test_mesh_extract_refuses_bad_input(void)
+{
+    int64_t dim[4] = {4, 4, 4, 1};
+    r3d_volume *f = r3d_volume_new(dim, R3D_F32, NULL);
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK(r3d_mesh_from_label(f, 1, NULL, &err) == NULL);
+    CHECK_INT(err.code, R3D_EARG);
+    CHECK_CONTAINS(err.msg, "integer");
+    f->ijk_to_lps[2][2] = 0;
+    err = (r3d_error)R3D_ERROR_INIT;
+    CHECK(r3d_mesh_from_image(f, NULL, &err) == NULL);
+    CHECK_INT(err.code, R3D_EARG);
+    CHECK_CONTAINS(err.msg, "singular");
+    r3d_volume_free(f);
+}
+
+static void test_smooth_strength_0_untouched_and_out_of_range_refused(void)
+{
+    phantom p = ph_sphere(5);
+    double ax[3][3];
+    axes_diag(ax, 1, 1, 1);
+    r3d_volume *v = phantom_volume(&p, ax, 6);
+    r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+    r3d_mesh *c = r3d_mesh_copy(m, NULL);
+    CHECK_INT(r3d_mesh_smooth(m, 0, NULL), R3D_OK);
+    CHECK(same_mesh(m, c));
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_mesh_smooth(m, 10.5, &err), R3D_EARG);
+    CHECK_CONTAINS(err.msg, "strength");
+    CHECK(same_mesh(m, c));
+    r3d_mesh_free(m);
+    r3d_mesh_free(c);
+    r3d_volume_free(v);
+}
+
+static void test_smooth_keeps_boundary_vertices_fixed(void)
+{
+    /* an open mesh: the sphere with its triangles above z = 2 removed */
+    phantom p = ph_sphere(5);
+    double ax[3][3];
+    axes_diag(ax, 1, 1, 1);
+    r3d_volume *v = phantom_volume(&p, ax, 6);
+    r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+    int64_t w = 0;
+    for (int64_t t = 0; t < m->nt; t++) {
+        int above = 0;
+        for (int k = 0; k < 3; k++)
+            above |= m->v[3 * (int64_t)m->t[3 * t + k] + 2] > 2;
+        if (!above)
+            memmove(m->t + 3 * w++, m->t + 3 * t, 3 * sizeof *m->t);
+    }
+    m->nt = w;
+    r3d_mesh *c = r3d_mesh_copy(m, NULL);
+    CHECK_INT(r3d_mesh_smooth(m, 5, NULL), R3D_OK);
+    /* a vertex is on the rim when one of its edges has one triangle */
+    int64_t rim = 0, moved_rim = 0, moved_inner = 0;
+    for (int64_t t = 0; t < m->nt; t++)
+        for (int k = 0; k < 3; k++) {
+            uint32_t a = m->t[3 * t + k], b = m->t[3 * t + (k + 1) % 3];
+            int twin = 0;
+            for (int64_t s = 0; s < m->nt && !twin; s++)
+                for (int q = 0; q < 3; q++)
+                    twin |= m->t[3 * s + q] == b && m->t[3 * s + (q + 1) % 3] == a;
+            if (!twin) {
+                rim++;
+                moved_rim += memcmp(m->v + 3 * a, c->v + 3 * a, 3 * sizeof(float)) != 0;
+            }
+        }
+    for (int64_t i = 0; i < m->nv; i++)
+        moved_inner += memcmp(m->v + 3 * i, c->v + 3 * i, 3 * sizeof(float)) != 0;
+    CHECK(rim > 0);
+    CHECK_INT(moved_rim, 0);
+    CHECK(moved_inner > 0);
+    r3d_mesh_free(m);
+    r3d_mesh_free(c);
+    r3d_volume_free(v);
+}
+
 int main(void)
 {
     RUN(test_mesh_sphere_surface_within_0_1mm_mean);
@@ -204,5 +423,13 @@ int main(void)
     RUN(test_mesh_thin_plate_one_voxel_closed);
     RUN(test_mesh_anisotropic_sphere_0_7x0_7x2_5);
     RUN(test_mesh_left_handed_rotated_affine_outward);
+    RUN(test_mesh_grey_iso_surface_at_radius_within_0_05mm);
+    RUN(test_mesh_same_whatever_the_thread_count);
+    RUN(test_mesh_ras_frame_negates_x_and_y);
+    RUN(test_mesh_closed_at_the_volume_border);
+    RUN(test_mesh_absent_label_gives_empty_mesh);
+    RUN(test_mesh_extract_refuses_bad_input);
+    RUN(test_smooth_strength_0_untouched_and_out_of_range_refused);
+    RUN(test_smooth_keeps_boundary_vertices_fixed);
     return CHECK_DONE("test_mesh_extract");
 }
