@@ -3,12 +3,15 @@
  * names and colours where the format keeps them; every broken file in
  * tests/data/bad/mesh_* gives its error code and a message naming the file.
  */
+#define _GNU_SOURCE /* memmem, strndup */
 #include "check.h"
 #include "io/mesh/mesh_io.h"
 #include "mesh_fixture.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <unistd.h>
+#include <zip.h>
 
 static char g_dir[256];
 
@@ -258,6 +261,322 @@ static void test_read_of_write_only_format_is_unsupported(void)
     CHECK_INT(r.n, 0);
 }
 
+
+/* ---- write-only formats: checked by parsing what we wrote ------------------- */
+
+static size_t count_of(const char *hay, size_t n, const char *needle)
+{
+    size_t c = 0, l = strlen(needle);
+    for (const char *p = hay; (p = memmem(p, n - (size_t)(p - hay), needle, l)); p += l)
+        c++;
+    return c;
+}
+
+static char *write_fixture(const char *file, r3d_mesh_format f, size_t *n)
+{
+    char path[512];
+    tmp_path(file, path, sizeof path);
+    r3d_scene s = {0};
+    fix_scene(&s);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_status st = r3d_scene_write(&s, path, f, &err);
+    r3d_scene_clear(&s);
+    CHECK_INT(st, R3D_OK);
+    if (st != R3D_OK) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return NULL;
+    }
+    uint8_t *b = NULL;
+    CHECK_INT(r3d_file_read_all(path, &b, n, NULL), R3D_OK);
+    return (char *)b;
+}
+
+/* A member of a zip archive file, NUL-terminated, or NULL. */
+static char *zip_member(const char *path, const char *name, size_t *n)
+{
+    zip_t *z = zip_open(path, ZIP_RDONLY, NULL);
+    if (!z)
+        return NULL;
+    zip_stat_t st;
+    char *b = NULL;
+    if (zip_stat(z, name, 0, &st) == 0) {
+        zip_file_t *f = zip_fopen(z, name, 0);
+        b = malloc(st.size + 1);
+        if (f && b && zip_fread(f, b, st.size) == (zip_int64_t)st.size) {
+            b[st.size] = 0;
+            *n = st.size;
+        } else {
+            free(b);
+            b = NULL;
+        }
+        if (f)
+            zip_fclose(f);
+    }
+    zip_close(z);
+    return b;
+}
+
+static void test_3mf_package_has_parts_unit_names_colours_counts(void)
+{
+    size_t n;
+    free(write_fixture("scene.3mf", R3D_MESH_3MF, &n));
+    char path[512];
+    tmp_path("scene.3mf", path, sizeof path);
+    char *ct = zip_member(path, "[Content_Types].xml", &n);
+    CHECK_CONTAINS(ct, "application/vnd.ms-package.3dmanufacturing-3dmodel+xml");
+    free(ct);
+    char *rels = zip_member(path, "_rels/.rels", &n);
+    CHECK_CONTAINS(rels, "Target=\"/3D/3dmodel.model\"");
+    CHECK_CONTAINS(rels, "http://schemas.microsoft.com/3dmanufacturing/2013/01/3dmodel");
+    free(rels);
+    char *m = zip_member(path, "3D/3dmodel.model", &n);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    CHECK_CONTAINS(m, "unit=\"millimeter\"");
+    CHECK_CONTAINS(m, "xmlns=\"http://schemas.microsoft.com/3dmanufacturing/core/2015/02\"");
+    CHECK_CONTAINS(m, "frame LPS");
+    CHECK_CONTAINS(m, "name=\"skull\"");
+    CHECK_CONTAINS(m, "name=\"肝脏\"");
+    CHECK_CONTAINS(m, "displaycolor=\"#B43C28\"");
+    CHECK_INT(count_of(m, n, "<vertex "), FIX_SPHERE_NV + FIX_CUBE_NV);
+    CHECK_INT(count_of(m, n, "<triangle "), FIX_SPHERE_NT + FIX_CUBE_NT);
+    CHECK_INT(count_of(m, n, "<object "), 2);
+    CHECK_INT(count_of(m, n, "<item objectid"), 2);
+    free(m);
+}
+
+static void test_amf_plain_and_zipped_hold_the_same_document(void)
+{
+    size_t n, nz, nd;
+    char *a = write_fixture("scene.amf", R3D_MESH_AMF, &n);
+    free(write_fixture("scene.amf.zip", R3D_MESH_AMF_ZIP, &nz));
+    if (!a)
+        return;
+    CHECK_CONTAINS(a, "<amf unit=\"millimeter\"");
+    CHECK_CONTAINS(a, "<metadata type=\"name\">肝脏</metadata>");
+    CHECK_INT(count_of(a, n, "<vertex>"), FIX_SPHERE_NV + FIX_CUBE_NV);
+    CHECK_INT(count_of(a, n, "<triangle>"), FIX_SPHERE_NT + FIX_CUBE_NT);
+    CHECK_INT(count_of(a, n, "<object id="), 2);
+    CHECK_INT(count_of(a, n, "<color>"), 4); /* material + object, each object */
+    char path[512];
+    char *d = zip_member(tmp_path("scene.amf.zip", path, sizeof path), "scene.amf", &nd);
+    CHECK(d && nd == n && memcmp(a, d, n) == 0);
+    free(a);
+    free(d);
+}
+
+static void test_vrml_has_one_faceset_per_object_with_colour(void)
+{
+    size_t n;
+    char *w = write_fixture("scene.wrl", R3D_MESH_VRML, &n);
+    if (!w)
+        return;
+    CHECK(strncmp(w, "#VRML V2.0 utf8\n", 16) == 0);
+    CHECK_INT(count_of(w, n, "IndexedFaceSet"), 2);
+    CHECK_INT(count_of(w, n, ", -1,"), FIX_SPHERE_NT + FIX_CUBE_NT);
+    CHECK_CONTAINS(w, "diffuseColor 0.705882 0.235294 0.156863");
+    CHECK_CONTAINS(w, "DEF object_1_skull Shape");
+    CHECK_CONTAINS(w, "\"units: millimetre\"");
+    free(w);
+}
+
+/* ---- 3DS: walk the chunks back ------------------------------------------------ */
+
+typedef struct ds_object {
+    char name[16];
+    int nv, nf;
+    float *v;
+    uint16_t *f;
+} ds_object;
+
+static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+/* Collect OBJECT chunks under MAIN > EDIT; 0 when a length is inconsistent. */
+static int ds_walk(const uint8_t *b, size_t n, ds_object *obj, int *nobj, int max)
+{
+    if (n < 6 || le16(b) != 0x4D4D || le32(b + 2) != n)
+        return 0;
+    for (size_t at = 6; at + 6 <= n;) {
+        uint32_t len = le32(b + at + 2);
+        if (len < 6 || at + len > n)
+            return 0;
+        if (le16(b + at) == 0x3D3D) {
+            for (size_t e = at + 6; e + 6 <= at + len;) {
+                uint32_t el = le32(b + e + 2);
+                if (el < 6 || e + el > at + len)
+                    return 0;
+                if (le16(b + e) == 0x4000 && *nobj < max) {
+                    ds_object *o = &obj[(*nobj)++];
+                    const uint8_t *p = b + e + 6;
+                    size_t nl = strnlen((const char *)p, 12);
+                    if (nl > 10)
+                        return 0;
+                    memcpy(o->name, p, nl + 1);
+                    p += nl + 1;
+                    const uint8_t *tri = p, *vl = tri + 6, *fl = vl + 6 + le32(vl + 2) - 6;
+                    if (le16(tri) != 0x4100 || le16(vl) != 0x4110 || le16(fl) != 0x4120)
+                        return 0;
+                    o->nv = le16(vl + 6);
+                    o->v = (float *)malloc(12 * (size_t)o->nv + 4);
+                    memcpy(o->v, vl + 8, 12 * (size_t)o->nv);
+                    o->nf = le16(fl + 6);
+                    o->f = malloc(6 * (size_t)o->nf + 2);
+                    for (int k = 0; k < o->nf; k++)
+                        for (int j = 0; j < 3; j++)
+                            o->f[3 * k + j] = le16(fl + 8 + 8 * k + 2 * j);
+                    const uint8_t *mg = fl + 8 + 8 * (size_t)o->nf;
+                    if (le16(mg) != 0x4130)
+                        return 0;
+                }
+                e += el;
+            }
+        }
+        at += len;
+    }
+    return 1;
+}
+
+static void test_3ds_chunks_names_and_counts(void)
+{
+    size_t n;
+    uint8_t *b = (uint8_t *)write_fixture("scene.3ds", R3D_MESH_3DS, &n);
+    if (!b)
+        return;
+    ds_object obj[8];
+    memset(obj, 0, sizeof obj);
+    int nobj = 0;
+    CHECK(ds_walk(b, n, obj, &nobj, 8));
+    CHECK_INT(nobj, 2);
+    if (nobj == 2) {
+        CHECK_STR(obj[0].name, "1_skull");
+        CHECK_STR(obj[1].name, "2_______"); /* UTF-8 bytes of 肝脏 as '_' */
+        CHECK_INT(obj[0].nv, FIX_SPHERE_NV);
+        CHECK_INT(obj[0].nf, FIX_SPHERE_NT);
+        CHECK_INT(obj[1].nf, FIX_CUBE_NT);
+    }
+    CHECK(memmem(b, n, "\x11\x00\x09\x00\x00\x00\xb4\x3c\x28", 9) != NULL); /* COLOR_24 */
+    for (int i = 0; i < nobj; i++)
+        free(obj[i].v), free(obj[i].f);
+    free(b);
+}
+
+static void test_3ds_splits_objects_beyond_65535_vertices(void)
+{
+    /* 70000 separate triangles: 210000 vertices, so parts of at most
+     * 21845 triangles (65535 vertices) each, in order */
+    r3d_scene s = {0};
+    r3d_mesh *m = r3d_mesh_new(NULL);
+    strcpy(m->name, "bigstructure");
+    const int nt = 70000;
+    for (int k = 0; k < nt; k++) {
+        for (int j = 0; j < 3; j++)
+            r3d_mesh_add_vertex(m, (float)k, (float)j, (float)(k % 7));
+        r3d_mesh_add_triangle(m, 3 * k, 3 * k + 1, 3 * k + 2);
+    }
+    r3d_scene_add(&s, m, NULL);
+    char path[512];
+    CHECK_INT(r3d_scene_write(&s, tmp_path("big.3ds", path, sizeof path), R3D_MESH_3DS, NULL),
+              R3D_OK);
+    uint8_t *b;
+    size_t n;
+    CHECK_INT(r3d_file_read_all(path, &b, &n, NULL), R3D_OK);
+    ds_object obj[8];
+    memset(obj, 0, sizeof obj);
+    int nobj = 0;
+    CHECK(ds_walk(b, n, obj, &nobj, 8));
+    CHECK_INT(nobj, 4);
+    int total = 0, exact = 1;
+    for (int i = 0; i < nobj; i++) {
+        CHECK(obj[i].nv <= 65535);
+        for (int k = 0; k < obj[i].nf; k++, total++)
+            for (int j = 0; j < 3; j++)
+                exact &= memcmp(obj[i].v + 3 * obj[i].f[3 * k + j],
+                                m->v + 3 * (size_t)m->t[3 * total + j], 12) == 0;
+    }
+    CHECK_INT(total, nt);
+    CHECK(exact);
+    if (nobj == 4) {
+        CHECK_STR(obj[0].name, "1.1_bigstr");
+        CHECK_STR(obj[3].name, "1.4_bigstr");
+    }
+    for (int i = 0; i < nobj; i++)
+        free(obj[i].v), free(obj[i].f);
+    free(b);
+    r3d_scene_clear(&s);
+}
+
+static void test_glb_header_json_and_buffers_match_the_scene(void)
+{
+    size_t n;
+    uint8_t *b = (uint8_t *)write_fixture("scene.glb", R3D_MESH_GLB, &n);
+    if (!b)
+        return;
+    CHECK(memcmp(b, "glTF", 4) == 0);
+    CHECK_INT(le32(b + 4), 2);
+    CHECK_INT(le32(b + 8), n);
+    uint32_t jl = le32(b + 12);
+    CHECK_INT(le32(b + 16), 0x4E4F534A);
+    CHECK_INT(jl % 4, 0);
+    CHECK_INT(le32(b + 20 + jl + 4), 0x004E4942);
+    const uint8_t *bin = b + 28 + jl;
+    char *js = strndup((const char *)b + 20, jl);
+    cJSON *root = cJSON_Parse(js);
+    CHECK(root != NULL);
+    r3d_scene s = {0};
+    fix_scene(&s);
+    if (root) {
+        cJSON *asset = cJSON_GetObjectItem(root, "asset");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(asset, "version")), "2.0");
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(asset, "generator")), "recon3d");
+        cJSON *nodes = cJSON_GetObjectItem(root, "nodes");
+        CHECK_INT(cJSON_GetArraySize(nodes), 3);
+        cJSON *mat = cJSON_GetObjectItem(cJSON_GetArrayItem(nodes, 0), "matrix");
+        CHECK_NEAR(cJSON_GetArrayItem(mat, 0)->valuedouble, 0.001, 1e-12);
+        CHECK_NEAR(cJSON_GetArrayItem(mat, 6)->valuedouble, -0.001, 1e-12); /* y -> -Z */
+        CHECK_NEAR(cJSON_GetArrayItem(mat, 9)->valuedouble, 0.001, 1e-12);  /* z -> +Y */
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(nodes, 2), "name")),
+                  "肝脏");
+        cJSON *meshes = cJSON_GetObjectItem(root, "meshes");
+        cJSON *accs = cJSON_GetObjectItem(root, "accessors");
+        cJSON *views = cJSON_GetObjectItem(root, "bufferViews");
+        CHECK_INT(cJSON_GetArraySize(meshes), 2);
+        for (int i = 0; i < 2 && cJSON_GetArraySize(meshes) == 2; i++) {
+            const r3d_mesh *m = s.m[i];
+            cJSON *prim = cJSON_GetArrayItem(
+                cJSON_GetObjectItem(cJSON_GetArrayItem(meshes, i), "primitives"), 0);
+            cJSON *attr = cJSON_GetObjectItem(prim, "attributes");
+            cJSON *pa = cJSON_GetArrayItem(accs, cJSON_GetObjectItem(attr, "POSITION")->valueint);
+            cJSON *ia = cJSON_GetArrayItem(accs, cJSON_GetObjectItem(prim, "indices")->valueint);
+            CHECK_INT(cJSON_GetObjectItem(pa, "count")->valueint, m->nv);
+            CHECK_INT(cJSON_GetObjectItem(ia, "count")->valueint, 3 * m->nt);
+            CHECK_INT(cJSON_GetObjectItem(ia, "componentType")->valueint, 5125);
+            double lo = 1e30, hi = -1e30;
+            for (int64_t k = 0; k < m->nv; k++)
+                lo = fmin(lo, m->v[3 * k]), hi = fmax(hi, m->v[3 * k]);
+            CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(pa, "min"), 0)->valuedouble, lo, 0);
+            CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(pa, "max"), 0)->valuedouble, hi, 0);
+            cJSON *pv = cJSON_GetArrayItem(views, cJSON_GetObjectItem(pa, "bufferView")->valueint);
+            cJSON *iv = cJSON_GetArrayItem(views, cJSON_GetObjectItem(ia, "bufferView")->valueint);
+            size_t po = (size_t)cJSON_GetObjectItem(pv, "byteOffset")->valuedouble;
+            size_t io = (size_t)cJSON_GetObjectItem(iv, "byteOffset")->valuedouble;
+            CHECK(memcmp(bin + po, m->v, 12 * (size_t)m->nv) == 0);
+            CHECK(memcmp(bin + io, m->t, 12 * (size_t)m->nt) == 0);
+        }
+        cJSON *mats = cJSON_GetObjectItem(root, "materials");
+        cJSON *bc = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(mats, 1), "pbrMetallicRoughness"),
+            "baseColorFactor");
+        CHECK_NEAR(cJSON_GetArrayItem(bc, 0)->valuedouble, pow((180 / 255.0 + 0.055) / 1.055, 2.4),
+                   1e-6);
+    }
+    cJSON_Delete(root);
+    free(js);
+    free(b);
+    r3d_scene_clear(&s);
+}
+
 static const struct {
     const char *file;
     r3d_status code;
@@ -339,6 +658,12 @@ int main(void)
     RUN(test_stl_ascii_roundtrip_keeps_solids_and_names);
     RUN(test_obj_roundtrip_keeps_objects_names_colours);
     RUN(test_ply_roundtrip_splits_objects_with_colours);
+    RUN(test_3mf_package_has_parts_unit_names_colours_counts);
+    RUN(test_amf_plain_and_zipped_hold_the_same_document);
+    RUN(test_vrml_has_one_faceset_per_object_with_colour);
+    RUN(test_3ds_chunks_names_and_counts);
+    RUN(test_3ds_splits_objects_beyond_65535_vertices);
+    RUN(test_glb_header_json_and_buffers_match_the_scene);
     RUN(test_stl_binary_header_states_mm_and_frame);
     RUN(test_stl_binary_starting_with_solid_is_binary);
     RUN(test_obj_polygons_negative_indices_and_slashes);

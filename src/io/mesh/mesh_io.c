@@ -74,8 +74,17 @@ r3d_status r3d_scene_write(const r3d_scene *s, const char *path, r3d_mesh_format
     case R3D_MESH_STL_ASCII: return r3d__stl_save(s, path, 1, err);
     case R3D_MESH_OBJ: return r3d__obj_save(s, path, err);
     case R3D_MESH_PLY: return r3d__ply_save(s, path, err);
+    case R3D_MESH_3MF: return r3d__3mf_save(s, path, err);
+    case R3D_MESH_AMF: return r3d__amf_save(s, path, 0, err);
+    case R3D_MESH_AMF_ZIP: return r3d__amf_save(s, path, 1, err);
+    case R3D_MESH_VRML: return r3d__vrml_save(s, path, err);
+    case R3D_MESH_3DS: return r3d__3ds_save(s, path, err);
+    case R3D_MESH_GLB: return r3d__glb_save(s, path, err);
     default:
-        return r3d_fail(err, R3D_EARG, "%s: unknown mesh format (use .stl, .obj, .ply)", path);
+        return r3d_fail(err, R3D_EARG,
+                        "%s: unknown mesh format (use .stl .obj .ply .3mf .amf .amf.zip .wrl "
+                        ".3ds .glb)",
+                        path);
     }
 }
 

@@ -76,6 +76,12 @@ void mio_weld_free(mio_weld *w);
 r3d_status r3d__stl_save(const r3d_scene *s, const char *path, int ascii, r3d_error *err);
 r3d_status r3d__obj_save(const r3d_scene *s, const char *path, r3d_error *err);
 r3d_status r3d__ply_save(const r3d_scene *s, const char *path, r3d_error *err);
+r3d_status r3d__3mf_save(const r3d_scene *s, const char *path, r3d_error *err);
+/* zipped: the standard's compressed AMF, a zip holding the .amf document */
+r3d_status r3d__amf_save(const r3d_scene *s, const char *path, int zipped, r3d_error *err);
+r3d_status r3d__vrml_save(const r3d_scene *s, const char *path, r3d_error *err);
+r3d_status r3d__3ds_save(const r3d_scene *s, const char *path, r3d_error *err);
+r3d_status r3d__glb_save(const r3d_scene *s, const char *path, r3d_error *err);
 
 /* ---- loaders: buf holds size bytes and a NUL at buf[size]; name is for
  * messages; they append to out only on success. ------------------------------ */
