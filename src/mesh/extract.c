@@ -32,9 +32,18 @@
  * surface, plus a few slice-sized buffers per thread - never per voxel of
  * the volume. Cost: O(voxels) to classify cubes, O(surface) for the rest.
  *
- * Vertex placement: linear interpolation of the grey values along the edge
- * (for labels, of the 0/1 indicator, i.e. edge midpoints; smoothing with
- * r3d_mesh_smooth then recovers sub-voxel accuracy on curved surfaces).
+ * Vertex placement: linear interpolation of the grey values along the edge;
+ * for labels, of the 0/1 indicator, i.e. edge midpoints, and r3d_mesh_smooth
+ * then recovers sub-voxel accuracy on curved surfaces. A Gaussian
+ * pre-filter of the mask was measured against analytic phantoms at 0.7 mm
+ * (distance to the true surface after Taubin strength 5, mean / p95 mm):
+ * sphere r 20: none 0.045/0.125, sigma 0.5 voxel 0.042/0.115, 0.7 voxel
+ * 0.039/0.100; torus: none 0.051/0.125, 0.7 voxel 0.039/0.100 - a small
+ * gain - but a plate one voxel thick loses 21 % of its volume at sigma 0.5
+ * voxel, 68 % at 0.7 and vanishes at 1.0, and volumes shrink 0.3-0.5 %.
+ * Thin structures (vessel walls, airways, cortical bone) matter more here,
+ * so labels are extracted unfiltered.
+ * 4D volumes: the first frame (t = 0) is used.
  * Coordinates go through ijk_to_lps; when its 3x3 part has a negative
  * determinant (left-handed voxel axes) the winding is flipped so that
  * triangles stay counter-clockwise from outside in patient space.

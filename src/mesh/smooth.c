@@ -16,6 +16,10 @@
  * to the true surface from ~0.1 mm to a few hundredths (tests/unit/
  * test_mesh_extract.c).
  *
+ * The pass band was measured on analytic phantoms: kpb 0.05 or 0.03
+ * gains < 0.003 mm mean on spheres and tori but costs a thin plate 1-3 %
+ * more volume, so 0.1 stays.
+ *
  * Boundary vertices (on an edge used by one triangle only) stay fixed, so
  * open meshes keep their rims. Adjacency is built once (CSR of unique
  * neighbours, via a counting sort of directed edges), so the cost is
