@@ -191,6 +191,54 @@ static void test_obj_polygons_negative_indices_and_slashes(void)
     r3d_scene_clear(&r);
 }
 
+static void test_obj_material_library_below_folder_or_missing(void)
+{
+    char dir[512], path[600];
+    tmp_path("mtl", dir, sizeof dir);
+    CHECK_INT(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    CHECK_INT(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/sub/m.mtl", dir);
+    const char *mtl = "newmtl bone\nKd 1 0.5 0\n";
+    CHECK_INT(r3d_file_write_atomic(path, mtl, strlen(mtl), NULL), R3D_OK);
+    const char *obj = "mtllib sub/m.mtl ../outside.mtl missing.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\n"
+                      "o a\nusemtl bone\nf 1 2 3\no b\nusemtl nowhere\nf 3 2 1\n";
+    snprintf(path, sizeof path, "%s/m.obj", dir);
+    CHECK_INT(r3d_file_write_atomic(path, obj, strlen(obj), NULL), R3D_OK);
+    r3d_scene r = {0};
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_scene_read(path, &r, &err), R3D_OK);
+    CHECK_INT(r.n, 2);
+    if (r.n == 2) {
+        CHECK_INT(r.m[0]->rgb[0], 255);
+        CHECK_INT(r.m[0]->rgb[1], 128);
+        CHECK_INT(r.m[0]->rgb[2], 0);
+        CHECK_INT(r.m[1]->rgb[0], 200); /* unknown material: the default grey */
+    }
+    r3d_scene_clear(&r);
+}
+
+static void test_ply_single_object_keeps_name_and_colour(void)
+{
+    char path[512];
+    tmp_path("one.ply", path, sizeof path);
+    r3d_scene s = {0}, r = {0};
+    fix_scene(&s);
+    r3d_mesh_free(s.m[0]);
+    s.m[0] = s.m[1];
+    s.n = 1;
+    CHECK_INT(r3d_scene_write(&s, path, R3D_MESH_PLY, NULL), R3D_OK);
+    CHECK_INT(r3d_scene_read(path, &r, NULL), R3D_OK);
+    CHECK(r.n == 1);
+    if (r.n == 1) {
+        CHECK_STR(r.m[0]->name, "肝脏");
+        CHECK(memcmp(r.m[0]->rgb, s.m[0]->rgb, 3) == 0);
+        CHECK(same_triangles(r.m[0], 0, s.m[0], 0, FIX_CUBE_NT));
+    }
+    r3d_scene_clear(&s);
+    r3d_scene_clear(&r);
+}
+
 static void test_ply_ascii_and_big_endian_read(void)
 {
     const char *a = "ply\r\nformat ascii 1.0\r\ncomment frame RAS\r\nelement vertex 4\r\n"
@@ -667,6 +715,8 @@ int main(void)
     RUN(test_stl_binary_header_states_mm_and_frame);
     RUN(test_stl_binary_starting_with_solid_is_binary);
     RUN(test_obj_polygons_negative_indices_and_slashes);
+    RUN(test_obj_material_library_below_folder_or_missing);
+    RUN(test_ply_single_object_keeps_name_and_colour);
     RUN(test_ply_ascii_and_big_endian_read);
     RUN(test_write_refuses_empty_mixed_frames_and_missing_folder);
     RUN(test_read_of_write_only_format_is_unsupported);

@@ -30,6 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "glb_save.c copies host floats and uint32 as little endian"
+#endif
+
 static double srgb_to_linear(uint8_t c)
 {
     double v = c / 255.0;
@@ -172,8 +176,7 @@ r3d_status r3d__glb_save(const r3d_scene *s, const char *path, r3d_error *err)
             }
         vertex_normals(m, normals);
         size_t pbytes = (size_t)m->nv * 12, ibytes = (size_t)m->nt * 12;
-        /* little endian on disk; memcpy of host floats assumes a little
-         * endian host, which every platform we build for is */
+        /* little endian on disk, as the host is (checked at compile time) */
         memcpy(data + off, m->v, pbytes);
         memcpy(data + off + pbytes, normals, pbytes);
         memcpy(data + off + 2 * pbytes, m->t, ibytes);

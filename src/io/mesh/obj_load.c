@@ -7,8 +7,8 @@
  * were read (our files say "o X" then "g X" for the same object). Each mesh
  * gets only the vertices its faces use, renumbered in first-use order.
  * "usemtl" gives the current mesh the Kd colour of a material from the
- * "mtllib" files, looked up in the OBJ's folder (never elsewhere: names
- * with "/" or ".." are refused). Everything else (vt, vn, s, l, curves) is
+ * "mtllib" files, looked up in the OBJ's folder or below it (absolute
+ * names and ".." are skipped, as a missing library is: no colours). Everything else (vt, vn, s, l, curves) is
  * skipped. Lines are split in place (the buffer is ours), so number parsing
  * can never run into the next line.
  */
@@ -127,16 +127,16 @@ static r3d_status parse_mtl(obj_state *S, char *buf, size_t size, const char *li
     return R3D_OK;
 }
 
-static r3d_status load_mtllib(obj_state *S, char *names, int line)
+static r3d_status load_mtllib(obj_state *S, char *names)
 {
     if (!S->dir)
         return R3D_OK;
     char *save = NULL;
     for (char *tok = strtok_r(names, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-        if (strchr(tok, '/') || strstr(tok, ".."))
-            return r3d_fail(S->err, R3D_EFORMAT,
-                            "%s:%d: mtllib '%s' is not a file beside the OBJ", S->name, line,
-                            tok);
+        /* only below the OBJ's folder: an absolute or ".." name is skipped
+         * like a missing library (the model loads without its colours) */
+        if (tok[0] == '/' || strstr(tok, ".."))
+            continue;
         char path[4352];
         snprintf(path, sizeof path, "%s/%s", S->dir, tok);
         uint8_t *b;
@@ -308,7 +308,7 @@ r3d_status r3d__obj_load_mem(char *buf, size_t size, const char *name, const cha
                     break;
                 }
         } else if (keyword(l, "mtllib")) {
-            st = load_mtllib(&S, l + 6, line);
+            st = load_mtllib(&S, l + 6);
         }
     }
     if (st == R3D_OK)

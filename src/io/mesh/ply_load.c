@@ -399,7 +399,7 @@ r3d_status r3d__ply_load_mem(char *buf, size_t size, const char *name, r3d_scene
     int64_t sum = 0;
     for (int i = 0; i < nobj; i++)
         sum += obj[i].nt;
-    if (nobj > 1 && sum == m->nt) {
+    if (nobj >= 1 && sum == m->nt) {
         r3d_scene tmp = {0};
         int64_t t0 = 0;
         uint32_t *map = malloc((size_t)m->nv * sizeof *map);
