@@ -510,6 +510,30 @@ static void test_3ds_chunks_names_and_counts(void)
     free(b);
 }
 
+static void test_3ds_leaves_out_objects_without_triangles(void)
+{
+    r3d_scene s = {0};
+    fix_scene(&s);
+    r3d_mesh *empty = r3d_mesh_new(NULL);
+    strcpy(empty->name, "nothing");
+    r3d_scene_add(&s, empty, NULL);
+    char path[512];
+    CHECK_INT(r3d_scene_write(&s, tmp_path("empty.3ds", path, sizeof path), R3D_MESH_3DS, NULL),
+              R3D_OK);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    CHECK_INT(r3d_file_read_all(path, &b, &n, NULL), R3D_OK);
+    ds_object obj[8];
+    memset(obj, 0, sizeof obj);
+    int nobj = 0;
+    CHECK(b && ds_walk(b, n, obj, &nobj, 8));
+    CHECK_INT(nobj, 2);
+    for (int i = 0; i < nobj; i++)
+        free(obj[i].v), free(obj[i].f);
+    free(b);
+    r3d_scene_clear(&s);
+}
+
 static void test_3ds_splits_objects_beyond_65535_vertices(void)
 {
     /* 70000 separate triangles: 210000 vertices, so parts of at most
@@ -710,6 +734,7 @@ int main(void)
     RUN(test_amf_plain_and_zipped_hold_the_same_document);
     RUN(test_vrml_has_one_faceset_per_object_with_colour);
     RUN(test_3ds_chunks_names_and_counts);
+    RUN(test_3ds_leaves_out_objects_without_triangles);
     RUN(test_3ds_splits_objects_beyond_65535_vertices);
     RUN(test_glb_header_json_and_buffers_match_the_scene);
     RUN(test_stl_binary_header_states_mm_and_frame);

@@ -154,7 +154,7 @@ r3d_status r3d__3ds_save(const r3d_scene *s, const char *path, r3d_error *err)
         /* cut into parts of at most 65535 faces and 65535 vertices */
         int64_t t0 = 0;
         int part = 0;
-        while (t0 < m->nt || (m->nt == 0 && part == 0)) {
+        while (t0 < m->nt) { /* an object without triangles gets no chunk */
             int64_t t1 = t0;
             uint32_t nv = 0;
             while (t1 < m->nt && t1 - t0 < MAX16) {
@@ -191,8 +191,6 @@ r3d_status r3d__3ds_save(const r3d_scene *s, const char *path, r3d_error *err)
             ascii_name(oname, sizeof oname, prefix, name);
             write_part(&o, m, t0, t1, oname, mname, map, used);
             t0 = t1;
-            if (m->nt == 0)
-                break;
         }
     }
     free(map);
