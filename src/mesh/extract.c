@@ -11,9 +11,11 @@
  * the face, because the rule depends on the face's four corners only and
  * the neighbour walks the face in the opposite direction. Every crossed cube
  * edge is then the end of one segment and the start of another, so the
- * segments close into loops; each loop becomes a triangle fan, or, when a
- * fan diagonal would join two points on one face (and could coincide with
- * the neighbour's diagonal), a fan around an extra centroid vertex. Hence
+ * segments close into loops; each loop becomes a triangle fan from a start
+ * chosen so that no diagonal joins two points of one face (such a diagonal
+ * could coincide with the neighbour's and make an edge of four triangles;
+ * every one of the 256 cases has such a start, and test_mesh_extract
+ * checks each case's surface for manifoldness). Hence
  * the surface is closed, every edge lies in exactly two triangles with
  * opposite directions, and its orientation is fixed once (from the
  * one-corner case) so that normals point away from the inside.
@@ -59,11 +61,10 @@
 
 /* Corner c of a cube: x = c & 1, y = (c >> 1) & 1, z = (c >> 2) & 1.
  * Edge e: axis a = e / 4, and the two other coordinates (in increasing axis
- * order) as bits of e % 4. Triangle entries 0..11 are edges, 12.. centroids. */
+ * order) as bits of e % 4. Triangle entries are edges 0..11. */
 typedef struct mc_case {
-    uint8_t ntri, ncent;
+    uint8_t ntri;
     uint8_t tri[3 * 12];
-    uint16_t cent_mask[4]; /* edges whose vertices a centroid averages */
 } mc_case;
 
 static int corner_bit(int c, int axis) { return (c >> axis) & 1; }
@@ -145,22 +146,13 @@ static void build_case(int cs, mc_case *out)
             if (ok)
                 start = s;
         }
-        if (start >= 0) {
-            for (int i = 1; i + 1 < n; i++) {
-                uint8_t *t = out->tri + 3 * out->ntri++;
-                t[0] = (uint8_t)loop[start];
-                t[1] = (uint8_t)loop[(start + i) % n];
-                t[2] = (uint8_t)loop[(start + i + 1) % n];
-            }
-        } else {
-            int cid = out->ncent++;
-            for (int i = 0; i < n; i++) {
-                out->cent_mask[cid] |= (uint16_t)(1u << loop[i]);
-                uint8_t *t = out->tri + 3 * out->ntri++;
-                t[0] = (uint8_t)(12 + cid);
-                t[1] = (uint8_t)loop[i];
-                t[2] = (uint8_t)loop[(i + 1) % n];
-            }
+        if (start < 0)
+            start = 0; /* not reached: see the header */
+        for (int i = 1; i + 1 < n; i++) {
+            uint8_t *t = out->tri + 3 * out->ntri++;
+            t[0] = (uint8_t)loop[start];
+            t[1] = (uint8_t)loop[(start + i) % n];
+            t[2] = (uint8_t)loop[(start + i + 1) % n];
         }
     }
 }
@@ -197,14 +189,11 @@ typedef struct layer {
     int64_t nv, nplane, capv;
     uint32_t *act;   /* active cubes: 2 per cube, (J * W + I), case */
     int64_t nact, capact;
-    uint32_t *t;     /* triangles; bit 31 marks a centroid (layer-local) */
+    uint32_t *t;     /* triangles, global vertex indices */
     int64_t nt, capt;
-    float *cv;       /* centroid vertices */
-    int64_t ncv, capcv;
-    int64_t vbase, cbase, tbase;
+    int64_t vbase, tbase;
 } layer;
 
-#define CENT_TAG 0x80000000u
 
 typedef struct ext {
     const r3d_volume *vol;
@@ -216,7 +205,6 @@ typedef struct ext {
     int flip;
     mc_case tab[256];
     layer *L;                 /* nz + 1 layers */
-    float *mv;                /* the mesh's vertex array (pass B) */
     int64_t nchunks;
     atomic_int oom;
 } ext;
@@ -336,6 +324,24 @@ static void put_vertex(const ext *x, layer *l, uint32_t key, float fa, float fb,
     l->key[l->nv++] = key;
 }
 
+/* Inside flags of a plane, and per row whether it is all outside (0), all
+ * inside (1) or mixed (2): rows that agree with their neighbours hold no
+ * crossing and no active cube, and most rows of a mask are empty, so the
+ * scans below skip them. */
+static void classify(const float *f, float iso, int64_t W, int64_t H, uint8_t *in, uint8_t *row)
+{
+    for (int64_t J = 0; J < H; J++) {
+        unsigned any = 0, all = 1;
+        for (int64_t I = 0; I < W; I++) {
+            unsigned v = f[J * W + I] >= iso;
+            in[J * W + I] = (uint8_t)v;
+            any |= v;
+            all &= v;
+        }
+        row[J] = (uint8_t)(any ? (all ? 1 : 2) : 0);
+    }
+}
+
 /* Pass A over layers [b, e): crossings and active cubes. */
 static void pass_a(void *ctx, int64_t b, int64_t e)
 {
@@ -345,14 +351,14 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
     float *f1 = malloc((size_t)(W * H) * sizeof *f1);
     uint8_t *in0 = malloc((size_t)(W * H));
     uint8_t *in1 = malloc((size_t)(W * H));
-    if (!f0 || !f1 || !in0 || !in1) {
+    uint8_t *r0 = malloc((size_t)H), *r1 = malloc((size_t)H);
+    if (!f0 || !f1 || !in0 || !in1 || !r0 || !r1) {
         atomic_store(&x->oom, 1);
         goto done;
     }
     float iso = (float)x->iso;
     load_plane(x, b, f1);
-    for (int64_t n = 0; n < W * H; n++)
-        in1[n] = f1[n] >= iso;
+    classify(f1, iso, W, H, in1, r1);
     for (int64_t K = b; K < e; K++) {
         float *tf = f0;
         f0 = f1;
@@ -360,12 +366,16 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
         uint8_t *ti = in0;
         in0 = in1;
         in1 = ti;
+        ti = r0;
+        r0 = r1;
+        r1 = ti;
         load_plane(x, K + 1, f1);
-        for (int64_t n = 0; n < W * H; n++)
-            in1[n] = f1[n] >= iso;
+        classify(f1, iso, W, H, in1, r1);
         layer *l = &x->L[K];
         /* x/y edges of plane K */
-        for (int64_t J = 0; J < H; J++)
+        for (int64_t J = 0; J < H; J++) {
+            if (r0[J] != 2 && (J + 1 == H || r0[J + 1] == r0[J]))
+                continue;
             for (int64_t I = 0; I < W; I++) {
                 int64_t n = J * W + I;
                 int cx = I + 1 < W && in0[n] != in0[n + 1];
@@ -382,9 +392,13 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                 if (cy)
                     put_vertex(x, l, (uint32_t)(n * 2 + 1), f0[n], f0[n + W], a, 1);
             }
+        }
         l->nplane = l->nv;
         /* z edges between K and K+1, and the cubes' cases */
-        for (int64_t J = 0; J < H; J++)
+        for (int64_t J = 0; J < H; J++) {
+            uint8_t u = r0[J];
+            if (u != 2 && r1[J] == u && (J + 1 == H || (r0[J + 1] == u && r1[J + 1] == u)))
+                continue;
             for (int64_t I = 0; I < W; I++) {
                 int64_t n = J * W + I;
                 if (in0[n] != in1[n]) {
@@ -410,12 +424,15 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                 l->act[2 * l->nact + 1] = cs;
                 l->nact++;
             }
+        }
     }
 done:
     free(f0);
     free(f1);
     free(in0);
     free(in1);
+    free(r0);
+    free(r1);
 }
 
 /* Pass B over layers [b, e): triangles from the active cubes. */
@@ -452,13 +469,10 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
         for (int64_t c = 0; c < l->nact; c++) {
             int64_t n = l->act[2 * c];
             const mc_case *mc = &x->tab[l->act[2 * c + 1]];
-            uint32_t ev[16];
+            uint32_t ev[12];
             uint16_t used = 0;
             for (int t = 0; t < 3 * mc->ntri; t++)
-                if (mc->tri[t] < 12)
-                    used |= (uint16_t)(1u << mc->tri[t]);
-            for (int ci = 0; ci < mc->ncent; ci++)
-                used |= mc->cent_mask[ci];
+                used |= (uint16_t)(1u << mc->tri[t]);
             for (int ee = 0; ee < 12; ee++) {
                 if (!(used >> ee & 1))
                     continue;
@@ -469,25 +483,6 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
                     ev[ee] = (w ? m1 : m0)[(n + u) * 2 + 1];
                 else /* z edge at x + u, y + w */
                     ev[ee] = mz[n + u + w * W];
-            }
-            for (int ci = 0; ci < mc->ncent; ci++) {
-                double s[3] = {0, 0, 0};
-                int cnt = 0;
-                for (int ee = 0; ee < 12; ee++)
-                    if (mc->cent_mask[ci] >> ee & 1) {
-                        const float *p = x->mv + 3 * (int64_t)ev[ee];
-                        s[0] += p[0];
-                        s[1] += p[1];
-                        s[2] += p[2];
-                        cnt++;
-                    }
-                if (!grow((void **)&l->cv, &l->capcv, l->ncv + 1, 3 * sizeof(float))) {
-                    atomic_store(&x->oom, 1);
-                    goto done;
-                }
-                for (int r = 0; r < 3; r++)
-                    l->cv[3 * l->ncv + r] = (float)(s[r] / cnt);
-                ev[12 + ci] = CENT_TAG | (uint32_t)l->ncv++;
             }
             if (!grow((void **)&l->t, &l->capt, l->nt + mc->ntri, 3 * sizeof(uint32_t))) {
                 atomic_store(&x->oom, 1);
@@ -507,12 +502,11 @@ done:
     free(mz);
 }
 
-/* Pass C: vertices (regular, then centroids) and triangles into the mesh. */
+/* Pass C: vertices, then triangles, into the mesh. */
 typedef struct copy_ctx {
     ext *x;
     r3d_mesh *m;
-    int64_t nreg;
-    int what; /* 0 regular vertices, 1 centroids + triangles */
+    int what; /* 0 vertices, 1 triangles */
 } copy_ctx;
 
 static void pass_c(void *ctx, int64_t b, int64_t e)
@@ -525,13 +519,8 @@ static void pass_c(void *ctx, int64_t b, int64_t e)
                 memcpy(c->m->v + 3 * l->vbase, l->v, (size_t)l->nv * 3 * sizeof(float));
             continue;
         }
-        if (l->ncv)
-            memcpy(c->m->v + 3 * (c->nreg + l->cbase), l->cv, (size_t)l->ncv * 3 * sizeof(float));
-        uint32_t *o = c->m->t + 3 * l->tbase;
-        for (int64_t i = 0; i < 3 * l->nt; i++) {
-            uint32_t q = l->t[i];
-            o[i] = q & CENT_TAG ? (uint32_t)(c->nreg + l->cbase + (q & ~CENT_TAG)) : q;
-        }
+        if (l->nt)
+            memcpy(c->m->t + 3 * l->tbase, l->t, (size_t)l->nt * 3 * sizeof(uint32_t));
     }
 }
 
@@ -606,8 +595,8 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
         x->L[K].vbase = nreg;
         nreg += x->L[K].nv;
     }
-    if (nreg >= (int64_t)CENT_TAG) {
-        r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^31 vertices", what);
+    if (nreg > (int64_t)UINT32_MAX) {
+        r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^32 - 1 vertices", what);
         goto fail;
     }
     m = r3d_mesh_new(err);
@@ -616,30 +605,21 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
     m->frame = frame;
     if (r3d_mesh_reserve(m, nreg, 0, err) != R3D_OK)
         goto fail;
-    copy_ctx cc = {x, m, nreg, 0};
+    copy_ctx cc = {x, m, 0};
     run_chunks(x, pass_c, &cc);
     m->nv = nreg;
-    x->mv = m->v;
     run_chunks(x, pass_b, x);
     if (atomic_load(&x->oom))
         goto oom;
-    int64_t nc = 0, nt = 0;
+    int64_t nt = 0;
     for (int64_t K = 0; K < nl; K++) {
-        x->L[K].cbase = nc;
         x->L[K].tbase = nt;
-        nc += x->L[K].ncv;
         nt += x->L[K].nt;
     }
-    if (nreg + nc >= (int64_t)CENT_TAG) {
-        r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^31 vertices", what);
-        goto fail;
-    }
-    if (r3d_mesh_reserve(m, nreg + nc, nt, err) != R3D_OK)
+    if (r3d_mesh_reserve(m, nreg, nt, err) != R3D_OK)
         goto fail;
     cc.what = 1;
-    cc.m = m;
     run_chunks(x, pass_c, &cc);
-    m->nv = nreg + nc;
     m->nt = nt;
     goto out;
 oom:
@@ -654,7 +634,6 @@ out:
             free(x->L[K].key);
             free(x->L[K].act);
             free(x->L[K].t);
-            free(x->L[K].cv);
         }
     free(x->L);
     return m;

@@ -202,6 +202,71 @@ static void test_mesh_left_handed_rotated_affine_outward(void)
 
 /* ---- grey levels, threads, frames, borders, errors ------------------------------------ */
 
+static void test_mesh_every_cube_case_closed_manifold_outward(void)
+{
+    /* all 256 corner configurations of one cube (a 2x2x2 label volume,
+     * padded virtually), each on its own: closed, manifold, outward, and
+     * two cases glued along a face stay so (the ambiguous faces) */
+    int64_t dim[4] = {2, 2, 2, 1};
+    int64_t bad = 0;
+    for (int cs = 1; cs < 256; cs++) {
+        r3d_volume *v = r3d_volume_new(dim, R3D_U16, NULL);
+        uint16_t *l = v->voxels;
+        for (int c = 0; c < 8; c++)
+            l[c] = (uint16_t)(cs >> c & 1);
+        r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+        r3d_mesh_metrics mm;
+        r3d_mesh_metrics_run(m, &mm);
+        if (!m || m->nt == 0 || mesh_edge_defects(m) || mesh_vertex_defects(m) ||
+            !(mm.volume_mm3 > 0)) {
+            fprintf(stderr, "  case %d: defects or volume %g\n", cs, mm.volume_mm3);
+            bad++;
+        }
+        r3d_mesh_free(m);
+        r3d_volume_free(v);
+    }
+    CHECK_INT(bad, 0);
+    dim[0] = 4;
+    for (int cs = 0; cs < 256 * 256; cs += 97) { /* pairs side by side in x */
+        r3d_volume *v = r3d_volume_new(dim, R3D_U16, NULL);
+        uint16_t *l = v->voxels;
+        for (int c = 0; c < 8; c++) {
+            int i = c & 1, jk = c >> 1;
+            l[jk * 4 + i] = (uint16_t)(cs >> c & 1);
+            l[jk * 4 + 2 + i] = (uint16_t)(cs >> (8 + c) & 1);
+        }
+        r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+        bad += m && (mesh_edge_defects(m) || mesh_vertex_defects(m));
+        r3d_mesh_free(m);
+        r3d_volume_free(v);
+    }
+    CHECK_INT(bad, 0);
+}
+
+static void test_mesh_random_labels_closed_and_manifold(void)
+{
+    /* half the voxels set at random: every ambiguous face and cube
+     * configuration occurs many times */
+    int64_t dim[4] = {30, 31, 32, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_U16, NULL);
+    uint16_t *l = v->voxels;
+    uint32_t seed = 12345;
+    for (int64_t i = 0; i < 30 * 31 * 32; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        l[i] = (uint16_t)(seed >> 31);
+    }
+    r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+    CHECK(m && m->nt > 0);
+    CHECK_INT(mesh_edge_defects(m), 0);
+    CHECK_INT(mesh_vertex_defects(m), 0);
+    r3d_mesh_metrics mm;
+    r3d_mesh_metrics_run(m, &mm);
+    CHECK(mm.volume_mm3 > 0);
+    CHECK(mm.genus >= 0); /* closed: metrics found every edge in two faces */
+    r3d_mesh_free(m);
+    r3d_volume_free(v);
+}
+
 static void test_mesh_grey_iso_surface_at_radius_within_0_05mm(void)
 {
     /* f = 100 (30 - |x|) stored as int16 with slope 0.01: real values are
@@ -428,6 +493,8 @@ int main(void)
     RUN(test_mesh_thin_plate_one_voxel_closed);
     RUN(test_mesh_anisotropic_sphere_0_7x0_7x2_5);
     RUN(test_mesh_left_handed_rotated_affine_outward);
+    RUN(test_mesh_every_cube_case_closed_manifold_outward);
+    RUN(test_mesh_random_labels_closed_and_manifold);
     RUN(test_mesh_grey_iso_surface_at_radius_within_0_05mm);
     RUN(test_mesh_same_whatever_the_thread_count);
     RUN(test_mesh_ras_frame_negates_x_and_y);
