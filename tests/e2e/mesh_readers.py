@@ -16,7 +16,9 @@ x -10..10 mm), so every count and bound below is known exactly:
                               disconnected, degenerate or flipped ones, 2 parts
   zipfile + ElementTree       3MF package: content types, relationship,
                               core namespace, unit, objects, build items
-  VTK (python3-vtk9)          VRML 97 (vtkVRMLImporter): triangles, bounds
+  VTK (python3-vtk9)          VRML 97 (vtkVRMLImporter), STL, OBJ, PLY and
+                              GLB (vtkGLTFReader, which applies the root
+                              node: metres, Y-up): triangles, points, bounds
   meshtool info               our own reader on what our writers wrote
 
 A missing tool skips its checks with a one-line reason; the last line is
@@ -186,6 +188,38 @@ def vtk_vrml_check(path):
           str(bounds))
 
 
+def vtk_reader_check(cls, path, npts, lo=LO, hi=HI, tol=1e-4):
+    """A VTK reader's triangles, points and bounds over every block it gives."""
+    try:
+        import vtk
+    except ImportError:
+        skip(f"VTK {cls}", "python3-vtk9 not installed")
+        return
+    name = os.path.basename(path)
+    r = getattr(vtk, cls)()
+    r.SetFileName(path)
+    r.Update()
+    out = r.GetOutput()
+    blocks = []
+    if out.IsA("vtkCompositeDataSet"):
+        it = out.NewIterator()
+        it.InitTraversal()
+        while not it.IsDoneWithTraversal():
+            blocks.append(it.GetCurrentDataObject())
+            it.GoToNextItem()
+    else:
+        blocks = [out]
+    cells = sum(b.GetNumberOfCells() for b in blocks)
+    pts = sum(b.GetNumberOfPoints() for b in blocks)
+    bb = [b.GetBounds() for b in blocks if b.GetNumberOfPoints()]
+    blo = [min(b[2 * j] for b in bb) for j in range(3)] if bb else None
+    bhi = [max(b[2 * j + 1] for b in bb) for j in range(3)] if bb else None
+    check(cells == NT and (npts is None or pts == npts), f"VTK {cls} {name}: triangles/points",
+          f"got {cells}/{pts}, expected {NT}/{npts}")
+    check(bb and near(blo, lo, tol) and near(bhi, hi, tol), f"VTK {cls} {name}: bounds",
+          f"got {blo} {bhi}")
+
+
 def glb_check(path):
     with open(path, "rb") as f:
         b = f.read()
@@ -261,6 +295,11 @@ def main():
         else:
             skip("assimp AMF zip", "assimp not installed")
         vtk_vrml_check(P("scene.wrl"))
+        vtk_reader_check("vtkSTLReader", P("scene.stl"), NV)  # merges equal corners
+        vtk_reader_check("vtkOBJReader", P("scene.obj"), None)
+        vtk_reader_check("vtkPLYReader", P("scene.ply"), NV)
+        vtk_reader_check("vtkGLTFReader", P("scene.glb"), NV, lo=(-0.02, -0.02, -0.02),
+                         hi=(0.05, 0.02, 0.02), tol=1e-7)
         glb_check(P("scene.glb"))
         # our reader on our files: objects kept where the format keeps them
         for fname, objs in (("scene.stl", 1), ("scene_ascii.stl", 2), ("scene.obj", 2),
