@@ -1,0 +1,692 @@
+/* decimate.c - mesh simplification by quadric error metrics
+ * (Garland & Heckbert 1997, "Surface simplification using quadric error
+ * metrics").
+ *
+ * Each vertex carries the sum of the squared-distance quadrics of the planes
+ * of its original triangles, weighted by triangle area, so flat regions with
+ * many small triangles do not outweigh a few large ones. Edges wait in a
+ * (4-ary) min-heap ordered by the quadric cost of collapsing them to the
+ * point that minimises Qa+Qb (solved as a 3x3 system; when it is singular or
+ * the point lands far from the edge, the best of the two ends and the
+ * midpoint). Heap entries are never updated in place: each vertex has a
+ * version stamp, set when it moves, and an entry older than either end's
+ * stamp is stale and skipped when popped (lazy deletion).
+ *
+ * A collapse is refused when it would
+ *   - change the topology: the link condition (the vertices adjacent to both
+ *     ends must be exactly the apexes of the edge's faces), an interior edge
+ *     between two boundary vertices (it would pinch the surface), or a
+ *     result vertex with fewer than three neighbours (tetrahedron -> sheet);
+ *   - flip or crush a face: any surviving face around the edge whose normal
+ *     turns by more than ~78 degrees (cosine < 0.2) or whose area vanishes;
+ *   - move the boundary, with preserve_boundary: boundary vertices are then
+ *     locked (a collapse onto a locked vertex keeps its position; between two
+ *     locked vertices it is refused). Without it, each boundary edge adds a
+ *     heavily weighted plane through the edge, perpendicular to its face
+ *     (G&H section 6), so the outline stays put but may be simplified.
+ * Vertices on non-manifold edges (more than two faces) are always locked.
+ *
+ * The error reported against max_error_mm is sqrt(Q(v) / W): Q(v) the
+ * quadric cost at the new point, W the total weight (area, mm^2) of the
+ * planes in Q, i.e. the area-weighted RMS distance in mm from the new vertex
+ * to the original triangles' planes merged into it. A collapse above the
+ * limit is not done (others may still be).
+ *
+ * Invalid input triangles (index out of range, repeated index) are dropped.
+ * Output: triangles in their original order, vertices compacted in their
+ * original order, so the result is deterministic. Cost: O(n log n) time for
+ * n triangles (each collapse touches ~a dozen faces and pushes ~6 entries),
+ * O(n) memory.
+ */
+#include "mesh_topology.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* The collapse order follows cost, not space, so on a million-face mesh
+ * nearly every access misses the TLB; transparent huge pages (the kernel's
+ * "madvise" mode needs the hint) make the working set a few hundred pages. */
+static void advise_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (bytes >= 4 * huge && e > a)
+        madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+/* ---- quadrics --------------------------------------------------------------
+ * Symmetric 4x4 stored as its upper triangle:
+ *   q[0]=aa q[1]=ab q[2]=ac q[3]=ad q[4]=bb q[5]=bc q[6]=bd q[7]=cc q[8]=cd q[9]=dd
+ * plus w, the total plane weight (mm^2), which turns cost into millimetres. */
+typedef struct quadric {
+    double q[10];
+    double w;
+} quadric;
+
+static void quadric_add_plane(quadric *Q, const double n[3], double d, double w)
+{
+    double a = n[0], b = n[1], c = n[2];
+    Q->q[0] += w * a * a, Q->q[1] += w * a * b, Q->q[2] += w * a * c, Q->q[3] += w * a * d;
+    Q->q[4] += w * b * b, Q->q[5] += w * b * c, Q->q[6] += w * b * d;
+    Q->q[7] += w * c * c, Q->q[8] += w * c * d, Q->q[9] += w * d * d;
+    Q->w += w;
+}
+
+static void quadric_sum(quadric *r, const quadric *a, const quadric *b)
+{
+    for (int i = 0; i < 10; i++)
+        r->q[i] = a->q[i] + b->q[i];
+    r->w = a->w + b->w;
+}
+
+static double quadric_eval(const quadric *Q, const double p[3])
+{
+    const double *q = Q->q;
+    double x = p[0], y = p[1], z = p[2];
+    double e = q[0] * x * x + 2 * q[1] * x * y + 2 * q[2] * x * z + 2 * q[3] * x + q[4] * y * y +
+               2 * q[5] * y * z + 2 * q[6] * y + q[7] * z * z + 2 * q[8] * z + q[9];
+    return e > 0 ? e : 0; /* rounding can make a perfect fit slightly negative */
+}
+
+/* Minimiser of Q, if the 3x3 part is well conditioned. */
+static int quadric_optimum(const quadric *Q, double out[3])
+{
+    const double *q = Q->q;
+    double a00 = q[0], a01 = q[1], a02 = q[2], a11 = q[4], a12 = q[5], a22 = q[7];
+    double c00 = a11 * a22 - a12 * a12, c01 = a02 * a12 - a01 * a22, c02 = a01 * a12 - a02 * a11;
+    double det = a00 * c00 + a01 * c01 + a02 * c02;
+    double tr = (a00 + a11 + a22) / 3;
+    /* Relative test: a flat or cylindrical neighbourhood has a rank-1 or
+     * rank-2 matrix whose "optimum" is anywhere along a line or plane. */
+    if (!(fabs(det) > 1e-6 * tr * tr * tr))
+        return 0;
+    double c11 = a00 * a22 - a02 * a02, c12 = a01 * a02 - a00 * a12, c22 = a00 * a11 - a01 * a01;
+    double b0 = -q[3], b1 = -q[6], b2 = -q[8];
+    out[0] = (c00 * b0 + c01 * b1 + c02 * b2) / det;
+    out[1] = (c01 * b0 + c11 * b1 + c12 * b2) / det;
+    out[2] = (c02 * b0 + c12 * b1 + c22 * b2) / det;
+    return isfinite(out[0]) && isfinite(out[1]) && isfinite(out[2]);
+}
+
+/* ---- the heap of candidate collapses -----------------------------------------
+ * A 4-ary min-heap of 16-byte entries: the four children of a node share one
+ * 64-byte cache line (the array is aligned and offset by 3), which halves
+ * the cache misses of a binary heap on million-face meshes.
+ *
+ * Version stamps: stamp is the collapse counter when the entry was pushed,
+ * ver[v] the counter when v last moved. An entry is current while neither
+ * end moved after it was pushed (ver[a] <= stamp && ver[b] <= stamp); one
+ * word per entry, exact, no wrap-around (at most nv collapses). */
+typedef struct cand {
+    float cost;
+    uint32_t a, b; /* edge ends */
+    uint32_t stamp;
+} cand;
+
+typedef struct heap {
+    cand *base; /* aligned allocation; h = base + 3 */
+    cand *h;
+    size_t n, cap;
+} heap;
+
+static inline int cand_less(const cand *x, const cand *y)
+{
+    if (x->cost != y->cost)
+        return x->cost < y->cost;
+    if (x->a != y->a)
+        return x->a < y->a;
+    return x->b < y->b;
+}
+
+static int heap_reserve(heap *H, size_t need)
+{
+    if (need <= H->cap)
+        return 1;
+    size_t cap = H->cap ? H->cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    size_t bytes = ((cap + 3) * sizeof(cand) + 63) / 64 * 64;
+    cand *nb = aligned_alloc(64, bytes);
+    if (!nb)
+        return 0;
+    if (H->n)
+        memcpy(nb + 3, H->h, H->n * sizeof *nb);
+    free(H->base);
+    advise_huge(nb, bytes);
+    H->base = nb;
+    H->h = nb + 3;
+    H->cap = cap;
+    return 1;
+}
+
+static void heap_down(heap *H, size_t i, cand x)
+{
+    cand *h = H->h;
+    size_t n = H->n;
+    for (;;) {
+        size_t c = 4 * i + 1;
+        if (c >= n)
+            break;
+        size_t e = c + 4 < n ? c + 4 : n, s = c;
+        for (size_t j = c + 1; j < e; j++)
+            if (cand_less(&h[j], &h[s]))
+                s = j;
+        if (!cand_less(&h[s], &x))
+            break;
+        h[i] = h[s];
+        i = s;
+    }
+    h[i] = x;
+}
+
+static int heap_push(heap *H, cand c)
+{
+    if (!heap_reserve(H, H->n + 1))
+        return 0;
+    size_t i = H->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 4;
+        if (!cand_less(&c, &H->h[p]))
+            break;
+        H->h[i] = H->h[p];
+        i = p;
+    }
+    H->h[i] = c;
+    return 1;
+}
+
+static cand heap_pop(heap *H)
+{
+    cand top = H->h[0];
+    cand last = H->h[--H->n];
+    if (H->n)
+        heap_down(H, 0, last);
+    return top;
+}
+
+/* Bottom-up construction, O(n), for the initial edges and after a purge. */
+static void heap_make(heap *H)
+{
+    if (H->n < 2)
+        return;
+    for (size_t i = (H->n - 2) / 4 + 1; i-- > 0;)
+        heap_down(H, i, H->h[i]);
+}
+
+/* ---- state -------------------------------------------------------------------- */
+enum { V_DEAD = 1, V_BORDER = 2, V_LOCKED = 4 };
+
+typedef struct dec {
+    int64_t nv, nt;
+    double *p;       /* 3 * nv */
+    quadric *Q;      /* nv */
+    uint32_t *ver;   /* nv: collapse counter when the vertex last moved */
+    uint32_t now;    /* collapse counter */
+    uint8_t *vflag;  /* nv */
+    uint32_t *t;     /* 3 * nt, the mesh's own array */
+    uint8_t *tdead;  /* nt */
+    /* Triangles of vertex v: refs[vstart[v] .. vstart[v] + vcount[v]), may
+     * include dead ones. A collapse appends the merged list at the end of
+     * refs; when refs is full, all lists are rebuilt from the live faces. */
+    int64_t *vstart;
+    uint32_t *vcount;
+    uint32_t *refs;
+    int64_t nrefs, caprefs;
+    uint32_t *mark; /* per-vertex stamps for neighbour sets */
+    uint32_t stamp;
+    heap H;
+} dec;
+
+static void relist(dec *D)
+{
+    memset(D->vcount, 0, (size_t)D->nv * sizeof *D->vcount);
+    for (int64_t i = 0; i < D->nt; i++)
+        if (!D->tdead[i])
+            for (int c = 0; c < 3; c++)
+                D->vcount[D->t[3 * i + c]]++;
+    int64_t s = 0;
+    for (int64_t v = 0; v < D->nv; v++) {
+        D->vstart[v] = s;
+        s += D->vcount[v];
+        D->vcount[v] = 0;
+    }
+    for (int64_t i = 0; i < D->nt; i++)
+        if (!D->tdead[i])
+            for (int c = 0; c < 3; c++) {
+                uint32_t v = D->t[3 * i + c];
+                D->refs[D->vstart[v] + D->vcount[v]++] = (uint32_t)i;
+            }
+    D->nrefs = s;
+}
+
+static uint32_t next_stamp(dec *D)
+{
+    if (++D->stamp == 0) { /* wrapped: old stamps could alias */
+        memset(D->mark, 0, (size_t)D->nv * sizeof *D->mark);
+        D->stamp = 1;
+    }
+    return D->stamp;
+}
+
+/* Where collapsing (a, b) puts the vertex, and its cost. Returns 0 when the
+ * edge may not collapse at all (both ends locked). */
+static int plan(const dec *D, uint32_t a, uint32_t b, double p[3], double *cost, double *err_mm)
+{
+    quadric Q;
+    quadric_sum(&Q, &D->Q[a], &D->Q[b]);
+    const double *pa = D->p + 3 * (size_t)a, *pb = D->p + 3 * (size_t)b;
+    int la = D->vflag[a] & V_LOCKED, lb = D->vflag[b] & V_LOCKED;
+    if (la && lb)
+        return 0;
+    if (la || lb) {
+        memcpy(p, la ? pa : pb, 3 * sizeof *p);
+    } else {
+        double mid[3] = {(pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2, (pa[2] + pb[2]) / 2};
+        double L2 = (pa[0] - pb[0]) * (pa[0] - pb[0]) + (pa[1] - pb[1]) * (pa[1] - pb[1]) +
+                    (pa[2] - pb[2]) * (pa[2] - pb[2]);
+        int ok = quadric_optimum(&Q, p);
+        if (ok) {
+            /* A nearly singular system can put the optimum far off the
+             * surface; further than the edge's length from its middle is
+             * never what we want. */
+            double d2 = (p[0] - mid[0]) * (p[0] - mid[0]) + (p[1] - mid[1]) * (p[1] - mid[1]) +
+                        (p[2] - mid[2]) * (p[2] - mid[2]);
+            ok = d2 <= L2;
+        }
+        if (!ok) {
+            double ca = quadric_eval(&Q, pa), cb = quadric_eval(&Q, pb), cm = quadric_eval(&Q, mid);
+            const double *best = mid;
+            if (ca < cm && ca <= cb)
+                best = pa;
+            else if (cb < cm && cb < ca)
+                best = pb;
+            memcpy(p, best, 3 * sizeof *p);
+        }
+    }
+    *cost = quadric_eval(&Q, p);
+    *err_mm = Q.w > 0 ? sqrt(*cost / Q.w) : 0;
+    return 1;
+}
+
+static int push_edge(dec *D, uint32_t a, uint32_t b)
+{
+    double p[3], cost, e;
+    if (!plan(D, a, b, p, &cost, &e))
+        return 1;
+    return heap_push(&D->H, (cand){(float)cost, a, b, D->now});
+}
+
+static void cross_tri(const double *a, const double *b, const double *c, double n[3])
+{
+    double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    double v[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    n[0] = u[1] * v[2] - u[2] * v[1];
+    n[1] = u[2] * v[0] - u[0] * v[2];
+    n[2] = u[0] * v[1] - u[1] * v[0];
+}
+
+static double dist2(const double *a, const double *b)
+{
+    return (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) +
+           (a[2] - b[2]) * (a[2] - b[2]);
+}
+
+/* Would the faces around vertex x (other end y) keep their orientation and
+ * area when x moves to p? Faces holding both x and y disappear; skip them. */
+static int faces_survive(const dec *D, uint32_t x, uint32_t y, const double p[3])
+{
+    for (int64_t k = D->vstart[x]; k < D->vstart[x] + D->vcount[x]; k++) {
+        uint32_t ti = D->refs[k];
+        if (D->tdead[ti])
+            continue;
+        const uint32_t *t = D->t + 3 * (size_t)ti;
+        if (t[0] == y || t[1] == y || t[2] == y)
+            continue;
+        const double *q[3], *r[3];
+        for (int c = 0; c < 3; c++) {
+            q[c] = D->p + 3 * (size_t)t[c];
+            r[c] = t[c] == x ? p : q[c];
+        }
+        double n0[3], n1[3];
+        cross_tri(q[0], q[1], q[2], n0);
+        cross_tri(r[0], r[1], r[2], n1);
+        double l0 = sqrt(n0[0] * n0[0] + n0[1] * n0[1] + n0[2] * n0[2]);
+        double l1 = sqrt(n1[0] * n1[0] + n1[1] * n1[1] + n1[2] * n1[2]);
+        double L2 = dist2(r[0], r[1]);
+        double e = dist2(r[1], r[2]);
+        if (e > L2)
+            L2 = e;
+        e = dist2(r[2], r[0]);
+        if (e > L2)
+            L2 = e;
+        /* |cross| is twice the area; relative to the longest edge squared it
+         * measures how thin the face would be (a needle or a point). */
+        if (!(l1 > 1e-8 * L2))
+            return 0;
+        if (l0 > 0 && n0[0] * n1[0] + n0[1] * n1[1] + n0[2] * n1[2] < 0.2 * l0 * l1)
+            return 0;
+    }
+    return 1;
+}
+
+/* Topology checks of collapsing edge (k, u), see the header comment. */
+static int link_ok(dec *D, uint32_t k, uint32_t u)
+{
+    uint32_t sk = next_stamp(D);
+    int64_t shared = 0, deg_k = 0;
+    for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++) {
+        uint32_t ti = D->refs[i];
+        if (D->tdead[ti])
+            continue;
+        const uint32_t *t = D->t + 3 * (size_t)ti;
+        int has_u = t[0] == u || t[1] == u || t[2] == u;
+        shared += has_u;
+        for (int c = 0; c < 3; c++)
+            if (t[c] != k && t[c] != u && D->mark[t[c]] != sk) {
+                D->mark[t[c]] = sk;
+                deg_k++;
+            }
+    }
+    if (shared == 0 || shared > 2)
+        return 0;
+    if ((D->vflag[k] & V_BORDER) && (D->vflag[u] & V_BORDER) && shared == 2)
+        return 0;
+    uint32_t su = next_stamp(D);
+    int64_t common = 0, extra = 0;
+    for (int64_t i = D->vstart[u]; i < D->vstart[u] + D->vcount[u]; i++) {
+        uint32_t ti = D->refs[i];
+        if (D->tdead[ti])
+            continue;
+        const uint32_t *t = D->t + 3 * (size_t)ti;
+        for (int c = 0; c < 3; c++) {
+            uint32_t w = t[c];
+            if (w == k || w == u)
+                continue;
+            if (D->mark[w] == sk) {
+                D->mark[w] = su; /* count each common neighbour once */
+                common++;
+            } else if (D->mark[w] != su) {
+                D->mark[w] = su;
+                extra++;
+            }
+        }
+    }
+    if (common != shared)
+        return 0;
+    int border = (D->vflag[k] | D->vflag[u]) & V_BORDER;
+    return deg_k + extra >= (border ? 2 : 3);
+}
+
+/* Collapse u into k at p; the lists have room (checked by the caller). */
+static int64_t collapse(dec *D, uint32_t k, uint32_t u, const double p[3])
+{
+    int64_t removed = 0, s = D->nrefs;
+    for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++) {
+        uint32_t ti = D->refs[i];
+        if (D->tdead[ti])
+            continue;
+        const uint32_t *t = D->t + 3 * (size_t)ti;
+        if (t[0] == u || t[1] == u || t[2] == u) {
+            D->tdead[ti] = 1;
+            removed++;
+        } else {
+            D->refs[D->nrefs++] = ti;
+        }
+    }
+    for (int64_t i = D->vstart[u]; i < D->vstart[u] + D->vcount[u]; i++) {
+        uint32_t ti = D->refs[i];
+        if (D->tdead[ti])
+            continue;
+        uint32_t *t = D->t + 3 * (size_t)ti;
+        for (int c = 0; c < 3; c++)
+            if (t[c] == u)
+                t[c] = k;
+        D->refs[D->nrefs++] = ti;
+    }
+    D->vstart[k] = s;
+    D->vcount[k] = (uint32_t)(D->nrefs - s);
+    memcpy(D->p + 3 * (size_t)k, p, 3 * sizeof *p);
+    quadric_sum(&D->Q[k], &D->Q[k], &D->Q[u]);
+    D->vflag[k] |= D->vflag[u] & (V_BORDER | V_LOCKED);
+    D->vflag[u] |= V_DEAD;
+    D->vcount[u] = 0;
+    D->ver[k] = D->ver[u] = ++D->now;
+    return removed;
+}
+
+static int push_around(dec *D, uint32_t k)
+{
+    uint32_t s = next_stamp(D);
+    D->mark[k] = s;
+    for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++) {
+        const uint32_t *t = D->t + 3 * (size_t)D->refs[i];
+        for (int c = 0; c < 3; c++)
+            if (D->mark[t[c]] != s) {
+                D->mark[t[c]] = s;
+                if (!push_edge(D, k, t[c]))
+                    return 0;
+            }
+    }
+    return 1;
+}
+
+/* Drop stale entries and rebuild the heap. Popping a stale entry costs a
+ * sift-down through memory the cache lost long ago (~0.5 us on a 1M-face
+ * mesh, where ~90 % of pops would be stale); a sequential filter costs a few
+ * ns per entry. Called when the heap holds over twice the live edges, so
+ * the amortised cost per collapse is O(1). The order of the surviving
+ * entries, hence the result, does not depend on when purges happen: the
+ * heap's minimum is the same set's minimum either way. */
+static void purge(dec *D)
+{
+    heap *H = &D->H;
+    size_t w = 0;
+    for (size_t i = 0; i < H->n; i++) {
+        cand c = H->h[i];
+        if (!((D->vflag[c.a] | D->vflag[c.b]) & V_DEAD) && D->ver[c.a] <= c.stamp &&
+            D->ver[c.b] <= c.stamp)
+            H->h[w++] = c;
+    }
+    H->n = w;
+    heap_make(H);
+}
+
+static void dec_free(dec *D)
+{
+    free(D->p), free(D->Q), free(D->ver), free(D->vflag), free(D->tdead);
+    free(D->vstart), free(D->vcount), free(D->refs), free(D->mark), free(D->H.base);
+}
+
+/* ---- the operation ------------------------------------------------------------- */
+r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error *err)
+{
+    if (!m || !o)
+        return r3d_fail(err, R3D_EARG, "decimate: no mesh or no options");
+    if (!(o->target_fraction >= 0 && o->target_fraction <= 1))
+        return r3d_fail(err, R3D_EARG, "decimate: target_fraction %g is not in [0, 1]",
+                        o->target_fraction);
+    if (o->max_triangles < 0 || !(o->max_error_mm >= 0))
+        return r3d_fail(err, R3D_EARG, "decimate: negative max_triangles or max_error_mm");
+    if (o->target_fraction == 0 && o->max_triangles == 0 && o->max_error_mm == 0)
+        return r3d_fail(err, R3D_EARG,
+                        "decimate: set target_fraction, max_triangles or max_error_mm");
+
+    /* Drop invalid faces first; they have no plane and no edges. */
+    int64_t nt = 0;
+    for (int64_t i = 0; i < m->nt; i++)
+        if (r3d__tri_valid(m->t + 3 * i, m->nv)) {
+            memmove(m->t + 3 * nt, m->t + 3 * i, 3 * sizeof *m->t);
+            nt++;
+        }
+    m->nt = nt;
+
+    int64_t target = nt;
+    if (o->target_fraction > 0) {
+        int64_t f = (int64_t)llround(o->target_fraction * (double)nt);
+        if (f < target)
+            target = f;
+    }
+    if (o->max_triangles > 0 && o->max_triangles < target)
+        target = o->max_triangles;
+    if (o->target_fraction == 0 && o->max_triangles == 0)
+        target = 0; /* error-bounded only */
+    if (target >= nt)
+        return r3d__compact_vertices(m) ? R3D_OK
+                                        : r3d_fail(err, R3D_ENOMEM, "decimate: out of memory");
+
+    dec D = {0};
+    D.nv = m->nv;
+    D.nt = nt;
+    D.t = m->t;
+    size_t nv = (size_t)m->nv + 1, ntt = (size_t)nt + 1;
+    D.p = malloc(3 * nv * sizeof *D.p);
+    D.Q = calloc(nv, sizeof *D.Q);
+    D.ver = calloc(nv, sizeof *D.ver);
+    D.vflag = calloc(nv, 1);
+    D.tdead = calloc(ntt, 1);
+    D.vstart = malloc(nv * sizeof *D.vstart);
+    D.vcount = malloc(nv * sizeof *D.vcount);
+    /* Twice what the lists need, so rebuilding (O(n)) happens every ~n/4
+     * collapses at worst: amortised O(1) per collapse. */
+    D.caprefs = 6 * (int64_t)ntt + 64;
+    D.refs = malloc((size_t)D.caprefs * sizeof *D.refs);
+    D.mark = calloc(nv, sizeof *D.mark);
+    r3d__vtri vt = {0};
+    r3d__edge *e = NULL;
+    int64_t ne = 0;
+    r3d_status st = R3D_OK;
+    if (!D.p || !D.Q || !D.ver || !D.vflag || !D.tdead || !D.vstart || !D.vcount || !D.refs ||
+        !D.mark) {
+        st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory for %lld triangles",
+                      (long long)nt);
+        goto done;
+    }
+    advise_huge(D.p, 3 * nv * sizeof *D.p);
+    advise_huge(D.Q, nv * sizeof *D.Q);
+    advise_huge(D.refs, (size_t)D.caprefs * sizeof *D.refs);
+    for (size_t i = 0; i < 3 * (size_t)m->nv; i++)
+        D.p[i] = m->v[i];
+
+    if ((st = r3d__vtri_build(m, &vt, err)) != R3D_OK ||
+        (st = r3d__edges_build(m, &vt, &e, &ne, err)) != R3D_OK)
+        goto done;
+
+    for (int64_t i = 0; i < nt; i++) {
+        const uint32_t *t = m->t + 3 * i;
+        double n[3];
+        cross_tri(D.p + 3 * (size_t)t[0], D.p + 3 * (size_t)t[1], D.p + 3 * (size_t)t[2], n);
+        double len = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        if (!(len > 0))
+            continue;
+        n[0] /= len, n[1] /= len, n[2] /= len;
+        const double *p0 = D.p + 3 * (size_t)t[0];
+        double d = -(n[0] * p0[0] + n[1] * p0[1] + n[2] * p0[2]);
+        for (int c = 0; c < 3; c++)
+            quadric_add_plane(&D.Q[t[c]], n, d, len / 2);
+    }
+    for (int64_t i = 0; i < ne; i++) {
+        if (e[i].nfaces == 2)
+            continue;
+        uint32_t a = e[i].a, b = e[i].b;
+        if (e[i].nfaces > 2) {
+            D.vflag[a] |= V_LOCKED | V_BORDER;
+            D.vflag[b] |= V_LOCKED | V_BORDER;
+            continue;
+        }
+        D.vflag[a] |= V_BORDER;
+        D.vflag[b] |= V_BORDER;
+        if (o->preserve_boundary) {
+            D.vflag[a] |= V_LOCKED;
+            D.vflag[b] |= V_LOCKED;
+            continue;
+        }
+        /* Constraint plane through the edge, perpendicular to its face,
+         * weighted like a large face (G&H section 6) so boundary vertices
+         * slide along the outline rather than off it. */
+        const uint32_t *t = m->t + 3 * (size_t)e[i].t[0];
+        double fn[3];
+        cross_tri(D.p + 3 * (size_t)t[0], D.p + 3 * (size_t)t[1], D.p + 3 * (size_t)t[2], fn);
+        const double *pa = D.p + 3 * (size_t)a, *pb = D.p + 3 * (size_t)b;
+        double ed[3] = {pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]};
+        double n[3] = {ed[1] * fn[2] - ed[2] * fn[1], ed[2] * fn[0] - ed[0] * fn[2],
+                       ed[0] * fn[1] - ed[1] * fn[0]};
+        double len = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        if (!(len > 0))
+            continue;
+        n[0] /= len, n[1] /= len, n[2] /= len;
+        double d = -(n[0] * pa[0] + n[1] * pa[1] + n[2] * pa[2]);
+        double w = 10 * (ed[0] * ed[0] + ed[1] * ed[1] + ed[2] * ed[2]);
+        quadric_add_plane(&D.Q[a], n, d, w);
+        quadric_add_plane(&D.Q[b], n, d, w);
+    }
+    r3d__vtri_free(&vt);
+    relist(&D);
+    if (!heap_reserve(&D.H, (size_t)ne + 1)) {
+        st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory for the edge heap");
+        goto done;
+    }
+    for (int64_t i = 0; i < ne; i++) {
+        double p[3], cost, e_mm;
+        if (e[i].nfaces <= 2 && plan(&D, e[i].a, e[i].b, p, &cost, &e_mm))
+            D.H.h[D.H.n++] = (cand){(float)cost, e[i].a, e[i].b, 0};
+    }
+    heap_make(&D.H);
+    free(e);
+    e = NULL;
+
+    int64_t alive = nt;
+    while (alive > target && D.H.n > 0) {
+        cand c = heap_pop(&D.H);
+        uint32_t a = c.a, b = c.b;
+        if ((D.vflag[a] | D.vflag[b]) & V_DEAD || D.ver[a] > c.stamp || D.ver[b] > c.stamp)
+            continue; /* stale: an end moved since this entry was pushed */
+        double p[3], cost, e_mm;
+        if (!plan(&D, a, b, p, &cost, &e_mm))
+            continue;
+        if (o->max_error_mm > 0 && e_mm > o->max_error_mm)
+            continue;
+        /* Keep the locked end (plan put p there); otherwise keep a. */
+        uint32_t k = (D.vflag[b] & V_LOCKED) ? b : a, u = k == a ? b : a;
+        if (!link_ok(&D, k, u) || !faces_survive(&D, k, u, p) || !faces_survive(&D, u, k, p))
+            continue;
+        if (D.nrefs + (int64_t)D.vcount[k] + D.vcount[u] > D.caprefs)
+            relist(&D);
+        alive -= collapse(&D, k, u, p);
+        if (D.H.n > (size_t)(3 * alive) + 4096)
+            purge(&D);
+        if (!push_around(&D, k)) {
+            /* Stop here but still write back: the mesh is valid, only less
+             * decimated than asked, and the status says so. */
+            st = r3d_fail(err, R3D_ENOMEM,
+                          "decimate: out of memory for the edge heap after %lld collapses; "
+                          "the mesh is valid but has %lld triangles",
+                          (long long)(nt - alive), (long long)alive);
+            break;
+        }
+    }
+
+    /* Write back: live faces in order, moved vertices, then compact. */
+    int64_t w = 0;
+    for (int64_t i = 0; i < nt; i++)
+        if (!D.tdead[i]) {
+            memmove(m->t + 3 * w, m->t + 3 * i, 3 * sizeof *m->t);
+            w++;
+        }
+    m->nt = w;
+    for (size_t i = 0; i < 3 * (size_t)m->nv; i++)
+        m->v[i] = (float)D.p[i];
+    if (!r3d__compact_vertices(m) && st == R3D_OK)
+        st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory");
+done:
+    r3d__vtri_free(&vt);
+    free(e);
+    dec_free(&D);
+    return st;
+}
