@@ -149,6 +149,26 @@ static void test_stl_binary_header_states_mm_and_frame(void)
     r3d_scene_clear(&r);
 }
 
+static void test_frame_survives_obj_and_ply(void)
+{
+    const char *files[] = {"ras.obj", "ras.ply"};
+    for (int f = 0; f < 2; f++) {
+        char path[512];
+        tmp_path(files[f], path, sizeof path);
+        r3d_scene s = {0}, r = {0};
+        fix_scene(&s);
+        for (int i = 0; i < s.n; i++)
+            r3d_mesh_set_frame(s.m[i], R3D_FRAME_RAS);
+        CHECK_INT(r3d_scene_write(&s, path, R3D_MESH_UNKNOWN, NULL), R3D_OK);
+        CHECK_INT(r3d_scene_read(path, &r, NULL), R3D_OK);
+        CHECK_INT(r.n, 2);
+        for (int i = 0; i < r.n; i++)
+            CHECK_INT(r.m[i]->frame, R3D_FRAME_RAS);
+        r3d_scene_clear(&s);
+        r3d_scene_clear(&r);
+    }
+}
+
 static void test_stl_binary_starting_with_solid_is_binary(void)
 {
     /* many exporters start the binary header with "solid": size decides */
@@ -738,6 +758,7 @@ int main(void)
     RUN(test_3ds_splits_objects_beyond_65535_vertices);
     RUN(test_glb_header_json_and_buffers_match_the_scene);
     RUN(test_stl_binary_header_states_mm_and_frame);
+    RUN(test_frame_survives_obj_and_ply);
     RUN(test_stl_binary_starting_with_solid_is_binary);
     RUN(test_obj_polygons_negative_indices_and_slashes);
     RUN(test_obj_material_library_below_folder_or_missing);

@@ -9,7 +9,8 @@
  * "usemtl" gives the current mesh the Kd colour of a material from the
  * "mtllib" files, looked up in the OBJ's folder or below it (absolute
  * names and ".." are skipped, as a missing library is: no colours). Everything else (vt, vn, s, l, curves) is
- * skipped. Lines are split in place (the buffer is ours), so number parsing
+ * skipped, except a comment saying "frame RAS" (our header), which sets
+ * the frame of every mesh (LPS otherwise). Lines are split in place (the buffer is ours), so number parsing
  * can never run into the next line.
  */
 #include "mesh_io.h"
@@ -35,6 +36,7 @@ typedef struct obj_state {
     int32_t *owner;  /* which mesh local[] belongs to, -1 none */
     int64_t cap_map;
     int cur_id;
+    r3d_frame frame; /* RAS when a comment says "frame RAS", as ours do */
     r3d_mesh *cur;
     r3d_scene tmp;
     material *mat;
@@ -65,6 +67,7 @@ static r3d_status push_current(obj_state *S)
         return R3D_OK;
     r3d_mesh *m = S->cur;
     S->cur = NULL;
+    m->frame = S->frame;
     if (m->nt == 0) {
         r3d_mesh_free(m);
         return R3D_OK;
@@ -290,6 +293,8 @@ r3d_status r3d__obj_load_mem(char *buf, size_t size, const char *name, const cha
             st = add_vertex(&S, l + 2, line);
         else if (l[0] == 'f' && (l[1] == ' ' || l[1] == '\t'))
             st = add_face(&S, l + 2, line);
+        else if (l[0] == '#' && strstr(l, "frame RAS"))
+            S.frame = R3D_FRAME_RAS;
         else if (keyword(l, "o") || keyword(l, "g")) {
             const char *nm = trim(l + 1);
             if (!S.cur)
