@@ -239,21 +239,6 @@ static void load_plane(const ext *x, int64_t K, float *buf)
     for (int64_t j = 0; j < x->ny; j++) {
         float *o = buf + (j + 1) * W + 1;
         int64_t r = base + j * nx;
-        if (x->is_label) {
-            if (v->dtype == R3D_U16) {
-                const uint16_t *p = (const uint16_t *)v->voxels + r;
-                for (int64_t i = 0; i < nx; i++)
-                    o[i] = p[i] == x->label;
-            } else if (v->dtype == R3D_U8) {
-                const uint8_t *p = (const uint8_t *)v->voxels + r;
-                for (int64_t i = 0; i < nx; i++)
-                    o[i] = p[i] == x->label;
-            } else {
-                for (int64_t i = 0; i < nx; i++)
-                    o[i] = r3d_volume_get(v, r + i) == x->label;
-            }
-            continue;
-        }
         switch (v->dtype) {
         case R3D_I16: {
             const int16_t *p = (const int16_t *)v->voxels + r;
@@ -305,7 +290,7 @@ static void put_vertex(const ext *x, layer *l, uint32_t key, float fa, float fb,
                        const double a[3], int axis)
 {
     double t;
-    if (isnan(fa) || isnan(fb))
+    if (x->is_label || isnan(fa) || isnan(fb))
         t = 0.5;
     else {
         t = (x->iso - fa) / ((double)fb - fa);
@@ -322,6 +307,53 @@ static void put_vertex(const ext *x, layer *l, uint32_t key, float fa, float fb,
     for (int r = 0; r < 3; r++)
         o[r] = (float)(x->A[r][0] * p[0] + x->A[r][1] * p[1] + x->A[r][2] * p[2] + x->A[r][3]);
     l->key[l->nv++] = key;
+}
+
+/* Inside flags of padded plane K of a label map, straight from the labels:
+ * the 0/1 indicator always crosses 0.5 half-way, so no grey values are
+ * needed. Row flags as in classify(). */
+static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
+{
+    int64_t W = x->W, H = x->H, nx = x->nx;
+    memset(in, 0, (size_t)(W * H));
+    memset(row, 0, (size_t)H);
+    if (K < 1 || K > x->nz)
+        return;
+    const r3d_volume *v = x->vol;
+    int64_t base = (K - 1) * nx * x->ny;
+    /* Label maps come as uint8, int16 or uint16 in practice (NIfTI masks
+     * are often int16); compare raw values when they are the real ones,
+     * else go through r3d_volume_get. */
+    int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    for (int64_t j = 0; j < x->ny; j++) {
+        uint8_t *o = in + (j + 1) * W + 1;
+        int64_t r = base + j * nx;
+        unsigned any = 0;
+#define LABEL_ROW(T)                                                            \
+    do {                                                                        \
+        const T *p = (const T *)v->voxels + r;                                  \
+        for (int64_t i = 0; i < nx; i++) {                                      \
+            unsigned b = p[i] == (T)x->label && (int64_t)p[i] == x->label;      \
+            o[i] = (uint8_t)b;                                                  \
+            any |= b;                                                           \
+        }                                                                       \
+    } while (0)
+        if (raw && v->dtype == R3D_U16)
+            LABEL_ROW(uint16_t);
+        else if (raw && v->dtype == R3D_I16)
+            LABEL_ROW(int16_t);
+        else if (raw && v->dtype == R3D_U8)
+            LABEL_ROW(uint8_t);
+        else
+            for (int64_t i = 0; i < nx; i++) {
+                unsigned b = r3d_volume_get(v, r + i) == x->label;
+                o[i] = (uint8_t)b;
+                any |= b;
+            }
+#undef LABEL_ROW
+        /* the padded border column is outside, so a row is never all in */
+        row[j + 1] = (uint8_t)(any ? 2 : 0);
+    }
 }
 
 /* Inside flags of a plane, and per row whether it is all outside (0), all
@@ -347,8 +379,9 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
 {
     ext *x = ctx;
     int64_t W = x->W, H = x->H;
-    float *f0 = malloc((size_t)(W * H) * sizeof *f0);
-    float *f1 = malloc((size_t)(W * H) * sizeof *f1);
+    /* zeroed: label maps never fill them, yet pass them along */
+    float *f0 = calloc((size_t)(W * H), sizeof *f0);
+    float *f1 = calloc((size_t)(W * H), sizeof *f1);
     uint8_t *in0 = malloc((size_t)(W * H));
     uint8_t *in1 = malloc((size_t)(W * H));
     uint8_t *r0 = malloc((size_t)H), *r1 = malloc((size_t)H);
@@ -357,8 +390,12 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
         goto done;
     }
     float iso = (float)x->iso;
-    load_plane(x, b, f1);
-    classify(f1, iso, W, H, in1, r1);
+    if (x->is_label)
+        load_label_plane(x, b, in1, r1);
+    else {
+        load_plane(x, b, f1);
+        classify(f1, iso, W, H, in1, r1);
+    }
     for (int64_t K = b; K < e; K++) {
         float *tf = f0;
         f0 = f1;
@@ -369,8 +406,12 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
         ti = r0;
         r0 = r1;
         r1 = ti;
-        load_plane(x, K + 1, f1);
-        classify(f1, iso, W, H, in1, r1);
+        if (x->is_label)
+            load_label_plane(x, K + 1, in1, r1);
+        else {
+            load_plane(x, K + 1, f1);
+            classify(f1, iso, W, H, in1, r1);
+        }
         layer *l = &x->L[K];
         /* x/y edges of plane K */
         for (int64_t J = 0; J < H; J++) {
