@@ -4,8 +4,9 @@ are not ours.
 
 meshtool (tests/tools/meshtool.c) writes the synthetic scene of
 tests/unit/mesh_fixture.h: an icosphere (162 vertices, 320 triangles, radius
-20 mm at the origin) and a cube (8 vertices, 12 triangles, 30..50 x -10..10
-x -10..10 mm), so every count and bound below is known exactly:
+20 mm at the origin) and a box (8 vertices, 12 triangles, 30..50 x -10..10
+x -5..25 mm), so every count and bound below is known exactly, and differs
+per axis so a swapped or flipped axis shows:
 
   assimp info (assimp-utils)  STL binary/ASCII, OBJ, PLY, 3MF, AMF (and the
                               document inside the zipped AMF), 3DS, GLB:
@@ -38,7 +39,11 @@ import xml.etree.ElementTree as ET
 BUILD = os.environ.get("R3D_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 MESHTOOL = os.path.join(BUILD, "meshtool")
 NV, NT = 162 + 8, 320 + 12
-LO, HI = (-20.0, -20.0, -20.0), (50.0, 20.0, 20.0)
+LO, HI = (-20.0, -20.0, -20.0), (50.0, 20.0, 25.0)
+# GLB: the root node maps patient mm (LPS) to glTF metres: x -> X, z -> Y, -y -> Z
+GLB_LO, GLB_HI = (-0.02, -0.02, -0.02), (0.05, 0.025, 0.02)
+# assimp's 3DS importer turns 3DS's Z-up into its Y-up: (x, y, z) -> (x, z, -y)
+DS_LO, DS_HI = (-20.0, -20.0, -20.0), (50.0, 25.0, 20.0)
 
 passed = failed = 0
 
@@ -270,9 +275,10 @@ def main():
             if not write(P(fname), word):
                 continue
             if asm and have_assimp:
-                if what == "GLB":  # root node: mm -> m, patient left/superior/anterior -> X/Y/Z
-                    assimp_check(P(fname), *asm, lo=(-0.02, -0.02, -0.02),
-                                 hi=(0.05, 0.02, 0.02), tol=1e-7)
+                if what == "GLB":
+                    assimp_check(P(fname), *asm, lo=GLB_LO, hi=GLB_HI, tol=1e-7)
+                elif what == "3DS":
+                    assimp_check(P(fname), *asm, lo=DS_LO, hi=DS_HI)
                 else:
                     assimp_check(P(fname), *asm)
         if have_admesh:
@@ -298,8 +304,7 @@ def main():
         vtk_reader_check("vtkSTLReader", P("scene.stl"), NV)  # merges equal corners
         vtk_reader_check("vtkOBJReader", P("scene.obj"), None)
         vtk_reader_check("vtkPLYReader", P("scene.ply"), NV)
-        vtk_reader_check("vtkGLTFReader", P("scene.glb"), NV, lo=(-0.02, -0.02, -0.02),
-                         hi=(0.05, 0.02, 0.02), tol=1e-7)
+        vtk_reader_check("vtkGLTFReader", P("scene.glb"), NV, lo=GLB_LO, hi=GLB_HI, tol=1e-7)
         glb_check(P("scene.glb"))
         # our reader on our files: objects kept where the format keeps them
         for fname, objs in (("scene.stl", 1), ("scene_ascii.stl", 2), ("scene.obj", 2),

@@ -1,9 +1,11 @@
 /* mesh_fixture.h - the synthetic scene the mesh format tests write and read
  * back (test_mesh_io.c, tests/tools/meshtool.c): an icosphere of radius 20
  * mm at the origin (2 subdivisions: 162 vertices, 320 triangles) named
- * "skull", and a cube from (30,-10,-10) to (50,10,10) mm (8 vertices, 12
+ * "skull", and a box from (30,-10,-5) to (50,10,25) mm (8 vertices, 12
  * triangles) named in Chinese ("肝脏", liver), each with its own colour.
- * Both closed and outward-oriented, in LPS.
+ * Both closed and outward-oriented, in LPS. The scene's bounds differ on
+ * every axis ((-20,-20,-20) to (50,20,25)), so a reader that swaps or
+ * flips axes shows in the bounds.
  */
 #ifndef R3D_MESH_FIXTURE_H
 #define R3D_MESH_FIXTURE_H
@@ -97,7 +99,7 @@ static void fix_scene(r3d_scene *s)
     strcpy(a->name_zh, "颅骨");
     a->rgb[0] = 230, a->rgb[1] = 220, a->rgb[2] = 200;
     a->label = 1;
-    const float lo[3] = {30, -10, -10}, hi[3] = {50, 10, 10};
+    const float lo[3] = {30, -10, -5}, hi[3] = {50, 10, 25};
     r3d_mesh *b = fix_cube(lo, hi);
     strcpy(b->name, "肝脏");
     strcpy(b->name_zh, "肝脏");

@@ -183,6 +183,8 @@ static void test_stl_binary_starting_with_solid_is_binary(void)
     r3d_error err = R3D_ERROR_INIT;
     CHECK_INT(r3d__scene_read_mem(b, sizeof b, "cad.stl", NULL, &r, &err), R3D_OK);
     CHECK(r.n == 1 && r.m[0]->nt == 1 && r.m[0]->nv == 3);
+    if (r.n == 1)
+        CHECK_INT(r.m[0]->rgb[1], 200); /* no colour in STL: grey, not black */
     r3d_scene_clear(&r);
 }
 

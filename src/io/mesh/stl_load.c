@@ -68,6 +68,7 @@ static r3d_status load_binary(const unsigned char *b, size_t size, const char *n
     r3d_mesh *m = r3d_mesh_new(err);
     if (!m)
         return R3D_ENOMEM;
+    m->rgb[0] = m->rgb[1] = m->rgb[2] = 200; /* STL has no colour: neutral grey */
     if (memmem(b, 80, "frame RAS", 9))
         m->frame = R3D_FRAME_RAS;
     r3d_status st = r3d_mesh_reserve(m, 0, n, err);
@@ -172,6 +173,7 @@ static r3d_status load_ascii(const char *buf, size_t size, const char *name, r3d
                 break;
             }
             rest_of_line(&L, m->name, sizeof m->name);
+            m->rgb[0] = m->rgb[1] = m->rgb[2] = 200;
             mio_weld_free(&w);
         } else if (!m) {
             st = r3d_fail(err, R3D_EFORMAT, "%s:%d: '%s' outside a solid block", name, L.line,
