@@ -393,6 +393,53 @@ static void test_mesh_closed_at_the_volume_border(void)
     r3d_volume_free(v);
 }
 
+static void test_mesh_label_dtypes_give_the_same_surface(void)
+{
+    /* uint16 (reference), int16 and uint8 fast paths, int32 and a scaled
+     * int16 through r3d_volume_get: one surface; label 300 is absent from
+     * uint8 (no wrap-around to 44) */
+    phantom p = ph_torus(6, 2.5);
+    double ax[3][3];
+    axes_diag(ax, 1, 1, 1);
+    r3d_volume *ref = phantom_volume(&p, ax, 9);
+    uint16_t *l = ref->voxels;
+    int64_t n = r3d_volume_nvox(ref);
+    for (int64_t i = 0; i < n; i++)
+        l[i] = l[i] ? 44 : 7;
+    r3d_mesh *want = r3d_mesh_from_label(ref, 44, NULL, NULL);
+    CHECK(want && want->nt > 0);
+    r3d_dtype types[4] = {R3D_I16, R3D_U8, R3D_I32, R3D_I16};
+    for (int c = 0; c < 4; c++) {
+        r3d_volume *v = r3d_volume_new(ref->dim, types[c], NULL);
+        memcpy(v->ijk_to_lps, ref->ijk_to_lps, sizeof v->ijk_to_lps);
+        for (int64_t i = 0; i < n; i++) {
+            int x = l[i];
+            if (c == 3) { /* stored 2x + 1 with slope 0.5, intercept -0.5 */
+                x = 2 * x + 1;
+                v->scl_slope = 0.5;
+                v->scl_inter = -0.5;
+            }
+            if (types[c] == R3D_I16)
+                ((int16_t *)v->voxels)[i] = (int16_t)x;
+            else if (types[c] == R3D_U8)
+                ((uint8_t *)v->voxels)[i] = (uint8_t)x;
+            else
+                ((int32_t *)v->voxels)[i] = x;
+        }
+        r3d_mesh *m = r3d_mesh_from_label(v, 44, NULL, NULL);
+        CHECK(same_mesh(want, m));
+        r3d_mesh_free(m);
+        if (types[c] == R3D_U8) {
+            m = r3d_mesh_from_label(v, 300, NULL, NULL);
+            CHECK_INT(m ? m->nt : -1, 0);
+            r3d_mesh_free(m);
+        }
+        r3d_volume_free(v);
+    }
+    r3d_mesh_free(want);
+    r3d_volume_free(ref);
+}
+
 static void test_mesh_absent_label_gives_empty_mesh(void)
 {
     int64_t dim[4] = {4, 4, 4, 1};
@@ -499,6 +546,7 @@ int main(void)
     RUN(test_mesh_same_whatever_the_thread_count);
     RUN(test_mesh_ras_frame_negates_x_and_y);
     RUN(test_mesh_closed_at_the_volume_border);
+    RUN(test_mesh_label_dtypes_give_the_same_surface);
     RUN(test_mesh_absent_label_gives_empty_mesh);
     RUN(test_mesh_extract_refuses_bad_input);
     RUN(test_smooth_strength_0_untouched_and_out_of_range_refused);
