@@ -471,7 +471,7 @@ static void test_mesh_extract_refuses_bad_input(void)
     r3d_volume_free(f);
 }
 
-static void test_smooth_strength_0_untouched_and_out_of_range_refused(void)
+static void test_smooth_strength_0_untouched_and_bad_input_refused(void)
 {
     phantom p = ph_sphere(5);
     double ax[3][3];
@@ -484,6 +484,13 @@ static void test_smooth_strength_0_untouched_and_out_of_range_refused(void)
     r3d_error err = R3D_ERROR_INIT;
     CHECK_INT(r3d_mesh_smooth(m, 10.5, &err), R3D_EARG);
     CHECK_CONTAINS(err.msg, "strength");
+    CHECK(same_mesh(m, c));
+    /* a triangle naming a vertex that does not exist: refused, untouched */
+    uint32_t keep = m->t[4];
+    m->t[4] = (uint32_t)m->nv;
+    CHECK_INT(r3d_mesh_smooth(m, 5, &err), R3D_EDATA);
+    CHECK_CONTAINS(err.msg, "vertex");
+    m->t[4] = keep;
     CHECK(same_mesh(m, c));
     r3d_mesh_free(m);
     r3d_mesh_free(c);
@@ -611,7 +618,7 @@ int main(void)
     RUN(test_mesh_label_dtypes_give_the_same_surface);
     RUN(test_mesh_absent_label_gives_empty_mesh);
     RUN(test_mesh_extract_refuses_bad_input);
-    RUN(test_smooth_strength_0_untouched_and_out_of_range_refused);
+    RUN(test_smooth_strength_0_untouched_and_bad_input_refused);
     RUN(test_smooth_keeps_boundary_vertices_fixed);
     RUN(test_mesh_real_masks_closed_manifold_outward);
     return CHECK_DONE("test_mesh_extract");
