@@ -436,11 +436,16 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* 0 when a triangle names a missing vertex, -1 when a coordinate is not
+ * finite (it would be binned into no grid cell), 1 when usable. */
 static int mesh_valid(const r3d_mesh *m)
 {
     for (int64_t i = 0; i < 3 * m->nt; i++)
         if (m->t[i] >= m->nv)
             return 0;
+    for (int64_t i = 0; i < 3 * m->nv; i++)
+        if (!isfinite(m->v[i]))
+            return -1;
     return 1;
 }
 
@@ -450,8 +455,11 @@ r3d_status r3d_mesh_distance(const r3d_mesh *a, const r3d_mesh *b, r3d_surface_d
     memset(out, 0, sizeof *out);
     if (!a || !b || a->nt == 0 || b->nt == 0)
         return r3d_fail(err, R3D_EARG, "mesh_distance: both meshes need triangles");
-    if (!mesh_valid(a) || !mesh_valid(b))
+    int va = mesh_valid(a), vb = mesh_valid(b);
+    if (va == 0 || vb == 0)
         return r3d_fail(err, R3D_EDATA, "mesh_distance: a triangle uses a vertex that does not exist");
+    if (va < 0 || vb < 0)
+        return r3d_fail(err, R3D_EDATA, "mesh_distance: a vertex coordinate is not a finite number");
     int64_t n = a->nv + b->nv;
     float *d = malloc((size_t)n * sizeof *d);
     grid ga, gb;

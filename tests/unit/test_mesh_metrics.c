@@ -255,6 +255,10 @@ static void test_distance_refuses_empty_and_broken_meshes(void)
     r3d_mesh_add_triangle(e, 0, 1, 7);
     r3d_mesh_add_vertex(e, 0, 0, 0);
     CHECK_INT(r3d_mesh_distance(a, e, &d, &err), R3D_EDATA);
+    CHECK_CONTAINS(err.msg, "does not exist");
+    a->v[4] = NAN;
+    CHECK_INT(r3d_mesh_distance(a, a, &d, &err), R3D_EDATA);
+    CHECK_CONTAINS(err.msg, "finite");
     r3d_mesh_free(a);
     r3d_mesh_free(e);
 }
