@@ -446,6 +446,34 @@ static void test_mesh_label_dtypes_give_the_same_surface(void)
     r3d_volume_free(ref);
 }
 
+static void test_mesh_grey_border_and_nan_voxels_closed(void)
+{
+    /* a float image over iso everywhere except one NaN voxel in the
+     * middle: capped at the border like a label, the NaN voxel a cavity
+     * (NaN is never >= iso) */
+    int64_t dim[4] = {5, 5, 5, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_F32, NULL);
+    float *f = v->voxels;
+    for (int i = 0; i < 125; i++)
+        f[i] = 300;
+    f[62] = NAN;
+    r3d_extract_opts o = R3D_EXTRACT_OPTS_INIT;
+    o.iso = 100;
+    r3d_mesh *m = r3d_mesh_from_image(v, &o, NULL);
+    CHECK(m && m->nt > 0);
+    CHECK_INT(mesh_edge_defects(m), 0);
+    CHECK_INT(mesh_vertex_defects(m), 0);
+    r3d_mesh_metrics mm;
+    r3d_mesh_metrics_run(m, &mm);
+    CHECK_INT(mm.euler, 4); /* outer box + cavity */
+    CHECK_INT(mm.genus, 0);
+    CHECK_NEAR(mm.bbox_min[1], -0.5, 1e-6);
+    CHECK_NEAR(mm.bbox_max[1], 4.5, 1e-6);
+    CHECK(mm.volume_mm3 > 100 && mm.volume_mm3 < 125);
+    r3d_mesh_free(m);
+    r3d_volume_free(v);
+}
+
 static void test_mesh_absent_label_gives_empty_mesh(void)
 {
     int64_t dim[4] = {4, 4, 4, 1};
@@ -620,6 +648,7 @@ int main(void)
     RUN(test_mesh_ras_frame_negates_x_and_y);
     RUN(test_mesh_closed_at_the_volume_border);
     RUN(test_mesh_label_dtypes_give_the_same_surface);
+    RUN(test_mesh_grey_border_and_nan_voxels_closed);
     RUN(test_mesh_absent_label_gives_empty_mesh);
     RUN(test_mesh_extract_refuses_bad_input);
     RUN(test_smooth_strength_0_untouched_and_bad_input_refused);
