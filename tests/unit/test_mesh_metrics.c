@@ -245,6 +245,113 @@ static void test_distance_concentric_spheres_is_radius_difference(void)
     r3d_mesh_free(b);
 }
 
+/* Independent point-triangle distance for the brute-force reference: the
+ * plane projection when it falls inside (barycentric), else the nearest of
+ * the three segments. */
+static double seg_dist(const double p[3], const double a[3], const double b[3])
+{
+    double ab[3], ap[3], l = 0, t = 0, d = 0;
+    for (int k = 0; k < 3; k++) {
+        ab[k] = b[k] - a[k];
+        ap[k] = p[k] - a[k];
+        l += ab[k] * ab[k];
+        t += ab[k] * ap[k];
+    }
+    t = l > 0 ? fmin(1, fmax(0, t / l)) : 0;
+    for (int k = 0; k < 3; k++)
+        d += (ap[k] - t * ab[k]) * (ap[k] - t * ab[k]);
+    return sqrt(d);
+}
+
+static double brute_tri_dist(const double p[3], const double a[3], const double b[3],
+                             const double c[3])
+{
+    double u[3], w[3], n[3], q[3], nn = 0, h = 0;
+    for (int k = 0; k < 3; k++) {
+        u[k] = b[k] - a[k];
+        w[k] = c[k] - a[k];
+    }
+    n[0] = u[1] * w[2] - u[2] * w[1];
+    n[1] = u[2] * w[0] - u[0] * w[2];
+    n[2] = u[0] * w[1] - u[1] * w[0];
+    for (int k = 0; k < 3; k++) {
+        nn += n[k] * n[k];
+        h += n[k] * (p[k] - a[k]);
+    }
+    if (nn > 0) {
+        for (int k = 0; k < 3; k++)
+            q[k] = p[k] - h / nn * n[k];
+        /* barycentric signs: q inside when on the same side of all edges */
+        const double *v[3] = {a, b, c};
+        int inside = 1;
+        for (int e = 0; e < 3; e++) {
+            const double *s0 = v[e], *s1 = v[(e + 1) % 3];
+            double x[3], y[3], cr[3];
+            for (int k = 0; k < 3; k++) {
+                x[k] = s1[k] - s0[k];
+                y[k] = q[k] - s0[k];
+            }
+            cr[0] = x[1] * y[2] - x[2] * y[1];
+            cr[1] = x[2] * y[0] - x[0] * y[2];
+            cr[2] = x[0] * y[1] - x[1] * y[0];
+            if (cr[0] * n[0] + cr[1] * n[1] + cr[2] * n[2] < 0)
+                inside = 0;
+        }
+        if (inside)
+            return fabs(h) / sqrt(nn);
+    }
+    return fmin(seg_dist(p, a, b), fmin(seg_dist(p, b, c), seg_dist(p, c, a)));
+}
+
+static double brute_one_way(const r3d_mesh *from, const r3d_mesh *to, double *d)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < from->nv; i++) {
+        double p[3] = {from->v[3 * i], from->v[3 * i + 1], from->v[3 * i + 2]}, best = INFINITY;
+        for (int64_t t = 0; t < to->nt; t++) {
+            double a[3], b[3], c[3];
+            for (int k = 0; k < 3; k++) {
+                a[k] = to->v[3 * (int64_t)to->t[3 * t] + k];
+                b[k] = to->v[3 * (int64_t)to->t[3 * t + 1] + k];
+                c[k] = to->v[3 * (int64_t)to->t[3 * t + 2] + k];
+            }
+            best = fmin(best, brute_tri_dist(p, a, b, c));
+        }
+        d[i] = best;
+        sum += best;
+    }
+    return sum;
+}
+
+static void test_distance_grid_search_equals_brute_force(void)
+{
+    /* a torus against an off-centre sphere: most nearest triangles are far
+     * away and in other cells, so the ring search must not stop early */
+    phantom pt = ph_torus(6, 2), ps = ph_sphere(4);
+    double ax[3][3];
+    axes_diag(ax, 0.9, 1.0, 1.1);
+    r3d_volume *vt = phantom_volume(&pt, ax, 9), *vs = phantom_volume(&ps, ax, 5);
+    r3d_mesh *a = r3d_mesh_from_label(vt, 1, NULL, NULL), *b = r3d_mesh_from_label(vs, 1, NULL, NULL);
+    for (int64_t i = 0; i < b->nv; i++) {
+        b->v[3 * i] += 3.3f;
+        b->v[3 * i + 2] += 7.1f;
+    }
+    int64_t n = a->nv + b->nv;
+    double *d = malloc((size_t)n * sizeof *d);
+    double sum = brute_one_way(a, b, d) + brute_one_way(b, a, d + a->nv);
+    qsort(d, (size_t)n, sizeof *d, ph_cmp_double);
+    r3d_surface_distance got;
+    CHECK_INT(r3d_mesh_distance(a, b, &got, NULL), R3D_OK);
+    CHECK_NEAR(got.mean_mm, sum / (double)n, 1e-5);
+    CHECK_NEAR(got.p95_mm, d[(int64_t)ceil(0.95 * (double)n) - 1], 1e-5);
+    CHECK_NEAR(got.max_mm, d[n - 1], 1e-5);
+    free(d);
+    r3d_mesh_free(a);
+    r3d_mesh_free(b);
+    r3d_volume_free(vt);
+    r3d_volume_free(vs);
+}
+
 static void test_distance_refuses_empty_and_broken_meshes(void)
 {
     r3d_mesh *a = triangle(0, 0), *e = r3d_mesh_new(NULL);
@@ -276,6 +383,7 @@ int main(void)
     RUN(test_distance_parallel_triangles_0_5);
     RUN(test_distance_to_triangle_edges_and_corners_exact);
     RUN(test_distance_concentric_spheres_is_radius_difference);
+    RUN(test_distance_grid_search_equals_brute_force);
     RUN(test_distance_refuses_empty_and_broken_meshes);
     return CHECK_DONE("test_mesh_metrics");
 }
