@@ -572,6 +572,33 @@ static void test_smooth_keeps_boundary_vertices_fixed(void)
     r3d_volume_free(v);
 }
 
+static void test_smooth_stays_within_0_55_voxel_of_the_binary_surface(void)
+{
+    /* at the strongest setting, no vertex strays from the unsmoothed
+     * marching-cubes surface by more than about half a voxel (measured at
+     * strength 10, 0.7 mm voxels: sphere 0.340, torus 0.353, plate 0.311 mm;
+     * 0.7 x 0.7 x 2.5 mm sphere 1.52 mm = 0.61 slice) */
+    phantom ps = ph_sphere(20), pt = ph_torus(14, 6), pb = ph_box(12.25, 8.75, 0.35);
+    const phantom *ph[4] = {&ps, &pt, &pb, &ps};
+    double zs[4] = {0.7, 0.7, 0.7, 2.5}, ext[4] = {21, 21, 13, 21};
+    for (int c = 0; c < 4; c++) {
+        double ax[3][3];
+        axes_diag(ax, 0.7, 0.7, zs[c]);
+        r3d_volume *v = phantom_volume(ph[c], ax, ext[c]);
+        r3d_mesh *raw = r3d_mesh_from_label(v, 1, NULL, NULL);
+        r3d_mesh *m = r3d_mesh_copy(raw, NULL);
+        CHECK_INT(r3d_mesh_smooth(m, 10, NULL), R3D_OK);
+        r3d_surface_distance d;
+        CHECK_INT(r3d_mesh_distance(m, raw, &d, NULL), R3D_OK);
+        fprintf(stderr, "  %s %.1f mm slices, strength 10: max %.3f mm from the binary surface\n",
+                ph[c]->name, zs[c], d.max_mm);
+        CHECK(d.max_mm <= (zs[c] > 1 ? 0.65 * zs[c] : 0.55 * 0.7));
+        r3d_mesh_free(m);
+        r3d_mesh_free(raw);
+        r3d_volume_free(v);
+    }
+}
+
 /* ---- real label maps (../shared/data) ------------------------------------------------- */
 
 static void test_mesh_real_masks_closed_manifold_outward(void)
@@ -653,6 +680,7 @@ int main(void)
     RUN(test_mesh_extract_refuses_bad_input);
     RUN(test_smooth_strength_0_untouched_and_bad_input_refused);
     RUN(test_smooth_keeps_boundary_vertices_fixed);
+    RUN(test_smooth_stays_within_0_55_voxel_of_the_binary_surface);
     RUN(test_mesh_real_masks_closed_manifold_outward);
     return CHECK_DONE("test_mesh_extract");
 }
