@@ -42,5 +42,6 @@ double cli_now(void);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_mesh(int argc, char **argv);
+int cmd_deidentify(int argc, char **argv);
 
 #endif

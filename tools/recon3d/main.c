@@ -13,6 +13,7 @@ static const struct {
     {"info", cmd_info, "list the series in a study: geometry, acquisition, anything unusual"},
     {"convert", cmd_convert, "one series (or a NIfTI/NRRD/InVesalius file) to NIfTI + JSON"},
     {"mesh", cmd_mesh, "3D-printable surfaces of labels or of a threshold (STL OBJ PLY 3MF AMF ...)"},
+    {"deidentify", cmd_deidentify, "DICOM files without patient identity (PS3.15 Annex E basic profile)"},
 };
 
 static void help(FILE *f)
