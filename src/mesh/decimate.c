@@ -231,6 +231,13 @@ static void heap_make(heap *H)
 enum { V_DEAD = 1, V_BORDER = 2, V_LOCKED = 4 };
 #define DEAD_TRI UINT32_MAX
 
+/* Everything a cost evaluation reads about a vertex, in two cache lines. */
+typedef struct vdata {
+    quadric Q;   /* 88 bytes */
+    double p[3]; /* position, mm */
+    double pad[2];
+} vdata;
+
 typedef struct vstate {
     uint32_t ver;  /* collapse counter when the vertex last moved */
     uint32_t flag; /* V_* */
@@ -238,8 +245,7 @@ typedef struct vstate {
 
 typedef struct dec {
     int64_t nv, nt;
-    double *p;       /* 3 * nv */
-    quadric *Q;      /* nv */
+    vdata *V;        /* nv, 128-byte aligned records */
     vstate *vs;      /* nv: stamps and flags side by side (read together) */
     uint32_t now;    /* collapse counter */
     uint32_t *t;     /* 3 * nt, the mesh's own array; t[3i] = DEAD_TRI once
@@ -293,8 +299,8 @@ static uint32_t next_stamp(dec *D)
 static int plan(const dec *D, uint32_t a, uint32_t b, double p[3], double *cost, double *err_mm)
 {
     quadric Q;
-    quadric_sum(&Q, &D->Q[a], &D->Q[b]);
-    const double *pa = D->p + 3 * (size_t)a, *pb = D->p + 3 * (size_t)b;
+    quadric_sum(&Q, &D->V[a].Q, &D->V[b].Q);
+    const double *pa = D->V[a].p, *pb = D->V[b].p;
     int la = D->vs[a].flag & V_LOCKED, lb = D->vs[b].flag & V_LOCKED;
     if (la && lb)
         return 0;
@@ -364,7 +370,7 @@ static int faces_survive(const dec *D, uint32_t x, uint32_t y, const double p[3]
             continue;
         const double *q[3], *r[3];
         for (int c = 0; c < 3; c++) {
-            q[c] = D->p + 3 * (size_t)t[c];
+            q[c] = D->V[t[c]].p;
             r[c] = t[c] == x ? p : q[c];
         }
         double n0[3], n1[3];
@@ -392,6 +398,13 @@ static int faces_survive(const dec *D, uint32_t x, uint32_t y, const double p[3]
 /* Topology checks of collapsing edge (k, u), see the header comment. */
 static int link_ok(dec *D, uint32_t k, uint32_t u)
 {
+#if defined(__GNUC__)
+    /* Both fans' faces are about to be read: start all their loads now. */
+    for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++)
+        __builtin_prefetch(D->t + 3 * (size_t)D->refs[i]);
+    for (int64_t i = D->vstart[u]; i < D->vstart[u] + D->vcount[u]; i++)
+        __builtin_prefetch(D->t + 3 * (size_t)D->refs[i]);
+#endif
     uint32_t sk = next_stamp(D);
     int64_t shared = 0, deg_k = 0;
     for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++) {
@@ -405,6 +418,9 @@ static int link_ok(dec *D, uint32_t k, uint32_t u)
             if (t[c] != k && t[c] != u && D->mark[t[c]] != sk) {
                 D->mark[t[c]] = sk;
                 deg_k++;
+#if defined(__GNUC__)
+                __builtin_prefetch(D->V[t[c]].p); /* for faces_survive */
+#endif
             }
     }
     if (shared == 0 || shared > 2)
@@ -465,8 +481,8 @@ static int64_t collapse(dec *D, uint32_t k, uint32_t u, const double p[3])
     }
     D->vstart[k] = s;
     D->vcount[k] = (uint32_t)(D->nrefs - s);
-    memcpy(D->p + 3 * (size_t)k, p, 3 * sizeof *p);
-    quadric_sum(&D->Q[k], &D->Q[k], &D->Q[u]);
+    memcpy(D->V[k].p, p, 3 * sizeof *p);
+    quadric_sum(&D->V[k].Q, &D->V[k].Q, &D->V[u].Q);
     D->vs[k].flag |= D->vs[u].flag & (V_BORDER | V_LOCKED);
     D->vs[u].flag |= V_DEAD;
     D->vcount[u] = 0;
@@ -476,6 +492,10 @@ static int64_t collapse(dec *D, uint32_t k, uint32_t u, const double p[3])
 
 static int push_around(dec *D, uint32_t k)
 {
+    /* Gather the ring first and prefetch its quadrics and positions, so the
+     * neighbours' cache misses overlap instead of following one another. */
+    uint32_t ring[64];
+    int n = 0;
     uint32_t s = next_stamp(D);
     D->mark[k] = s;
     for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++) {
@@ -483,10 +503,22 @@ static int push_around(dec *D, uint32_t k)
         for (int c = 0; c < 3; c++)
             if (D->mark[t[c]] != s) {
                 D->mark[t[c]] = s;
-                if (!push_edge(D, k, t[c]))
-                    return 0;
+                if (n == 64) { /* a rare hub: push what we have, go on */
+                    for (int j = 0; j < n; j++)
+                        if (!push_edge(D, k, ring[j]))
+                            return 0;
+                    n = 0;
+                }
+                ring[n++] = t[c];
+#if defined(__GNUC__)
+                __builtin_prefetch(&D->V[t[c]]);
+                __builtin_prefetch((const char *)&D->V[t[c]] + 64);
+#endif
             }
     }
+    for (int j = 0; j < n; j++)
+        if (!push_edge(D, k, ring[j]))
+            return 0;
     return 1;
 }
 
@@ -513,7 +545,7 @@ static void purge(dec *D)
 
 static void dec_free(dec *D)
 {
-    free(D->p), free(D->Q), free(D->vs);
+    free(D->V), free(D->vs);
     free(D->vstart), free(D->vcount), free(D->refs), free(D->mark), free(D->H.base);
 }
 
@@ -559,8 +591,7 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     D.nt = nt;
     D.t = m->t;
     size_t nv = (size_t)m->nv + 1, ntt = (size_t)nt + 1;
-    D.p = malloc(3 * nv * sizeof *D.p);
-    D.Q = calloc(nv, sizeof *D.Q);
+    D.V = aligned_alloc(64, nv * sizeof *D.V);
     D.vs = calloc(nv, sizeof *D.vs);
     D.vstart = malloc(nv * sizeof *D.vstart);
     D.vcount = malloc(nv * sizeof *D.vcount);
@@ -573,17 +604,18 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     r3d__edge *e = NULL;
     int64_t ne = 0;
     r3d_status st = R3D_OK;
-    if (!D.p || !D.Q || !D.vs || !D.vstart || !D.vcount || !D.refs ||
+    if (!D.V || !D.vs || !D.vstart || !D.vcount || !D.refs ||
         !D.mark) {
         st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory for %lld triangles",
                       (long long)nt);
         goto done;
     }
-    advise_huge(D.p, 3 * nv * sizeof *D.p);
-    advise_huge(D.Q, nv * sizeof *D.Q);
+    advise_huge(D.V, nv * sizeof *D.V);
+    memset(D.V, 0, nv * sizeof *D.V);
     advise_huge(D.refs, (size_t)D.caprefs * sizeof *D.refs);
-    for (size_t i = 0; i < 3 * (size_t)m->nv; i++)
-        D.p[i] = m->v[i];
+    for (size_t i = 0; i < (size_t)m->nv; i++)
+        for (int c = 0; c < 3; c++)
+            D.V[i].p[c] = m->v[3 * i + c];
 
     if ((st = r3d__vtri_build(m, &vt, err)) != R3D_OK ||
         (st = r3d__edges_build(m, &vt, &e, &ne, err)) != R3D_OK)
@@ -592,15 +624,15 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     for (int64_t i = 0; i < nt; i++) {
         const uint32_t *t = m->t + 3 * i;
         double n[3];
-        cross_tri(D.p + 3 * (size_t)t[0], D.p + 3 * (size_t)t[1], D.p + 3 * (size_t)t[2], n);
+        cross_tri(D.V[t[0]].p, D.V[t[1]].p, D.V[t[2]].p, n);
         double len = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
         if (!(len > 0))
             continue;
         n[0] /= len, n[1] /= len, n[2] /= len;
-        const double *p0 = D.p + 3 * (size_t)t[0];
+        const double *p0 = D.V[t[0]].p;
         double d = -(n[0] * p0[0] + n[1] * p0[1] + n[2] * p0[2]);
         for (int c = 0; c < 3; c++)
-            quadric_add_plane(&D.Q[t[c]], n, d, len / 2);
+            quadric_add_plane(&D.V[t[c]].Q, n, d, len / 2);
     }
     for (int64_t i = 0; i < ne; i++) {
         if (e[i].nfaces == 2)
@@ -623,8 +655,8 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
          * slide along the outline rather than off it. */
         const uint32_t *t = m->t + 3 * (size_t)e[i].t[0];
         double fn[3];
-        cross_tri(D.p + 3 * (size_t)t[0], D.p + 3 * (size_t)t[1], D.p + 3 * (size_t)t[2], fn);
-        const double *pa = D.p + 3 * (size_t)a, *pb = D.p + 3 * (size_t)b;
+        cross_tri(D.V[t[0]].p, D.V[t[1]].p, D.V[t[2]].p, fn);
+        const double *pa = D.V[a].p, *pb = D.V[b].p;
         double ed[3] = {pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]};
         double n[3] = {ed[1] * fn[2] - ed[2] * fn[1], ed[2] * fn[0] - ed[0] * fn[2],
                        ed[0] * fn[1] - ed[1] * fn[0]};
@@ -634,8 +666,8 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
         n[0] /= len, n[1] /= len, n[2] /= len;
         double d = -(n[0] * pa[0] + n[1] * pa[1] + n[2] * pa[2]);
         double w = 10 * (ed[0] * ed[0] + ed[1] * ed[1] + ed[2] * ed[2]);
-        quadric_add_plane(&D.Q[a], n, d, w);
-        quadric_add_plane(&D.Q[b], n, d, w);
+        quadric_add_plane(&D.V[a].Q, n, d, w);
+        quadric_add_plane(&D.V[b].Q, n, d, w);
     }
     r3d__vtri_free(&vt);
     relist(&D);
@@ -692,8 +724,9 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
             w++;
         }
     m->nt = w;
-    for (size_t i = 0; i < 3 * (size_t)m->nv; i++)
-        m->v[i] = (float)D.p[i];
+    for (size_t i = 0; i < (size_t)m->nv; i++)
+        for (int c = 0; c < 3; c++)
+            m->v[3 * i + c] = (float)D.V[i].p[c];
     if (!r3d__compact_vertices(m) && st == R3D_OK)
         st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory");
 done:

@@ -27,7 +27,7 @@ typedef struct shapes_mid {
     uint32_t v;
 } shapes_mid;
 
-static uint32_t shapes_midpoint(r3d_mesh *m, shapes_mid *tab, size_t cap, uint32_t a, uint32_t b,
+static inline uint32_t shapes_midpoint(r3d_mesh *m, shapes_mid *tab, size_t cap, uint32_t a, uint32_t b,
                                 double radius)
 {
     if (a > b) {
@@ -50,7 +50,7 @@ static uint32_t shapes_midpoint(r3d_mesh *m, shapes_mid *tab, size_t cap, uint32
 }
 
 /* 20 * 4^level triangles on a sphere of the radius, centred at c. */
-static r3d_mesh *shapes_icosphere(int level, double radius, const double c[3])
+static inline r3d_mesh *shapes_icosphere(int level, double radius, const double c[3])
 {
     r3d_mesh *m = r3d_mesh_new(NULL);
     const double g = (1 + sqrt(5.0)) / 2;
@@ -96,7 +96,7 @@ static r3d_mesh *shapes_icosphere(int level, double radius, const double c[3])
 }
 
 /* Torus around z: major radius R, minor r, nu x nv quads split in two. */
-static r3d_mesh *shapes_torus(double R, double r, int nu, int nv)
+static inline r3d_mesh *shapes_torus(double R, double r, int nu, int nv)
 {
     r3d_mesh *m = r3d_mesh_new(NULL);
     for (int i = 0; i < nu; i++)
@@ -118,7 +118,7 @@ static r3d_mesh *shapes_torus(double R, double r, int nu, int nv)
 
 /* Open patch: n x n quads over [0, size]^2 with z = amp*sin*cos bumps,
  * normals up (+z). */
-static r3d_mesh *shapes_patch(int n, double size, double amp)
+static inline r3d_mesh *shapes_patch(int n, double size, double amp)
 {
     r3d_mesh *m = r3d_mesh_new(NULL);
     for (int i = 0; i <= n; i++)
@@ -137,7 +137,7 @@ static r3d_mesh *shapes_patch(int n, double size, double amp)
 }
 
 /* Axis-aligned cube [0,s]^3 made of 12 triangles, outward. */
-static r3d_mesh *shapes_cube(double s)
+static inline r3d_mesh *shapes_cube(double s)
 {
     r3d_mesh *m = r3d_mesh_new(NULL);
     for (int i = 0; i < 8; i++)
@@ -151,7 +151,7 @@ static r3d_mesh *shapes_cube(double s)
 }
 
 /* Append b's vertices and triangles to a. */
-static void shapes_append(r3d_mesh *a, const r3d_mesh *b)
+static inline void shapes_append(r3d_mesh *a, const r3d_mesh *b)
 {
     uint32_t off = (uint32_t)a->nv;
     for (int64_t i = 0; i < b->nv; i++)
@@ -172,7 +172,7 @@ typedef struct shapes_he {
     int fwd;
 } shapes_he;
 
-static int shapes_he_cmp(const void *x, const void *y)
+static inline int shapes_he_cmp(const void *x, const void *y)
 {
     const shapes_he *p = x, *q = y;
     if (p->a != q->a)
@@ -182,7 +182,7 @@ static int shapes_he_cmp(const void *x, const void *y)
     return p->fwd - q->fwd;
 }
 
-static shapes_census shapes_count(const r3d_mesh *m)
+static inline shapes_census shapes_count(const r3d_mesh *m)
 {
     shapes_census c = {0};
     shapes_he *h = malloc(((size_t)m->nt * 3 + 1) * sizeof *h);
