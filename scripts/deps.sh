@@ -9,7 +9,8 @@ BUILD=(gcc make cmake pkg-config git
        libcjson-dev libzip-dev)
 # tests, fuzzing and golden comparisons (never in the product's runtime path)
 TEST=(clang libclang-rt-14-dev dcm2niix python3 python3-numpy python3-pydicom python3-nibabel python3-gdcm
-      invesalius-examples assimp-utils admesh python3-vtk9 python3-scipy)
+      invesalius-examples assimp-utils admesh python3-vtk9 python3-scipy
+      dicom3tools dcmtk)
 
 want=("${BUILD[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${TEST[@]}")
