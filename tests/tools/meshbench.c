@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     }
     const char *in = NULL, *pre = NULL, *post = NULL;
     int label = -1, has_thr = 0;
-    double thr = 0, smooth = 3, dec = 0;
+    double thr = 0, smooth = 5, dec = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--label") && i + 1 < argc)
             label = atoi(argv[++i]);

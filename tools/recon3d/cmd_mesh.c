@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "                 --threshold, any image (DICOM too)\n"
             "  --label        only these labels (repeatable; names need a label table)\n"
             "  --threshold    grey-level surface at VALUE in real units (HU for CT)\n"
-            "  --smooth       0 = none, 10 = strongest; default 3 (volume-preserving)\n"
+            "  --smooth       0 = none, 10 = strongest; default 5 (volume-preserving Taubin)\n"
             "  --decimate     keep this fraction of the triangles (0..1)\n"
             "  --keep-largest keep only the largest connected part of each surface\n"
             "  --frame        coordinates in patient LPS (DICOM, default) or RAS (NIfTI)\n");
@@ -145,7 +145,7 @@ static int wanted(const mesh_args *a, uint16_t value, const char *name)
 int cmd_mesh(int argc, char **argv)
 {
     mesh_args a = {0};
-    a.smooth = 3;
+    a.smooth = 5;
     a.frame = R3D_FRAME_LPS;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
