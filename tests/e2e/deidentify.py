@@ -296,6 +296,20 @@ def main():
             except Exception as e:  # noqa: BLE001 - one broken check must not stop the run
                 why = [f"check raised {e!r}"]
             verdict(not why, rel, "; ".join(why[:4]))
+        # The checker itself must see an untouched file as identifying.
+        probe = next((f["file"] for f in report["files"] if f["status"] == "written" and
+                      str(pydicom.dcmread(os.path.join(DATA, f["file"]), force=True,
+                                          stop_before_pixels=True).get("PatientName", ""))),
+                     None)
+        if probe:
+            src = os.path.join(DATA, probe)
+            plain = os.path.join(tmp, "probe.dcm")
+            pydicom.dcmread(src, force=True).save_as(plain, write_like_original=False)
+            why = check_file(probe, src, plain, table, {k: (v if not isinstance(v, dict) else {})
+                                                       for k, v in stats.items()})
+            verdict(any("still holds its original value" in w for w in why) and
+                    any("PatientIdentityRemoved" in w for w in why),
+                    f"checker flags the untouched {probe}", "; ".join(why[:2]))
         # The report never carries a value: spot-check patient names of the inputs.
         leaked = []
         for f in report["files"][:400]:
