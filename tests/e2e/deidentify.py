@@ -58,6 +58,41 @@ def profile_table():
     return {int(t, 16): names[a] for t, a in rows}
 
 
+def option_flags():
+    """tag -> flags text (DT: dates kept by --retain-dates, DS: descriptor)."""
+    src = open(os.path.join(SRC, "src", "io", "dicom", "deid.c")).read()
+    return {int(t, 16): f for t, f in
+            re.findall(r"^\s+R\(0x([0-9A-F]{8}),\s*\w+,\s*(\w+)\)", src, re.M)}
+
+
+def check_options(sub, out, table, flags):
+    """--retain-dates --clean-descriptors over one folder: dates the option
+    lists are kept as they were, descriptors whose basic action allows X are
+    gone, and the method says so (113106)."""
+    why, n = [], 0
+    for root, _, files in os.walk(out):
+        for name in files:
+            if name == "deidentification.json":
+                continue
+            dst = os.path.join(root, name)
+            src = os.path.join(sub, os.path.relpath(dst, out))
+            a = pydicom.dcmread(src, force=True, stop_before_pixels=True)
+            b = pydicom.dcmread(dst, stop_before_pixels=True)
+            n += 1
+            for el in a:
+                t = int(el.tag)
+                f = flags.get(t, "")
+                if "DT" in f and el.VR != "SQ" and norm(el):
+                    if t not in b or norm(b[t]) != norm(el):
+                        why.append(f"{name}: {el.keyword} not kept with --retain-dates")
+                if "DS" in f and table[t].startswith("X") and t in b:
+                    why.append(f"{name}: {el.keyword} kept despite --clean-descriptors")
+            codes = [str(i.get("CodeValue", "")) for i in b.get("DeidentificationMethodCodeSequence", [])]
+            if "113106" not in codes:
+                why.append(f"{name}: no 113106 in the method codes")
+    return n, why
+
+
 def walk(ds, depth=0):
     """Every element of ds at every depth of every sequence."""
     for el in ds:
@@ -296,6 +331,15 @@ def main():
             except Exception as e:  # noqa: BLE001 - one broken check must not stop the run
                 why = [f"check raised {e!r}"]
             verdict(not why, rel, "; ".join(why[:4]))
+        # The options, over one folder of varied test files.
+        sub = os.path.join(DATA, "deb_pydicom")
+        if os.path.isdir(sub):
+            out2 = os.path.join(tmp, "out_options")
+            subprocess.run([RECON3D, "deidentify", sub, "-o", out2, "-q", "--retain-dates",
+                            "--clean-descriptors"], capture_output=True, text=True)
+            n, why = check_options(sub, out2, table, option_flags())
+            verdict(n > 0 and not why, f"--retain-dates --clean-descriptors on {n} files",
+                    "; ".join(why[:3]))
         # The checker itself must see an untouched file as identifying.
         probe = next((f["file"] for f in report["files"] if f["status"] == "written" and
                       str(pydicom.dcmread(os.path.join(DATA, f["file"]), force=True,
