@@ -233,6 +233,9 @@ def check_file(rel, src, dst, table, stats):
     stats["dciodvfy_warnings_out"] += len(w_out)
     if not e_out:
         stats["dciodvfy_clean"] += 1
+    if not e_in:
+        stats["inputs_clean"] += 1
+        stats["inputs_clean_outputs_clean"] += not e_out
     for w in w_out:
         stats["warning_kinds"][re.sub(r"\s+", " ", w)[:110]] = stats["warning_kinds"].get(
             re.sub(r"\s+", " ", w)[:110], 0) + 1
@@ -309,6 +312,7 @@ def main():
         rep_text = re.sub(r"\([0-9A-Fa-fgex]{4},[0-9A-Fa-fgex]{4}\)", "", rep_text)  # tags
         stats = {"native": 0, "encapsulated": 0, "big_endian": 0, "dciodvfy_errors_out": 0,
                  "dciodvfy_errors_in": 0, "dciodvfy_warnings_out": 0, "dciodvfy_clean": 0,
+                 "inputs_clean": 0, "inputs_clean_outputs_clean": 0,
                  "warning_kinds": {}}
         by_dir = {}
         n_written = n_refused = n_skipped = 0
@@ -412,7 +416,9 @@ def main():
               f"{stats['encapsulated']} encapsulated")
         print(f"dciodvfy: {stats['dciodvfy_clean']} of {n_written} outputs without errors; "
               f"errors {stats['dciodvfy_errors_out']} in outputs vs {stats['dciodvfy_errors_in']} "
-              f"in inputs; {stats['dciodvfy_warnings_out']} warnings")
+              f"in inputs; {stats['dciodvfy_warnings_out']} warnings; of the "
+              f"{stats['inputs_clean']} inputs without errors, "
+              f"{stats['inputs_clean_outputs_clean']} outputs without errors")
         for w, n in sorted(stats["warning_kinds"].items(), key=lambda x: -x[1])[:12]:
             print(f"  {n:4d} x {w}")
     finally:
