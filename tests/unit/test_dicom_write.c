@@ -229,6 +229,51 @@ static void test_encapsulated_pixels_keep_fragments_and_syntax(void)
     r3d_dcm_close(f);
 }
 
+/* Binary numbers little endian in their VR's width; DS/IS as text. */
+static void test_numbers_encode_per_vr(void)
+{
+    r3d_dcm_ds *ds = r3d_dcm_ds_new();
+    r3d_dcm_ds_put_str(ds, T(0x0008, 0x0016), 0, "1.2.840.10008.5.1.4.1.1.7", NULL);
+    r3d_dcm_ds_put_str(ds, T(0x0008, 0x0018), 0, "2.25.4", NULL);
+    double ss = -2, fl = 0.25, fd[2] = {-1.5, 1e-300}, at = T(0x0028, 0x0010), is = 42, ds_ = 1.0 / 3;
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0028, 0x0106), R3D_VR('S', 'S'), &ss, 1, NULL), R3D_OK);
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0018, 0x9306), R3D_VR('F', 'D'), fd, 2, NULL), R3D_OK);
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0018, 0x9305), R3D_VR('F', 'L'), &fl, 1, NULL), R3D_OK);
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0028, 0x0009), 0, &at, 1, NULL), R3D_OK); /* AT */
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0020, 0x0013), 0, &is, 1, NULL), R3D_OK); /* IS */
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0018, 0x0050), 0, &ds_, 1, NULL), R3D_OK); /* DS */
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0010, 0x0010), 0, &is, 1, NULL), R3D_EARG); /* PN */
+    double wide[2] = {-1.23456789012e-300, 123456789012345.0}; /* each needs trimming to 16 */
+    CHECK_INT(r3d_dcm_ds_put_nums(ds, T(0x0028, 0x0030), 0, wide, 2, NULL), R3D_OK);
+    uint8_t *buf;
+    size_t n;
+    CHECK_INT(r3d_dcm_write_mem(ds, NULL, &buf, &n, NULL), R3D_OK);
+    r3d_dcm_ds_free(ds);
+    r3d_dcm_file *f = r3d_dcm_parse(buf, n, 1, "nums", 0, NULL);
+    const r3d_dcm_item *r = r3d_dcm_root(f);
+    double v[2];
+    CHECK_NEAR(r3d_dcm_num1(f, r, T(0x0028, 0x0106), 0), -2, 0);
+    CHECK_INT(r3d_dcm_num(f, r, T(0x0018, 0x9306), v, 2), 2);
+    CHECK(v[0] == -1.5 && v[1] == 1e-300);
+    CHECK_NEAR(r3d_dcm_num1(f, r, T(0x0018, 0x9305), 0), 0.25, 0);
+    CHECK_NEAR(r3d_dcm_num1(f, r, T(0x0028, 0x0009), 0), (double)T(0x0028, 0x0010), 0);
+    const r3d_dcm_el *e = r3d_dcm_find(r, T(0x0028, 0x0009));
+    static const uint8_t at_bytes[4] = {0x28, 0x00, 0x10, 0x00}; /* group, then element */
+    CHECK(e && e->len == 4 && memcmp(e->val, at_bytes, 4) == 0);
+    char s[64];
+    r3d_dcm_str(f, r, T(0x0020, 0x0013), -1, s, sizeof s);
+    CHECK_STR(s, "42");
+    e = r3d_dcm_find(r, T(0x0018, 0x0050));
+    CHECK(e && e->len <= 16); /* DS holds at most 16 characters */
+    CHECK_NEAR(r3d_dcm_num1(f, r, T(0x0018, 0x0050), 0), 1.0 / 3, 1e-9);
+    e = r3d_dcm_find(r, T(0x0028, 0x0030));
+    CHECK(e && e->len <= 2 * 16 + 1 + 1);
+    CHECK_INT(r3d_dcm_num(f, r, T(0x0028, 0x0030), v, 2), 2);
+    CHECK_NEAR(v[0], -1.23456789012e-300, 1e-307);
+    CHECK_NEAR(v[1], 123456789012345.0, 0); /* 15 digits fit exactly */
+    r3d_dcm_close(f);
+}
+
 static void test_bad_requests_fail_with_a_message(void)
 {
     r3d_error err = R3D_ERROR_INIT;
@@ -292,6 +337,7 @@ int main(void)
     RUN(test_written_file_reads_back_with_same_values);
     RUN(test_ascii_text_gets_no_character_set);
     RUN(test_encapsulated_pixels_keep_fragments_and_syntax);
+    RUN(test_numbers_encode_per_vr);
     RUN(test_bad_requests_fail_with_a_message);
     RUN(test_write_file_is_atomic_and_complete);
     return CHECK_DONE("test_dicom_write");

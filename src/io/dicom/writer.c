@@ -367,9 +367,20 @@ r3d_status r3d_dcm_ds_put_nums(r3d_dcm_ds *ds, uint32_t tag, uint16_t vr, const 
         size_t used = 0;
         s[0] = 0;
         for (int i = 0; i < n; i++) {
-            /* DS holds at most 16 characters: %.10g of any double fits. */
-            used += (size_t)snprintf(s + used, 24, vr == R3D_VR('I', 'S') ? "%s%.0f" : "%s%.10g",
-                                     i ? "\\" : "", v[i]);
+            if (i)
+                s[used++] = '\\';
+            /* DS holds at most 16 characters: the most digits that fit
+             * ("-1.23456789e-300" needs the precision cut to 9). */
+            int w = 0;
+            if (vr == R3D_VR('I', 'S'))
+                w = snprintf(s + used, 24, "%.0f", v[i]);
+            else
+                for (int prec = 17; prec >= 1; prec--)
+                    if ((w = snprintf(s + used, 24, "%.*g", prec, v[i])) <= 16)
+                        break;
+            if (w < 0 || w >= 24)
+                w = 0; /* cannot happen for finite doubles */
+            used += (size_t)w;
         }
         st = put_raw(ds, tag, vr, s, used, ' ', err);
         free(s);
