@@ -671,7 +671,11 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     }
     r3d__vtri_free(&vt);
     relist(&D);
-    if (!heap_reserve(&D.H, (size_t)ne + 1)) {
+    /* Room for the most the heap holds before a purge (see below), so it
+     * never regrows: a regrowth copies tens of MB and faults every page
+     * again. Unused capacity costs nothing (pages are touched on use). */
+    size_t most = (size_t)ne > 2 * (size_t)nt + 4096 ? (size_t)ne : 2 * (size_t)nt + 4096;
+    if (!heap_reserve(&D.H, most + 1024)) {
         st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory for the edge heap");
         goto done;
     }
