@@ -19,11 +19,12 @@
  *     result vertex with fewer than three neighbours (tetrahedron -> sheet);
  *   - flip or crush a face: any surviving face around the edge whose normal
  *     turns by more than ~78 degrees (cosine < 0.2) or whose area vanishes;
- *   - move the boundary, with preserve_boundary: boundary vertices are then
- *     locked (a collapse onto a locked vertex keeps its position; between two
- *     locked vertices it is refused). Without it, each boundary edge adds a
- *     heavily weighted plane through the edge, perpendicular to its face
- *     (G&H section 6), so the outline stays put but may be simplified.
+ *   - move the boundary, with preserve_boundary (the default): boundary
+ *     vertices are then locked (a collapse onto a locked vertex keeps its
+ *     position; between two locked vertices it is refused). Without it,
+ *     each boundary edge adds a heavily weighted plane through the edge,
+ *     perpendicular to its face (G&H section 6), so the outline stays put
+ *     but may be simplified.
  * Vertices on non-manifold edges (more than two faces) are always locked.
  *
  * The error reported against max_error_mm is sqrt(Q(v) / W): Q(v) the
@@ -32,7 +33,10 @@
  * to the original triangles' planes merged into it. A collapse above the
  * limit is not done (others may still be).
  *
- * Invalid input triangles (index out of range, repeated index) are dropped.
+ * It stops when the target count is reached or no candidate is left that
+ * passes these tests (and max_error_mm). Invalid input triangles (index out
+ * of range, repeated index) are dropped; duplicate faces should be removed
+ * first (r3d_mesh_remove_degenerate), they look non-manifold here.
  * Output: triangles in their original order, vertices compacted in their
  * original order, so the result is deterministic. Cost: O(n log n) time for
  * n triangles (each collapse touches ~a dozen faces and pushes ~6 entries),
@@ -46,8 +50,9 @@
 #include <sys/mman.h>
 
 /* The collapse order follows cost, not space, so on a million-face mesh
- * nearly every access misses the TLB; transparent huge pages (the kernel's
- * "madvise" mode needs the hint) make the working set a few hundred pages. */
+ * most accesses land on a different page; transparent huge pages (the
+ * kernel's "madvise" mode needs the hint) cut the TLB misses. The gain is
+ * within this machine's timing noise, the hint costs nothing. */
 static void advise_huge(void *p, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
@@ -245,7 +250,7 @@ typedef struct vstate {
 
 typedef struct dec {
     int64_t nv, nt;
-    vdata *V;        /* nv, 128-byte aligned records */
+    vdata *V;        /* nv 128-byte records, 64-byte aligned */
     vstate *vs;      /* nv: stamps and flags side by side (read together) */
     uint32_t now;    /* collapse counter */
     uint32_t *t;     /* 3 * nt, the mesh's own array; t[3i] = DEAD_TRI once
