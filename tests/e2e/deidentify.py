@@ -19,6 +19,7 @@ Per folder whose files were all written: `recon3d convert` on the input and
 the output folder gives identical voxels and geometry.
 Ends with `deidentify: N passed, M failed`.
 """
+import gzip
 import io
 import json
 import os
@@ -76,6 +77,8 @@ def check_options(sub, out, table, flags):
                 continue
             dst = os.path.join(root, name)
             src = os.path.join(sub, os.path.relpath(dst, out))
+            if not os.path.exists(src) and os.path.exists(src + ".gz"):
+                src = gzip.open(src + ".gz")  # written plain from a gzip'ed input
             a = pydicom.dcmread(src, force=True, stop_before_pixels=True)
             b = pydicom.dcmread(dst, stop_before_pixels=True)
             n += 1
@@ -244,6 +247,22 @@ def check_file(rel, src, dst, table, stats):
     return why
 
 
+def out_rel(rel):
+    """Where the output of input rel is: gzip'ed inputs are written plain."""
+    return rel[:-3] if rel.endswith(".gz") else rel
+
+
+def plain_input(rel, tmp):
+    """A path to input rel that pydicom, dcmconv and dciodvfy can read."""
+    src = os.path.join(DATA, rel)
+    if not rel.endswith(".gz"):
+        return src
+    dst = os.path.join(tmp, "gunzip_" + os.path.basename(rel)[:-3])
+    with gzip.open(src, "rb") as f, open(dst, "wb") as g:
+        g.write(f.read())
+    return dst
+
+
 def nifti(path):
     """Geometry fields and voxel bytes of a NIfTI-1 file."""
     b = open(path, "rb").read()
@@ -331,7 +350,8 @@ def main():
                 continue
             n_written += 1
             try:
-                why = check_file(rel, os.path.join(DATA, rel), os.path.join(out, rel), table, stats)
+                why = check_file(rel, plain_input(rel, tmp), os.path.join(out, out_rel(rel)),
+                                 table, stats)
             except Exception as e:  # noqa: BLE001 - one broken check must not stop the run
                 why = [f"check raised {e!r}"]
             verdict(not why, rel, "; ".join(why[:4]))
@@ -346,6 +366,7 @@ def main():
                     "; ".join(why[:3]))
         # The checker itself must see an untouched file as identifying.
         probe = next((f["file"] for f in report["files"] if f["status"] == "written" and
+                      not f["file"].endswith(".gz") and
                       str(pydicom.dcmread(os.path.join(DATA, f["file"]), force=True,
                                           stop_before_pixels=True).get("PatientName", ""))),
                      None)
@@ -364,7 +385,7 @@ def main():
             if f["status"] != "written":
                 continue
             try:
-                a = pydicom.dcmread(os.path.join(DATA, f["file"]), force=True,
+                a = pydicom.dcmread(plain_input(f["file"], tmp), force=True,
                                     stop_before_pixels=True)
             except Exception:  # noqa: BLE001
                 continue
@@ -389,13 +410,13 @@ def main():
                 if os.path.dirname(rel) != d:
                     continue
                 try:
-                    ua = pydicom.dcmread(os.path.join(DATA, rel), stop_before_pixels=True,
+                    ua = pydicom.dcmread(plain_input(rel, tmp), stop_before_pixels=True,
                                          force=True).SeriesInstanceUID
-                    ub = pydicom.dcmread(os.path.join(out, rel),
+                    ub = pydicom.dcmread(os.path.join(out, out_rel(rel)),
                                          stop_before_pixels=True).SeriesInstanceUID
                 except Exception:  # noqa: BLE001
                     continue
-                series.setdefault(str(ua), (str(ub), []))[1].append(os.path.join(DATA, rel))
+                series.setdefault(str(ua), (str(ub), []))[1].append(plain_input(rel, tmp))
             for ua, (ub, paths) in sorted(series.items()):
                 res = convert_same(indir, outdir, ua, ub, tmp)
                 if res is None:

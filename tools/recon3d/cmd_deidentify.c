@@ -114,6 +114,29 @@ static int make_parents(const char *path)
     return 1;
 }
 
+/* A DICOM file, or a gzip'ed one (*.gz, as the scanner reads them), whose
+ * de-identified copy is written uncompressed without the ".gz". */
+static r3d_dcm_file *open_input(const char *path, int *gz, r3d_error *e)
+{
+    *gz = 0;
+    if (!r3d_has_suffix(path, ".gz"))
+        return r3d_dcm_open(path, 0, e);
+    uint8_t *buf, *raw;
+    size_t n, rn;
+    if (r3d_file_read_all(path, &buf, &n, e) != R3D_OK)
+        return NULL;
+    if (!r3d_is_gzip(buf, n)) {
+        free(buf);
+        return r3d_dcm_open(path, 0, e);
+    }
+    r3d_status st = r3d_gzip_decompress(buf, n, path, &raw, &rn, e);
+    free(buf);
+    if (st != R3D_OK)
+        return NULL;
+    *gz = 1;
+    return r3d_dcm_parse(raw, rn, 1, path, 0, e);
+}
+
 int cmd_deidentify(int argc, char **argv)
 {
     const char *input = NULL, *outdir = NULL;
@@ -209,14 +232,17 @@ int cmd_deidentify(int argc, char **argv)
             fprintf(stderr, "recon3d: error: %s\n", e.msg);
             continue;
         }
-        if (r3d_has_suffix(rel, ".gz") || r3d_has_suffix(rel, ".zip")) {
+        if (r3d_has_suffix(rel, ".zip")) {
             /* Not read here (yet): nothing of it reaches OUTDIR. */
-            r3d_deid_note_skipped(d, rel, "compressed archive, not de-identified or copied");
+            r3d_deid_note_skipped(d, rel, "zip archive, not de-identified or copied");
             if (!quiet)
-                fprintf(stderr, "skip: %s (compressed; not de-identified)\n", rel);
+                fprintf(stderr, "skip: %s (zip archive; not de-identified)\n", rel);
             continue;
         }
-        r3d_dcm_file *f = r3d_dcm_open(in_path, 0, &e);
+        int gz;
+        r3d_dcm_file *f = open_input(in_path, &gz, &e);
+        if (f && gz)
+            out_path[strlen(out_path) - 3] = 0; /* written uncompressed */
         if (!f) {
             if (r3d_dcm_error_is_not_dicom(&e)) {
                 r3d_deid_note_skipped(d, rel, "not DICOM");
