@@ -246,12 +246,14 @@ typedef struct vdata {
 typedef struct vstate {
     uint32_t ver;  /* collapse counter when the vertex last moved */
     uint32_t flag; /* V_* */
+    uint32_t mark; /* neighbour-set stamp (next_stamp), read with the rest */
+    uint32_t pad;
 } vstate;
 
 typedef struct dec {
     int64_t nv, nt;
     vdata *V;        /* nv 128-byte records, 64-byte aligned */
-    vstate *vs;      /* nv: stamps and flags side by side (read together) */
+    vstate *vs;      /* nv: stamps, flags, marks side by side (read together) */
     uint32_t now;    /* collapse counter */
     uint32_t *t;     /* 3 * nt, the mesh's own array; t[3i] = DEAD_TRI once
                       * face i collapsed (no separate flag array: the face
@@ -263,7 +265,6 @@ typedef struct dec {
     uint32_t *vcount;
     uint32_t *refs;
     int64_t nrefs, caprefs;
-    uint32_t *mark; /* per-vertex stamps for neighbour sets */
     uint32_t stamp;
     heap H;
 } dec;
@@ -293,7 +294,8 @@ static void relist(dec *D)
 static uint32_t next_stamp(dec *D)
 {
     if (++D->stamp == 0) { /* wrapped: old stamps could alias */
-        memset(D->mark, 0, (size_t)D->nv * sizeof *D->mark);
+        for (int64_t v = 0; v < D->nv; v++)
+            D->vs[v].mark = 0;
         D->stamp = 1;
     }
     return D->stamp;
@@ -420,8 +422,8 @@ static int link_ok(dec *D, uint32_t k, uint32_t u)
         int has_u = t[0] == u || t[1] == u || t[2] == u;
         shared += has_u;
         for (int c = 0; c < 3; c++)
-            if (t[c] != k && t[c] != u && D->mark[t[c]] != sk) {
-                D->mark[t[c]] = sk;
+            if (t[c] != k && t[c] != u && D->vs[t[c]].mark != sk) {
+                D->vs[t[c]].mark = sk;
                 deg_k++;
 #if defined(__GNUC__)
                 __builtin_prefetch(D->V[t[c]].p); /* for faces_survive */
@@ -443,11 +445,11 @@ static int link_ok(dec *D, uint32_t k, uint32_t u)
             uint32_t w = t[c];
             if (w == k || w == u)
                 continue;
-            if (D->mark[w] == sk) {
-                D->mark[w] = su; /* count each common neighbour once */
+            if (D->vs[w].mark == sk) {
+                D->vs[w].mark = su; /* count each common neighbour once */
                 common++;
-            } else if (D->mark[w] != su) {
-                D->mark[w] = su;
+            } else if (D->vs[w].mark != su) {
+                D->vs[w].mark = su;
                 extra++;
             }
         }
@@ -502,12 +504,12 @@ static int push_around(dec *D, uint32_t k)
     uint32_t ring[64];
     int n = 0;
     uint32_t s = next_stamp(D);
-    D->mark[k] = s;
+    D->vs[k].mark = s;
     for (int64_t i = D->vstart[k]; i < D->vstart[k] + D->vcount[k]; i++) {
         const uint32_t *t = D->t + 3 * (size_t)D->refs[i];
         for (int c = 0; c < 3; c++)
-            if (D->mark[t[c]] != s) {
-                D->mark[t[c]] = s;
+            if (D->vs[t[c]].mark != s) {
+                D->vs[t[c]].mark = s;
                 if (n == 64) { /* a rare hub: push what we have, go on */
                     for (int j = 0; j < n; j++)
                         if (!push_edge(D, k, ring[j]))
@@ -551,7 +553,7 @@ static void purge(dec *D)
 static void dec_free(dec *D)
 {
     free(D->V), free(D->vs);
-    free(D->vstart), free(D->vcount), free(D->refs), free(D->mark), free(D->H.base);
+    free(D->vstart), free(D->vcount), free(D->refs), free(D->H.base);
 }
 
 /* ---- the operation ------------------------------------------------------------- */
@@ -604,13 +606,11 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
      * collapses at worst: amortised O(1) per collapse. */
     D.caprefs = 6 * (int64_t)ntt + 64;
     D.refs = malloc((size_t)D.caprefs * sizeof *D.refs);
-    D.mark = calloc(nv, sizeof *D.mark);
     r3d__vtri vt = {0};
     r3d__edge *e = NULL;
     int64_t ne = 0;
     r3d_status st = R3D_OK;
-    if (!D.V || !D.vs || !D.vstart || !D.vcount || !D.refs ||
-        !D.mark) {
+    if (!D.V || !D.vs || !D.vstart || !D.vcount || !D.refs) {
         st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory for %lld triangles",
                       (long long)nt);
         goto done;
