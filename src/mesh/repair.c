@@ -65,7 +65,7 @@ static void uf_union(uint32_t *p, uint32_t a, uint32_t b)
         p[a] = b;
 }
 
-/* Twice the area, and whether it is zero relative to the face's size. */
+/* Is the area zero relative to the face's size (collinear up to double rounding)? */
 static int tri_zero_area(const float *a, const float *b, const float *c)
 {
     double u[3] = {(double)b[0] - a[0], (double)b[1] - a[1], (double)b[2] - a[2]};
@@ -73,8 +73,9 @@ static int tri_zero_area(const float *a, const float *b, const float *c)
     double w[3] = {(double)c[0] - b[0], (double)c[1] - b[1], (double)c[2] - b[2]};
     double x[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
     double l = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-    double L = fmax(fmax(u[0] * u[0] + u[1] * u[1] + u[2] * u[2], v[0] * v[0] + v[1] * v[1] + v[2] * v[2]),
-                    w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+    double lu = u[0] * u[0] + u[1] * u[1] + u[2] * u[2];
+    double lv = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+    double L = fmax(fmax(lu, lv), w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
     return !(l > 1e-12 * L);
 }
 

@@ -27,8 +27,8 @@ typedef struct shapes_mid {
     uint32_t v;
 } shapes_mid;
 
-static inline uint32_t shapes_midpoint(r3d_mesh *m, shapes_mid *tab, size_t cap, uint32_t a, uint32_t b,
-                                double radius)
+static inline uint32_t shapes_midpoint(r3d_mesh *m, shapes_mid *tab, size_t cap, uint32_t a,
+                                       uint32_t b, double radius)
 {
     if (a > b) {
         uint32_t t = a;

@@ -284,7 +284,8 @@ static void test_drop_small_components_below_volume(void)
     r3d_mesh_check_run(m, &c);
     CHECK_INT(c.components, 2);
     CHECK_INT(m->nt, 2 * a->nt);
-    CHECK_NEAR(shapes_count(m).volume, shapes_count(a).volume * 9, 0.001 * shapes_count(a).volume * 9);
+    double va = shapes_count(a).volume; /* r = 20 encloses 8x r = 10 */
+    CHECK_NEAR(shapes_count(m).volume, 9 * va, 0.001 * 9 * va);
     CHECK_INT(r3d_mesh_drop_small_components(m, -1.0, &e), R3D_EARG);
     CHECK_CONTAINS(e.msg, "negative");
     CHECK_INT(r3d_mesh_drop_small_components(m, 1e6, &e), R3D_OK);
@@ -471,6 +472,88 @@ static void test_repair_pipeline_makes_damaged_sphere_printable(void)
     r3d_mesh_free(m), r3d_mesh_free(crumb);
 }
 
+/* Random soups and randomly damaged spheres and tori (flipped, missing,
+ * extra and rewired faces) through every operation: decimation and the
+ * clean-up pipeline leave every index in range, and remove_degenerate
+ * leaves no degenerate face and no unused vertex. (Orientation and hole
+ * filling skip invalid faces and leave them in place; they run on the raw
+ * damage here for memory safety only.)
+ * Run under ASan/UBSan this is also the memory-safety test. */
+static uint64_t rnd_state = 88172645463325252ull;
+static uint32_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)rnd_state;
+}
+
+static int64_t bad_indices(const r3d_mesh *m)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < 3 * m->nt; i++)
+        n += m->t[i] >= m->nv;
+    return n;
+}
+
+static void test_random_damage_keeps_indices_valid_and_degenerates_gone(void)
+{
+    int64_t bad = 0, left_degenerate = 0, left_unused = 0;
+    for (int it = 0; it < 600; it++) {
+        r3d_mesh *m;
+        if (it % 3 == 0) {
+            m = r3d_mesh_new(NULL);
+            int nv = 3 + (int)(rnd() % 30), nt = 1 + (int)(rnd() % 60);
+            for (int i = 0; i < nv; i++)
+                r3d_mesh_add_vertex(m, (float)(rnd() % 5), (float)(rnd() % 5), (float)(rnd() % 5));
+            for (int i = 0; i < nt; i++) /* index nv is out of range on purpose */
+                r3d_mesh_add_triangle(m, rnd() % (uint32_t)(nv + 1), rnd() % (uint32_t)nv,
+                                      rnd() % (uint32_t)nv);
+        } else {
+            m = it % 3 == 1 ? shapes_icosphere(2, 10, origin) : shapes_torus(10, 3, 12, 8);
+            int k = (int)(rnd() % 40);
+            for (int i = 0; i < k && m->nt > 1; i++) {
+                int64_t a = rnd() % (uint32_t)m->nt;
+                switch (rnd() % 4) {
+                case 0: flip(m, a); break;
+                case 1:
+                    memcpy(m->t + 3 * a, m->t + 3 * (m->nt - 1), 3 * sizeof *m->t);
+                    m->nt--;
+                    break;
+                case 2:
+                    r3d_mesh_add_triangle(m, m->t[3 * a], m->t[3 * a + 1], rnd() % (uint32_t)m->nv);
+                    break;
+                default: m->t[3 * a + rnd() % 3] = rnd() % (uint32_t)m->nv;
+                }
+            }
+        }
+        r3d_mesh_check c;
+        r3d_mesh_check_run(m, &c);
+        r3d_mesh *a = r3d_mesh_copy(m, NULL), *d = r3d_mesh_copy(m, NULL);
+        r3d_mesh_orient_outward(a, NULL);
+        r3d_mesh_fill_holes(a, NULL);
+        r3d_mesh_check_run(a, &c);
+        r3d_decimate_opts o = R3D_DECIMATE_OPTS_INIT;
+        o.target_fraction = 0.3;
+        o.preserve_boundary = (int)(rnd() % 2);
+        r3d_mesh_decimate(d, &o, NULL);
+        r3d_mesh_check_run(d, &c);
+        r3d_mesh_remove_degenerate(m, NULL);
+        r3d_mesh_check_run(m, &c);
+        left_degenerate += c.degenerate_triangles;
+        left_unused += shapes_count(m).unused_vertices;
+        r3d_mesh_keep_largest_component(m, NULL);
+        r3d_mesh_orient_outward(m, NULL);
+        r3d_mesh_fill_holes(m, NULL);
+        r3d_mesh_decimate(m, &o, NULL);
+        bad += bad_indices(m) + bad_indices(d);
+        r3d_mesh_free(m), r3d_mesh_free(a), r3d_mesh_free(d);
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(left_degenerate, 0);
+    CHECK_INT(left_unused, 0);
+}
+
 int main(void)
 {
     RUN(test_check_clean_sphere_torus_cube_report_nothing);
@@ -493,5 +576,6 @@ int main(void)
     RUN(test_orient_outward_fixes_scattered_flips_and_inside_out_component);
     RUN(test_orient_outward_open_hemisphere_faces_outward);
     RUN(test_repair_pipeline_makes_damaged_sphere_printable);
+    RUN(test_random_damage_keeps_indices_valid_and_degenerates_gone);
     return CHECK_DONE("test_mesh_repair");
 }
