@@ -606,7 +606,6 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
      * collapses at worst: amortised O(1) per collapse. */
     D.caprefs = 6 * (int64_t)ntt + 64;
     D.refs = malloc((size_t)D.caprefs * sizeof *D.refs);
-    r3d__vtri vt = {0};
     r3d__edge *e = NULL;
     int64_t ne = 0;
     r3d_status st = R3D_OK;
@@ -622,8 +621,13 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
         for (int c = 0; c < 3; c++)
             D.V[i].p[c] = m->v[3 * i + c];
 
-    if ((st = r3d__vtri_build(m, &vt, err)) != R3D_OK ||
-        (st = r3d__edges_build(m, &vt, &e, &ne, err)) != R3D_OK)
+    /* The face lists double as the vertex->face lists the edge table needs
+     * (same layout: contiguous, faces in increasing order), so one CSR is
+     * built, not two. */
+    relist(&D);
+    D.vstart[m->nv] = D.nrefs;
+    r3d__vtri view = {D.vstart, D.refs};
+    if ((st = r3d__edges_build(m, &view, &e, &ne, err)) != R3D_OK)
         goto done;
 
     for (int64_t i = 0; i < nt; i++) {
@@ -674,8 +678,6 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
         quadric_add_plane(&D.V[a].Q, n, d, w);
         quadric_add_plane(&D.V[b].Q, n, d, w);
     }
-    r3d__vtri_free(&vt);
-    relist(&D);
     /* Room for the most the heap holds before a purge (see below), so it
      * never regrows: a regrowth copies tens of MB and faults every page
      * again. Unused capacity costs nothing (pages are touched on use). */
@@ -739,7 +741,6 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     if (!r3d__compact_vertices(m) && st == R3D_OK)
         st = r3d_fail(err, R3D_ENOMEM, "decimate: out of memory");
 done:
-    r3d__vtri_free(&vt);
     free(e);
     dec_free(&D);
     return st;
