@@ -37,8 +37,10 @@ r3d_mesh *r3d_mesh_copy(const r3d_mesh *m, r3d_error *err)
         r3d_mesh_free(c);
         return NULL;
     }
-    memcpy(c->v, m->v, (size_t)m->nv * 3 * sizeof *m->v);
-    memcpy(c->t, m->t, (size_t)m->nt * 3 * sizeof *m->t);
+    if (m->nv) /* an empty mesh has no arrays: memcpy(NULL, ...) is undefined */
+        memcpy(c->v, m->v, (size_t)m->nv * 3 * sizeof *m->v);
+    if (m->nt)
+        memcpy(c->t, m->t, (size_t)m->nt * 3 * sizeof *m->t);
     c->nv = m->nv;
     c->nt = m->nt;
     return c;
