@@ -68,6 +68,19 @@ int r3d_mul_size(size_t a, size_t b, size_t *out);
 /* product of n factors, each must be > 0 */
 int r3d_mul_sizes(const size_t *f, int n, size_t *out);
 
+/* ---- memory ----------------------------------------------------------------- */
+
+/* Grow the array *p (capacity *cap elements of elem bytes) to hold at least
+ * need elements, doubling (start 64); overflow-checked. 1 on success, 0 on
+ * out of memory (then *p and *cap are unchanged). */
+int r3d_grow(void **p, int64_t *cap, int64_t need, size_t elem);
+
+/* Ask for transparent huge pages on the whole 2 MiB pages inside [p, p+n)
+ * (the kernel's "madvise" mode needs the hint): big arrays touched once or
+ * in random order then fault and miss the TLB 512 times less. A no-op for
+ * small buffers or where unsupported. */
+void r3d_advise_huge(void *p, size_t bytes);
+
 /* ---- files ---------------------------------------------------------------- */
 
 /* Read a whole file into a malloc'ed buffer (NUL-terminated beyond size). */

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 size_t r3d_dtype_size(r3d_dtype t)
 {
@@ -46,23 +45,6 @@ void r3d_acq_init(r3d_acq *a)
     a->rescale_slope = a->rescale_intercept = NAN;
 }
 
-/* Volumes are tens to hundreds of MB, touched once each by a decoder:
- * transparent huge pages cut the page faults 512-fold (the kernel's
- * "madvise" mode needs the hint). calloc'ed memory this large is a fresh
- * zero mapping, so only whole 2 MiB pages inside it are advised. */
-static void advise_huge(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (bytes >= 4 * huge && e > a)
-        madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
-
 static void set_identity(double m[4][4])
 {
     memset(m, 0, sizeof(double) * 16);
@@ -93,7 +75,8 @@ r3d_volume *r3d_volume_new(const int64_t dim[4], r3d_dtype dtype, r3d_error *err
         free(v);
         return r3d_fail(err, R3D_ENOMEM, "volume: cannot allocate %zu bytes", bytes), NULL;
     }
-    advise_huge(v->voxels, bytes);
+    /* Volumes are touched once each by a decoder or filter. */
+    r3d_advise_huge(v->voxels, bytes);
     for (int i = 0; i < 4; i++)
         v->dim[i] = (int64_t)f[i];
     v->dtype = dtype;

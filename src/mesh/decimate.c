@@ -47,24 +47,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* The collapse order follows cost, not space, so on a million-face mesh
- * most accesses land on a different page; transparent huge pages (the
- * kernel's "madvise" mode needs the hint) cut the TLB misses. The gain is
- * within this machine's timing noise, the hint costs nothing. */
-static void advise_huge(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (bytes >= 4 * huge && e > a)
-        madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
+ * most accesses land on a different page: r3d_advise_huge (core) on the big
+ * arrays. The gain is within this machine's timing noise; the hint costs
+ * nothing. */
 
 /* ---- quadrics --------------------------------------------------------------
  * Symmetric 4x4 stored as its upper triangle:
@@ -164,7 +151,7 @@ static int heap_reserve(heap *H, size_t need)
     if (H->n)
         memcpy(nb + 3, H->h, H->n * sizeof *nb);
     free(H->base);
-    advise_huge(nb, bytes);
+    r3d_advise_huge(nb, bytes);
     H->base = nb;
     H->h = nb + 3;
     H->cap = cap;
@@ -625,9 +612,9 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
                       (long long)nt);
         goto done;
     }
-    advise_huge(D.V, nv * sizeof *D.V);
+    r3d_advise_huge(D.V, nv * sizeof *D.V);
     memset(D.V, 0, nv * sizeof *D.V);
-    advise_huge(D.refs, (size_t)D.caprefs * sizeof *D.refs);
+    r3d_advise_huge(D.refs, (size_t)D.caprefs * sizeof *D.refs);
     for (size_t i = 0; i < (size_t)m->nv; i++)
         for (int c = 0; c < 3; c++)
             D.V[i].p[c] = m->v[3 * i + c];

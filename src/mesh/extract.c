@@ -209,21 +209,6 @@ typedef struct ext {
     atomic_int oom;
 } ext;
 
-static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    int64_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n)
-        return 0;
-    *p = n;
-    *cap = c;
-    return 1;
-}
-
 /* Padded plane K (0 and nz+1 are outside) as floats, NaN meaning "outside,
  * place the vertex half-way": the virtual border voxels. */
 static void load_plane(const ext *x, int64_t K, float *buf)
@@ -274,7 +259,7 @@ static void load_plane(const ext *x, int64_t K, float *buf)
 static int grow_vertices(layer *l, int64_t need)
 {
     int64_t cap = l->capv;
-    if (!grow((void **)&l->v, &l->capv, need, 3 * sizeof(float)))
+    if (!r3d_grow((void **)&l->v, &l->capv, need, 3 * sizeof(float)))
         return 0;
     if (l->capv != cap || !l->key) {
         uint32_t *k = realloc(l->key, (size_t)l->capv * sizeof *k);
@@ -457,7 +442,7 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                               in1[n + W + 1] << 7;
                 if (cs == 0 || cs == 255)
                     continue;
-                if (!grow((void **)&l->act, &l->capact, l->nact + 1, 2 * sizeof(uint32_t))) {
+                if (!r3d_grow((void **)&l->act, &l->capact, l->nact + 1, 2 * sizeof(uint32_t))) {
                     atomic_store(&x->oom, 1);
                     goto done;
                 }
@@ -525,7 +510,7 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
                 else /* z edge at x + u, y + w */
                     ev[ee] = mz[n + u + w * W];
             }
-            if (!grow((void **)&l->t, &l->capt, l->nt + mc->ntri, 3 * sizeof(uint32_t))) {
+            if (!r3d_grow((void **)&l->t, &l->capt, l->nt + mc->ntri, 3 * sizeof(uint32_t))) {
                 atomic_store(&x->oom, 1);
                 goto done;
             }

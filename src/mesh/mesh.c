@@ -46,31 +46,13 @@ r3d_mesh *r3d_mesh_copy(const r3d_mesh *m, r3d_error *err)
     return c;
 }
 
-static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    int64_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    size_t bytes;
-    if (!r3d_mul_size((size_t)c, elem, &bytes))
-        return 0;
-    void *n = realloc(*p, bytes);
-    if (!n)
-        return 0;
-    *p = n;
-    *cap = c;
-    return 1;
-}
-
 r3d_status r3d_mesh_reserve(r3d_mesh *m, int64_t nv, int64_t nt, r3d_error *err)
 {
     if (nv > UINT32_MAX)
         return r3d_fail(err, R3D_EARG, "mesh: %lld vertices exceed 32-bit indices",
                         (long long)nv);
-    if (!grow((void **)&m->v, &m->cap_v, nv, 3 * sizeof *m->v) ||
-        !grow((void **)&m->t, &m->cap_t, nt, 3 * sizeof *m->t))
+    if (!r3d_grow((void **)&m->v, &m->cap_v, nv, 3 * sizeof *m->v) ||
+        !r3d_grow((void **)&m->t, &m->cap_t, nt, 3 * sizeof *m->t))
         return r3d_fail(err, R3D_ENOMEM, "mesh: out of memory for %lld vertices, %lld triangles",
                         (long long)nv, (long long)nt);
     return R3D_OK;
@@ -79,7 +61,7 @@ r3d_status r3d_mesh_reserve(r3d_mesh *m, int64_t nv, int64_t nt, r3d_error *err)
 int64_t r3d_mesh_add_vertex(r3d_mesh *m, float x, float y, float z)
 {
     if (m->nv >= (int64_t)UINT32_MAX ||
-        !grow((void **)&m->v, &m->cap_v, m->nv + 1, 3 * sizeof *m->v))
+        !r3d_grow((void **)&m->v, &m->cap_v, m->nv + 1, 3 * sizeof *m->v))
         return -1;
     float *p = m->v + 3 * m->nv;
     p[0] = x;
@@ -90,7 +72,7 @@ int64_t r3d_mesh_add_vertex(r3d_mesh *m, float x, float y, float z)
 
 int r3d_mesh_add_triangle(r3d_mesh *m, uint32_t a, uint32_t b, uint32_t c)
 {
-    if (!grow((void **)&m->t, &m->cap_t, m->nt + 1, 3 * sizeof *m->t))
+    if (!r3d_grow((void **)&m->t, &m->cap_t, m->nt + 1, 3 * sizeof *m->t))
         return 0;
     uint32_t *p = m->t + 3 * m->nt++;
     p[0] = a;

@@ -25,23 +25,6 @@
 #include <sys/stat.h>
 #include <zip.h>
 
-/* ---- growing arrays ------------------------------------------------------- */
-
-static int grow(void **p, int *cap, int need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    int c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n)
-        return 0;
-    *p = n;
-    *cap = c;
-    return 1;
-}
-
 static void warn_add(r3d_dicom_scan *s, const char *fmt, ...)
 {
     char line[768];
@@ -73,7 +56,7 @@ static void warn_add(r3d_dicom_scan *s, const char *fmt, ...)
 
 static int add_source(r3d_dicom_scan *s, const char *path, uint8_t *mem, size_t mem_n)
 {
-    if (!grow((void **)&s->src, &s->cap_src, s->n_src + 1, sizeof *s->src))
+    if (!r3d_grow((void **)&s->src, &s->cap_src, s->n_src + 1, sizeof *s->src))
         return 0;
     r3d_src *f = &s->src[s->n_src];
     memset(f, 0, sizeof *f);
@@ -106,11 +89,12 @@ static r3d_status walk(r3d_dicom_scan *s, const char *dir, int depth, int recurs
         return r3d_fail(err, R3D_EIO, "%s: cannot open folder: %s", dir, strerror(errno));
     struct dirent *e;
     char **names = NULL;
-    int n = 0, cap = 0;
+    int n = 0;
+    int64_t cap = 0;
     while ((e = readdir(d))) {
         if (skip_name(e->d_name))
             continue;
-        if (!grow((void **)&names, &cap, n + 1, sizeof *names)) {
+        if (!r3d_grow((void **)&names, &cap, n + 1, sizeof *names)) {
             closedir(d);
             return r3d_fail(err, R3D_ENOMEM, "%s: out of memory listing folder", dir);
         }
@@ -374,7 +358,7 @@ r3d_dicom_scan *r3d_dicom_scan_path(const char *path, const r3d_scan_opts *opts_
             continue;
         }
         n_dicom++;
-        if (!grow((void **)&s->frames, &s->cap_frames, s->n_frames + f->n_frames,
+        if (!r3d_grow((void **)&s->frames, &s->cap_frames, s->n_frames + f->n_frames,
                   sizeof *s->frames)) {
             r3d_fail(err, R3D_ENOMEM, "%s: out of memory", path);
             r3d_dicom_scan_free(s);
@@ -414,7 +398,7 @@ r3d_dicom_scan *r3d_dicom_scan_path(const char *path, const r3d_scan_opts *opts_
         int j = i + 1;
         while (j < s->n_frames && same_group(&s->frames[i], &s->frames[j]))
             j++;
-        if (!grow((void **)&s->series, &s->cap_series, s->n_series + 1, sizeof *s->series)) {
+        if (!r3d_grow((void **)&s->series, &s->cap_series, s->n_series + 1, sizeof *s->series)) {
             r3d_fail(err, R3D_ENOMEM, "%s: out of memory", path);
             r3d_dicom_scan_free(s);
             return NULL;

@@ -62,11 +62,14 @@ typedef struct r3d_series {
 struct r3d_dicom_scan {
     char *path;
     r3d_src *src;
-    int n_src, cap_src;
+    int n_src;
+    int64_t cap_src;
     r3d_frame_rec *frames;
-    int n_frames, cap_frames;
+    int n_frames;
+    int64_t cap_frames;
     r3d_series *series;
-    int n_series, cap_series;
+    int n_series;
+    int64_t cap_series;
     char *warnings;
     int n_warnings;
     int n_not_dicom, n_bad, n_no_image, n_seg;
