@@ -14,4 +14,8 @@ echo "== recon3d info $ct"
 ./build/recon3d info "$ct"
 echo "== recon3d convert $ct -o out/cranium.nii.gz"
 ./build/recon3d convert "$ct" -o out/cranium.nii.gz
-echo "== done: out/cranium.nii.gz and out/cranium.json"
+echo "== recon3d mesh $ct -o out/skull.stl --threshold 300 --keep-largest"
+./build/recon3d mesh "$ct" -o out/skull.stl --threshold 300 --keep-largest --decimate 0.5
+echo "== recon3d mesh $ct -o out/masks.3mf  (the project's own masks, coloured)"
+./build/recon3d mesh "$ct" -o out/masks.3mf
+echo "== done: out/cranium.nii.gz (+ .json), out/skull.stl, out/masks.3mf"
