@@ -189,7 +189,7 @@ static int info_dicom(const char *path, int json, cli_progress *pr)
     return EXIT_OK;
 }
 
-static int info_volume(const char *path, int json, cli_progress *pr)
+static int info_volume(const char *path, int json)
 {
     r3d_error err = R3D_ERROR_INIT;
     r3d_labelmap *masks = NULL;
@@ -229,7 +229,6 @@ static int info_volume(const char *path, int json, cli_progress *pr)
             for (int i = 0; i < masks->table.n; i++)
                 printf("  mask %u: %s\n", masks->table.v[i].value, masks->table.v[i].name);
     }
-    (void)pr;
     r3d_labelmap_free(masks);
     r3d_volume_free(v);
     return EXIT_OK;
@@ -260,5 +259,5 @@ int cmd_info(int argc, char **argv)
     cli_progress_init(&pr, quiet || json);
     if (r3d_input_detect(input) == R3D_INPUT_DICOM)
         return info_dicom(input, json, &pr);
-    return info_volume(input, json, &pr);
+    return info_volume(input, json);
 }

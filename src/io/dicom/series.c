@@ -630,7 +630,6 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
             g->slice_step[i] = nrm[i] * dz;
     } else if (npos > 1) {
         /* dcm2niix: dz is the distance between the first two slices. */
-        double gaps_n = npos - 1;
         double *gaps = malloc((size_t)(npos - 1) * sizeof *gaps);
         int z = 0;
         for (int i = 1; i < g->n && gaps; i++)
@@ -659,7 +658,6 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
             }
             free(gaps);
         }
-        (void)gaps_n;
         /* Slice direction from the first to the last position. */
         const r3d_frame_rec *a = &fr[0], *b = &fr[(npos - 1)];
         double v[3] = {b->ipp[0] - a->ipp[0], b->ipp[1] - a->ipp[1], b->ipp[2] - a->ipp[2]};
@@ -739,20 +737,11 @@ void r3d_series_analyse(r3d_dicom_scan *s, r3d_series *g)
     memcpy(g->raw_ijk_to_lps, in->ijk_to_lps, sizeof g->raw_ijk_to_lps);
     if (in->gantry_tilt_deg > 0) {
         /* Report the grid the correction will produce. */
-        double col1[3] = {m[0][1], m[1][1], m[2][1]}, beta;
-        in->rows += r3d_tilt_extra_rows(g, fr, col1, &beta);
+        double col1[3] = {m[0][1], m[1][1], m[2][1]}, beta, step;
+        int extra = r3d_tilt_extra_rows(g, fr, col1, &beta, &step);
+        in->rows += extra;
         if (beta < 0)
             for (int i = 0; i < 3; i++)
-                m[i][3] -= col1[i] * r3d_tilt_extra_rows(g, fr, col1, &beta);
-    }
-    if (g->nt > 1 && f0->mosaic <= 1 && f0->classic_frames <= 1) {
-        int same_time = 1;
-        for (int t = 1; t < g->nt; t++)
-            if (fr[t * g->nz].temporal != fr[0].temporal ||
-                fr[t * g->nz].acq_time != fr[0].acq_time)
-                same_time = 0;
-        if (same_time)
-            r3d_series_warn(g, "%d images at each position with the same acquisition time: "
-                               "duplicates, kept as %d volumes", g->nt, g->nt);
+                m[i][3] -= col1[i] * extra;
     }
 }

@@ -22,11 +22,12 @@
 #include <string.h>
 
 int r3d_tilt_extra_rows(const r3d_series *g, const r3d_frame_rec *fr, const double col1[3],
-                        double *beta_out)
+                        double *beta_out, double *step_mm)
 {
     int nz = g->nz;
     double D[3], a = 0, c2 = 0, b = 0;
     *beta_out = 0;
+    *step_mm = 0;
     if (nz < 2)
         return 0;
     /* D: mean displacement between consecutive slice positions. */
@@ -38,6 +39,7 @@ int r3d_tilt_extra_rows(const r3d_series *g, const r3d_frame_rec *fr, const doub
     for (int i = 0; i < 3; i++)
         b += (D[i] - a * g->normal[i]) * col1[i];
     *beta_out = b / c2;
+    *step_mm = a; /* slice step along the normal: the orthogonal grid's dz */
     return (int)ceil(fabs(*beta_out) * (double)(nz - 1) - 1e-6);
 }
 
@@ -48,15 +50,12 @@ r3d_volume *r3d_tilt_correct(const r3d_volume *v, const r3d_dicom_scan *s, const
     int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2], nt = v->dim[3];
     if (nz < 2)
         return r3d_volume_copy(v, err);
-    double col1[3], n[3], beta;
+    double col1[3], n[3], beta, a;
     for (int i = 0; i < 3; i++) {
         col1[i] = v->ijk_to_lps[i][1];
         n[i] = g->normal[i];
     }
-    int64_t extra = r3d_tilt_extra_rows(g, fr, col1, &beta);
-    double a = 0;
-    for (int i = 0; i < 3; i++)
-        a += (fr[nz - 1].ipp[i] - fr[0].ipp[i]) / (double)(nz - 1) * n[i];
+    int64_t extra = r3d_tilt_extra_rows(g, fr, col1, &beta, &a);
     double jmin = beta < 0 ? -(double)extra : 0.0;
     int64_t dim[4] = {nx, ny + extra, nz, nt};
 

@@ -7,7 +7,7 @@
  * rows the corrected grid gains: ceil(|beta| * (nz-1)). col1 is the
  * volume's j column (LPS mm per row). */
 int r3d_tilt_extra_rows(const r3d_series *g, const r3d_frame_rec *fr, const double col1[3],
-                        double *beta);
+                        double *beta, double *step_mm);
 
 /* Resample a tilted stack onto an orthogonal grid; v has the sheared
  * geometry of series g (slice step not along the normal). New volume. */
