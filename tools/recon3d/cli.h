@@ -39,9 +39,10 @@ void cli_progress_cb(void *ctx, const char *stage, int64_t done, int64_t total);
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
 
-int cmd_info(int argc, char **argv);
-int cmd_convert(int argc, char **argv);
-int cmd_mesh(int argc, char **argv);
-int cmd_deidentify(int argc, char **argv);
+/* Each cmd_<name>.c has one line, at file scope and starting in column 0,
+ *     R3D_COMMAND(<two-digit order>, <name>, "<one-line summary>")
+ * from which CMake builds the command table (main.c); it also declares
+ * int cmd_<name>(int argc, char **argv). Summaries must not contain ';'. */
+#define R3D_COMMAND(order, name, summary) int cmd_##name(int argc, char **argv);
 
 #endif

@@ -32,6 +32,8 @@ static char *sidecar_name(const char *out)
     return s;
 }
 
+R3D_COMMAND(20, convert, "one series (or a NIfTI/NRRD/InVesalius file) to NIfTI + JSON")
+
 int cmd_convert(int argc, char **argv)
 {
     const char *input = NULL, *out = NULL;

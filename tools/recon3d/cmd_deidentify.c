@@ -137,6 +137,8 @@ static r3d_dcm_file *open_input(const char *path, int *gz, r3d_error *e)
     return r3d_dcm_parse(raw, rn, 1, path, 0, e);
 }
 
+R3D_COMMAND(60, deidentify, "DICOM files without patient identity (PS3.15 Annex E basic profile)")
+
 int cmd_deidentify(int argc, char **argv)
 {
     const char *input = NULL, *outdir = NULL;

@@ -234,6 +234,8 @@ static int info_volume(const char *path, int json)
     return EXIT_OK;
 }
 
+R3D_COMMAND(10, info, "list the series in a study: geometry, acquisition, anything unusual")
+
 int cmd_info(int argc, char **argv)
 {
     const char *input = NULL;

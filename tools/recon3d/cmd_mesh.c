@@ -142,6 +142,8 @@ static int wanted(const mesh_args *a, uint16_t value, const char *name)
     return 0;
 }
 
+R3D_COMMAND(40, mesh, "3D-printable surfaces of labels or of a threshold (STL OBJ PLY 3MF AMF ...)")
+
 int cmd_mesh(int argc, char **argv)
 {
     mesh_args a = {0};
