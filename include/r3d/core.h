@@ -25,7 +25,9 @@ extern "C" {
     X(R3D_EDATA, 4, "inconsistent data")                                 \
     X(R3D_ENOMEM, 5, "out of memory")                                    \
     X(R3D_EARG, 6, "invalid argument")                                   \
-    X(R3D_ENOTFOUND, 7, "not found")
+    X(R3D_ENOTFOUND, 7, "not found")                                     \
+    X(R3D_EPERM, 8, "not permitted")                                     \
+    X(R3D_ECONFLICT, 9, "conflicts with the current state")
 
 typedef enum r3d_status {
 #define R3D__ENUM(name, value, text) name = value,

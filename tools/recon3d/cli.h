@@ -16,6 +16,8 @@ enum {
     EXIT_OUTPUT = 4,      /* output could not be written */
     EXIT_NOMEM = 5,
     EXIT_NOTFOUND = 6,    /* no images / no such series */
+    EXIT_PERM = 7,        /* the user's role may not do this */
+    EXIT_CONFLICT = 8,    /* conflicts with the current state (e.g. store busy) */
 };
 
 int cli_exit_code(r3d_status s);

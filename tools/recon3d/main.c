@@ -41,7 +41,8 @@ static void help(FILE *f)
         fprintf(f, "  %-13s %s\n", name, commands[i].summary);
     }
     fprintf(f, "\nexit codes: 0 ok, 1 usage, 2 bad input, 3 unsupported, 4 output failed,\n"
-               "            5 out of memory, 6 nothing found (docs/EXIT_CODES.md)\n");
+               "            5 out of memory, 6 nothing found, 7 not permitted, 8 conflict\n"
+               "            (docs/EXIT_CODES.md)\n");
 }
 
 int cli_exit_code(r3d_status s)
@@ -52,6 +53,8 @@ int cli_exit_code(r3d_status s)
     case R3D_EUNSUPPORTED: return EXIT_UNSUPPORTED;
     case R3D_ENOMEM: return EXIT_NOMEM;
     case R3D_ENOTFOUND: return EXIT_NOTFOUND;
+    case R3D_EPERM: return EXIT_PERM;
+    case R3D_ECONFLICT: return EXIT_CONFLICT;
     default: return EXIT_INPUT;
     }
 }
