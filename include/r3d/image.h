@@ -48,7 +48,73 @@ r3d_volume *r3d_image_fill_holes(const r3d_volume *mask, r3d_error *err);
  * float32 result in real units. */
 r3d_volume *r3d_image_gaussian(const r3d_volume *v, double sigma_mm, r3d_error *err);
 
-typedef enum r3d_interp { R3D_INTERP_NEAREST = 0, R3D_INTERP_LINEAR = 1 } r3d_interp;
+/* Median over a box of radius_vox voxels per axis (edges replicated);
+ * same data type as v. */
+r3d_volume *r3d_image_median(const r3d_volume *v, const int radius_vox[3], r3d_error *err);
+
+/* Grey-level morphology: max (dilate) / min (erode) over a ball of
+ * radius_mm; float32 result in real units. */
+r3d_volume *r3d_image_grey_dilate(const r3d_volume *v, double radius_mm, r3d_error *err);
+r3d_volume *r3d_image_grey_erode(const r3d_volume *v, double radius_mm, r3d_error *err);
+
+/* Region growing from seeds (voxel indices i + j*nx + k*nx*ny) over voxels
+ * with lo <= value <= hi, 6/18/26-connected. Leak control: growth proceeds
+ * in fronts (one voxel layer per step); when a front grows by more than
+ * leak_ratio times the median front size of the last steps, or the region
+ * exceeds max_voxels, that front is dropped and growth stops there
+ * (leak_ratio <= 0: no leak control). *leaked (may be NULL) tells whether
+ * a front was dropped. uint8 mask. */
+typedef struct r3d_grow_opts {
+    double lo, hi;
+    int connectivity;
+    int64_t max_voxels; /* 0 = no limit */
+    double leak_ratio;
+} r3d_grow_opts;
+r3d_volume *r3d_image_region_grow(const r3d_volume *v, const int64_t *seeds, int n_seeds,
+                                  const r3d_grow_opts *opts, int *leaked, r3d_error *err);
+
+/* Multiscale Hessian vesselness (Frangi 1998) over sigmas_mm; bright tubes
+ * on dark background when bright != 0 (vessels in lung), dark tubes
+ * otherwise (airway lumen). alpha=0.5, beta=0.5, c = half the largest
+ * Hessian norm, as in scikit-image. float32 in [0, 1]. */
+r3d_volume *r3d_image_frangi(const r3d_volume *v, const double *sigmas_mm, int n_sigmas,
+                             int bright, r3d_error *err);
+
+/* 3D thinning of a mask to a one-voxel-wide curve skeleton (topology
+ * preserving, Lee/Kashyap/Chu 1994 as scikit-image's skeletonize). */
+r3d_volume *r3d_image_skeleton(const r3d_volume *mask, r3d_error *err);
+
+/* The skeleton as a graph: nodes are branch points and end points, edges
+ * the voxel paths between them with length (mm) and mean radius (mm, from
+ * the distance transform of the mask the skeleton came from). */
+typedef struct r3d_skel_node {
+    int64_t voxel;  /* index into the volume */
+    double lps[3];  /* patient position, mm */
+    int degree;
+} r3d_skel_node;
+typedef struct r3d_skel_edge {
+    int a, b;          /* node indices */
+    int64_t *voxels;   /* path from a to b inclusive, n_voxels of them */
+    int n_voxels;
+    double length_mm;
+    double radius_mm;  /* mean over the path */
+} r3d_skel_edge;
+typedef struct r3d_skel_graph {
+    r3d_skel_node *nodes;
+    int n_nodes;
+    r3d_skel_edge *edges;
+    int n_edges;
+} r3d_skel_graph;
+/* mask: the object the skeleton was made from (for radii); may be NULL. */
+r3d_status r3d_skeleton_graph(const r3d_volume *skeleton, const r3d_volume *mask,
+                              r3d_skel_graph *out, r3d_error *err);
+void r3d_skel_graph_free(r3d_skel_graph *g);
+
+typedef enum r3d_interp {
+    R3D_INTERP_NEAREST = 0,
+    R3D_INTERP_LINEAR = 1,
+    R3D_INTERP_BSPLINE = 3 /* cubic B-spline (scipy.ndimage order=3, mode nearest) */
+} r3d_interp;
 /* Resample v onto the grid of `target` (its dim and ijk_to_lps) through
  * patient space; outside v, `fill`. Nearest keeps v's data type (labels
  * stay labels); linear gives float32 real values. */
