@@ -35,15 +35,28 @@ typedef struct r3d_structure {
     r3d_code category;    /* SEG SegmentedPropertyCategoryCodeSequence */
     r3d_code type;        /* SEG SegmentedPropertyTypeCodeSequence */
     r3d_code modifier;    /* laterality etc. (SCT 7771000 left, 24028007 right) */
+    /* Where a finding is (SEG AnatomicRegionSequence and its modifier), for
+     * structures whose type is not itself anatomy: a kidney cyst's kidney,
+     * a nodule's lung, the lung of the pulmonary vessels. Empty otherwise. */
+    r3d_code region;
+    r3d_code region_modifier;
 } r3d_structure;
 
 #define R3D_LABEL_NODULE_FIRST 1000
 #define R3D_LABEL_NODULE_MAX 1999
 
+/* The fixed structures (TotalSegmentator's 117, then ours from 200), in
+ * value order; nodules are not among them. */
 int r3d_structure_count(void);
 const r3d_structure *r3d_structure_at(int i);
-const r3d_structure *r3d_structure_find(const char *name);    /* NULL if unknown */
-const r3d_structure *r3d_structure_by_value(uint16_t value);  /* nodules: a shared template */
+/* By name; also TotalSegmentator's names of our merged structures
+ * ("lung_trachea_bronchia" = airway, "lung_vessels" = pulmonary_vessels)
+ * and "lung_nodule_<k>" for k = 1..1000. NULL if unknown. */
+const r3d_structure *r3d_structure_find(const char *name);
+/* By label value; a nodule value v gives the entry of nodule
+ * k = v - R3D_LABEL_NODULE_FIRST + 1 (name "lung_nodule_<k>", Chinese
+ * "肺结节<k>", its own colour, the nodule codes). NULL if unknown. */
+const r3d_structure *r3d_structure_by_value(uint16_t value);
 /* The label-table entry (value, name, Chinese name, colour) of a structure. */
 void r3d_structure_label(const r3d_structure *s, r3d_label *out);
 
