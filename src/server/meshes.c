@@ -1,0 +1,332 @@
+/* meshes.c - the meshes the workstation shows and serves.
+ *
+ * Each label of each version has one "display" mesh in the store (params
+ * {"role":"display"}), plus the same bytes keyed by the smoothness that made
+ * it ({"smooth":S}, for traceability; the blob store keeps one copy). The
+ * display format is NiiVue's MZ3 (indexed float32 vertices + uint32 faces,
+ * 16-byte header) in NIfTI's RAS millimetres, the frame NiiVue draws in, so
+ * the browser loads it without conversion; GLB in DICOM's LPS frame is made
+ * from it on request. Building a mesh = extract (marching cubes on the
+ * label), Taubin smoothing, clean-up, outward orientation: the same steps as
+ * `recon3d mesh`. */
+#include "server_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+r3d_mesh *mesh_build(const r3d_volume *labels, uint16_t label, double smooth, r3d_frame frame,
+                     r3d_error *err)
+{
+    r3d_extract_opts eo = R3D_EXTRACT_OPTS_INIT;
+    eo.frame = frame;
+    r3d_mesh *m = r3d_mesh_from_label(labels, label, &eo, err);
+    if (!m)
+        return NULL;
+    if (r3d_mesh_smooth(m, smooth, err) != R3D_OK || r3d_mesh_remove_degenerate(m, err) != R3D_OK ||
+        r3d_mesh_orient_outward(m, err) != R3D_OK) {
+        r3d_mesh_free(m);
+        return NULL;
+    }
+    /* a browser needs no more than ~300k triangles per object */
+    if (m->nt > 300000) {
+        r3d_decimate_opts d = R3D_DECIMATE_OPTS_INIT;
+        d.max_triangles = 300000;
+        if (r3d_mesh_decimate(m, &d, err) != R3D_OK) {
+            r3d_mesh_free(m);
+            return NULL;
+        }
+    }
+    m->label = label;
+    return m;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+r3d_status mesh_to_mz3(const r3d_mesh *m, uint8_t **bytes, size_t *n, r3d_error *err)
+{
+    if (m->nv > UINT32_MAX || m->nt > UINT32_MAX / 3)
+        return r3d_fail(err, R3D_EARG, "mesh: too large for MZ3");
+    size_t sz = 16 + (size_t)m->nt * 12 + (size_t)m->nv * 12;
+    uint8_t *b = malloc(sz);
+    if (!b)
+        return r3d_fail(err, R3D_ENOMEM, "mesh: out of memory");
+    b[0] = 0x4D, b[1] = 0x5A; /* 23117 little endian */
+    b[2] = 3, b[3] = 0;       /* faces + vertices */
+    put32(b + 4, (uint32_t)m->nt);
+    put32(b + 8, (uint32_t)m->nv);
+    put32(b + 12, 0);
+    uint8_t *p = b + 16;
+    for (int64_t i = 0; i < m->nt * 3; i++, p += 4)
+        put32(p, m->t[i]);
+    for (int64_t i = 0; i < m->nv * 3; i++, p += 4) {
+        uint32_t u;
+        memcpy(&u, &m->v[i], 4);
+        put32(p, u);
+    }
+    *bytes = b;
+    *n = sz;
+    return R3D_OK;
+}
+
+r3d_mesh *mesh_from_mz3(const uint8_t *b, size_t n, r3d_error *err)
+{
+    if (n < 16 || b[0] != 0x4D || b[1] != 0x5A || b[2] != 3)
+        return r3d_fail(err, R3D_EFORMAT, "mesh: not an MZ3 made here"), NULL;
+    uint32_t nt = get32(b + 4), nv = get32(b + 8);
+    if ((uint64_t)16 + (uint64_t)nt * 12 + (uint64_t)nv * 12 != n)
+        return r3d_fail(err, R3D_EFORMAT, "mesh: MZ3 size does not match its counts"), NULL;
+    r3d_mesh *m = r3d_mesh_new(err);
+    if (!m || r3d_mesh_reserve(m, nv, nt, err) != R3D_OK) {
+        r3d_mesh_free(m);
+        return NULL;
+    }
+    const uint8_t *p = b + 16;
+    for (uint64_t i = 0; i < (uint64_t)nt * 3; i++, p += 4) {
+        m->t[i] = get32(p);
+        if (m->t[i] >= nv) {
+            r3d_mesh_free(m);
+            return r3d_fail(err, R3D_EFORMAT, "mesh: MZ3 face index out of range"), NULL;
+        }
+    }
+    for (uint64_t i = 0; i < (uint64_t)nv * 3; i++, p += 4) {
+        uint32_t u = get32(p);
+        memcpy(&m->v[i], &u, 4);
+    }
+    m->nt = nt;
+    m->nv = nv;
+    m->frame = R3D_FRAME_RAS;
+    return m;
+}
+
+r3d_status mesh_store_label(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                            const r3d_labelmap *lm, uint16_t label, double smooth, r3d_error *err)
+{
+    r3d_mesh *m = mesh_build(lm->vol, label, smooth, R3D_FRAME_RAS, err);
+    if (!m)
+        return err->code;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    r3d_status st = mesh_to_mz3(m, &b, &n, err);
+    r3d_mesh_free(m);
+    if (st != R3D_OK)
+        return st;
+    char params[64];
+    snprintf(params, sizeof params, "{\"smooth\":%g}", smooth);
+    st = r3d_mesh_put(s->store, a, case_id, version, label, "mz3", params, b, n, err);
+    if (st == R3D_OK)
+        st = r3d_mesh_put(s->store, a, case_id, version, label, "mz3", MESH_DISPLAY_PARAMS, b, n,
+                          err);
+    free(b);
+    return st;
+}
+
+void mesh_carry_over(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id from, r3d_id to,
+                     const r3d_labelmap *m, uint16_t skip)
+{
+    for (int i = 0; i < m->table.n; i++) {
+        uint16_t L = m->table.v[i].value;
+        if (L == skip)
+            continue;
+        uint8_t *b = NULL;
+        size_t n = 0;
+        if (r3d_mesh_get(s->store, a, case_id, from, L, "mz3", MESH_DISPLAY_PARAMS, &b, &n, NULL) ==
+            R3D_OK)
+            r3d_mesh_put(s->store, a, case_id, to, L, "mz3", MESH_DISPLAY_PARAMS, b, n, NULL);
+        free(b);
+    }
+}
+
+/* GET .../meshes: the head's labels and whether each has a display mesh. */
+static void list_route(srv_req *q, srv_resp *r, r3d_id id)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_case_info ci;
+    if (r3d_case_get(q->srv->store, &q->actor, id, &ci, &err) != R3D_OK) {
+        resp_fail(r, &err);
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "version", (double)ci.head_version);
+    cJSON *a = cJSON_AddArrayToObject(j, "meshes");
+    if (ci.head_version) {
+        r3d_labelmap *m = NULL;
+        if (r3d_labels_load(q->srv->store, &q->actor, id, 0, &m, &err) != R3D_OK) {
+            cJSON_Delete(j);
+            resp_fail(r, &err);
+            return;
+        }
+        for (int i = 0; i < m->table.n; i++) {
+            const r3d_label *l = &m->table.v[i];
+            uint8_t *b = NULL;
+            size_t n = 0;
+            if (r3d_mesh_get(q->srv->store, &q->actor, id, ci.head_version, l->value, "mz3",
+                             MESH_DISPLAY_PARAMS, &b, &n, NULL) != R3D_OK)
+                continue;
+            free(b);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "label", l->value);
+            cJSON_AddStringToObject(e, "name", l->name);
+            cJSON_AddStringToObject(e, "name_zh", l->name_zh);
+            int rgb[3] = {l->rgb[0], l->rgb[1], l->rgb[2]};
+            cJSON_AddItemToObject(e, "rgb", cJSON_CreateIntArray(rgb, 3));
+            cJSON_AddNumberToObject(e, "bytes", (double)n);
+            char url[96];
+            snprintf(url, sizeof url, "/api/cases/%lld/meshes/%u.mz3?version=%lld", (long long)id,
+                     l->value, (long long)ci.head_version);
+            cJSON_AddStringToObject(e, "url", url);
+            cJSON_AddItemToArray(a, e);
+        }
+        r3d_labelmap_free(m);
+    }
+    resp_json(r, 200, j);
+}
+
+static void get_route(srv_req *q, srv_resp *r, r3d_id id, int64_t label, const char *fmt)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    const char *vs = req_arg(q, "version");
+    const char *sm = req_arg(q, "smooth");
+    r3d_id v = vs ? strtoll(vs, NULL, 10) : 0;
+    if (!v) {
+        r3d_case_info ci;
+        if (r3d_case_get(q->srv->store, &q->actor, id, &ci, &err) != R3D_OK) {
+            resp_fail(r, &err);
+            return;
+        }
+        v = ci.head_version;
+    }
+    char params[64];
+    if (sm)
+        snprintf(params, sizeof params, "{\"smooth\":%g}", atof(sm));
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (r3d_mesh_get(q->srv->store, &q->actor, id, v, (int)label, "mz3",
+                     sm ? params : MESH_DISPLAY_PARAMS, &b, &n, &err) != R3D_OK) {
+        if (err.code == R3D_ENOTFOUND)
+            resp_error(r, 404, "not_found",
+                       "label %lld of version %lld has no mesh yet; reconstruct it first",
+                       (long long)label, (long long)v);
+        else
+            resp_fail(r, &err);
+        return;
+    }
+    if (!strcmp(fmt, "mz3")) {
+        resp_bytes(r, 200, "application/octet-stream", b, n);
+        return;
+    }
+    /* GLB: patient LPS millimetres, as every file we export */
+    r3d_mesh *m = mesh_from_mz3(b, n, &err);
+    free(b);
+    if (!m) {
+        resp_fail(r, &err);
+        return;
+    }
+    r3d_mesh_set_frame(m, R3D_FRAME_LPS);
+    m->label = (uint16_t)label;
+    snprintf(m->name, sizeof m->name, "label_%lld", (long long)label);
+    r3d_scene sc = {0};
+    char path[4096];
+    static unsigned long seq;
+    snprintf(path, sizeof path, "%s/mesh-%lu.glb", q->srv->tmp_dir,
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    r3d_status st = r3d_scene_add(&sc, m, &err);
+    if (st != R3D_OK)
+        r3d_mesh_free(m);
+    if (st == R3D_OK)
+        st = r3d_scene_write(&sc, path, R3D_MESH_GLB, &err);
+    r3d_scene_clear(&sc);
+    if (st == R3D_OK)
+        st = r3d_file_read_all(path, &b, &n, &err);
+    unlink(path);
+    if (st != R3D_OK)
+        resp_fail(r, &err);
+    else
+        resp_bytes(r, 200, "model/gltf-binary", b, n);
+}
+
+/* POST .../labels/{L}/mesh {"smooth":S}: regenerate (a job). */
+static void regen_route(srv_req *q, srv_resp *r, r3d_id id, int64_t label)
+{
+    cJSON *j = q->body_n ? req_json(q, r) : cJSON_CreateObject();
+    if (!j)
+        return;
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(j, "smooth");
+    if (sm && (!cJSON_IsNumber(sm) || !(sm->valuedouble >= 0 && sm->valuedouble <= 10))) {
+        cJSON_Delete(j);
+        resp_error(r, 400, "bad_request", "\"smooth\" is a number 0..10");
+        return;
+    }
+    double smooth = sm ? sm->valuedouble : 5;
+    cJSON_Delete(j);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_case_info ci;
+    if (r3d_case_get(q->srv->store, &q->actor, id, &ci, &err) != R3D_OK) {
+        resp_fail(r, &err);
+        return;
+    }
+    if (!ci.head_version) {
+        resp_error(r, 404, "not_found", "this case has no labels yet");
+        return;
+    }
+    cJSON *p = job_params_new(&q->actor);
+    cJSON_AddNumberToObject(p, "label", (double)label);
+    cJSON_AddNumberToObject(p, "version", (double)ci.head_version);
+    cJSON_AddNumberToObject(p, "smooth", smooth);
+    char *ps = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    r3d_id job = 0;
+    if (r3d_job_submit(q->srv->store, &q->actor, id, "mesh", ps, &job, &err) != R3D_OK)
+        resp_fail(r, &err);
+    else {
+        jobs_kick(q->srv);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "job", (double)job);
+        resp_json(r, 202, o);
+    }
+    free(ps);
+}
+
+int routes_meshes(srv_req *q, srv_resp *r)
+{
+    int64_t id[2];
+    char s[1][64];
+    if (path_match(q->path, "/api/cases/*/meshes", id, NULL)) {
+        if (strcmp(q->method, "GET"))
+            return resp_error(r, 405, "method", "use GET"), 1;
+        if (require(q, r, R3D_ACT_CASE_VIEW))
+            list_route(q, r, id[0]);
+        return 1;
+    }
+    if (path_match(q->path, "/api/cases/*/meshes/$", id, s)) {
+        char *dot = strchr(s[0], '.');
+        char *end = NULL;
+        long long L = dot ? strtoll(s[0], &end, 10) : -1;
+        if (!dot || end != dot || L < 1 || L > 65535 || (strcmp(dot, ".mz3") && strcmp(dot, ".glb")))
+            return resp_error(r, 404, "not_found", "meshes are /meshes/<label>.mz3 or .glb"), 1;
+        if (strcmp(q->method, "GET"))
+            return resp_error(r, 405, "method", "use GET"), 1;
+        if (require(q, r, R3D_ACT_CASE_VIEW))
+            get_route(q, r, id[0], L, dot + 1);
+        return 1;
+    }
+    if (path_match(q->path, "/api/cases/*/labels/*/mesh", id, NULL)) {
+        if (strcmp(q->method, "POST"))
+            return resp_error(r, 405, "method", "use POST"), 1;
+        if (id[1] < 1 || id[1] > 65535)
+            return resp_error(r, 400, "bad_request", "label values are 1..65535"), 1;
+        if (require(q, r, R3D_ACT_RECONSTRUCT))
+            regen_route(q, r, id[0], id[1]);
+        return 1;
+    }
+    return 0;
+}
