@@ -75,10 +75,13 @@ r3d_volume *r3d_image_region_grow(const r3d_volume *v, const int64_t *seeds, int
 
 /* Multiscale Hessian vesselness (Frangi 1998) over sigmas_mm; bright tubes
  * on dark background when bright != 0 (vessels in lung), dark tubes
- * otherwise (airway lumen). alpha=0.5, beta=0.5, c = half the largest
- * Hessian norm, as in scikit-image. float32 in [0, 1]. */
+ * otherwise (airway lumen). alpha = beta = 0.5 and c = half the largest
+ * Hessian norm at each scale (Frangi's choice; scikit-image's formulas).
+ * float32 in [0, 1]. The _c variant takes c (in the image's units) instead. */
 r3d_volume *r3d_image_frangi(const r3d_volume *v, const double *sigmas_mm, int n_sigmas,
                              int bright, r3d_error *err);
+r3d_volume *r3d_image_frangi_c(const r3d_volume *v, const double *sigmas_mm, int n_sigmas,
+                               int bright, double c, r3d_error *err);
 
 /* 3D thinning of a mask to a one-voxel-wide curve skeleton (topology
  * preserving, Lee/Kashyap/Chu 1994 as scikit-image's skeletonize). */
@@ -113,11 +116,11 @@ void r3d_skel_graph_free(r3d_skel_graph *g);
 typedef enum r3d_interp {
     R3D_INTERP_NEAREST = 0,
     R3D_INTERP_LINEAR = 1,
-    R3D_INTERP_BSPLINE = 3 /* cubic B-spline (scipy.ndimage order=3, mode nearest) */
+    R3D_INTERP_BSPLINE = 3 /* cubic B-spline (scipy.ndimage order=3, mode mirror) */
 } r3d_interp;
 /* Resample v onto the grid of `target` (its dim and ijk_to_lps) through
  * patient space; outside v, `fill`. Nearest keeps v's data type (labels
- * stay labels); linear gives float32 real values. */
+ * stay labels); linear and B-spline give float32 real values. */
 r3d_volume *r3d_image_resample(const r3d_volume *v, const r3d_volume *target, r3d_interp interp,
                                double fill, r3d_error *err);
 

@@ -7,10 +7,18 @@
  * (scipy.ndimage.map_coordinates with mode "constant"); nearest rounds half
  * away from zero. The index map is affine, so each row of the target costs
  * one start point and one step vector. Rows in parallel.
+ *
+ * Cubic B-spline: the source is first turned into spline coefficients
+ * (Unser's recursive filter, pole sqrt(3) - 2, mirror boundary, exact
+ * initialisation), then each sample weighs the 4x4x4 coefficients around
+ * it; scipy.ndimage.map_coordinates(order=3, mode="mirror") inside the
+ * volume, `fill` outside as for the others.
  */
 #include "image_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int invert3x4(const double m[4][4], double inv[4][4])
@@ -35,6 +43,7 @@ static int invert3x4(const double m[4][4], double inv[4][4])
 
 typedef struct rs_ctx {
     const r3d_volume *src;
+    const float *coef; /* B-spline coefficients, or NULL */
     r3d_volume *dst;
     double map[4][4]; /* target ijk -> source ijk */
     r3d_interp interp;
@@ -53,6 +62,135 @@ static void store(r3d_volume *d, int64_t i, double x)
     case R3D_F64: ((double *)d->voxels)[i] = x; break;
     default: ((float *)d->voxels)[i] = (float)x; break;
     }
+}
+
+/* ---- cubic B-spline ----------------------------------------------------- */
+
+#define POLE (-0.267949192431122706) /* sqrt(3) - 2 */
+
+/* In place: samples -> cubic B-spline coefficients, mirror boundary. */
+static void spline_line(double *c, int64_t n)
+{
+    if (n < 2)
+        return;
+    const double z = POLE;
+    /* causal initialisation: exact for the mirrored (period 2n-2) signal
+     * on short lines; on long ones the terms beyond 30 are below 1e-17 */
+    double zn = pow(z, (double)(n - 1)), zk = z, sum;
+    if (n <= 30) {
+        sum = c[0] + zn * c[n - 1];
+        for (int64_t k = 1; k < n - 1; k++) {
+            sum += (zk + zn * zn / zk) * c[k];
+            zk *= z;
+        }
+        sum /= 1 - zn * zn;
+    } else {
+        sum = c[0];
+        for (int64_t k = 1; k < 30; k++) {
+            sum += zk * c[k];
+            zk *= z;
+        }
+    }
+    c[0] = sum;
+    for (int64_t k = 1; k < n; k++)
+        c[k] += z * c[k - 1];
+    c[n - 1] = (z / (z * z - 1)) * (c[n - 1] + z * c[n - 2]);
+    for (int64_t k = n - 2; k >= 0; k--)
+        c[k] = z * (c[k + 1] - c[k]);
+    for (int64_t k = 0; k < n; k++)
+        c[k] *= 6; /* (1 - z)(1 - 1/z) */
+}
+
+typedef struct sp_ctx {
+    float *c;
+    int64_t dim[3];
+    int axis;
+    atomic_int failed;
+} sp_ctx;
+
+static void spline_lines(void *arg, int64_t b, int64_t e)
+{
+    sp_ctx *s = arg;
+    int64_t nx = s->dim[0], ny = s->dim[1], n = s->dim[s->axis];
+    int64_t stride = s->axis == 0 ? 1 : s->axis == 1 ? nx : nx * ny;
+    int64_t lines_a = s->axis == 0 ? ny : nx;
+    double *line = malloc((size_t)n * sizeof *line);
+    if (!line) {
+        atomic_store(&s->failed, 1);
+        return;
+    }
+    for (int64_t l = b; l < e; l++) {
+        int64_t a = l % lines_a, bb = l / lines_a;
+        int64_t base = s->axis == 0 ? (bb * ny + a) * nx : s->axis == 1 ? bb * nx * ny + a : bb * nx + a;
+        for (int64_t q = 0; q < n; q++)
+            line[q] = s->c[base + q * stride];
+        spline_line(line, n);
+        for (int64_t q = 0; q < n; q++)
+            s->c[base + q * stride] = (float)line[q];
+    }
+    free(line);
+}
+
+static int64_t mirror(int64_t i, int64_t n)
+{
+    if (n == 1)
+        return 0;
+    int64_t period = 2 * (n - 1);
+    i %= period;
+    if (i < 0)
+        i += period;
+    return i < n ? i : period - i;
+}
+
+static void bspline_weights(double t, double w[4])
+{
+    double t2 = t * t, t3 = t2 * t, u = 1 - t;
+    w[0] = u * u * u / 6;
+    w[1] = (3 * t3 - 6 * t2 + 4) / 6;
+    w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6;
+    w[3] = t3 / 6;
+}
+
+static double bspline_at(const float *c, const int64_t *dim, const double p[3])
+{
+    double w[3][4];
+    int64_t idx[3][4];
+    for (int a = 0; a < 3; a++) {
+        double f = floor(p[a]);
+        bspline_weights(p[a] - f, w[a]);
+        for (int k = 0; k < 4; k++)
+            idx[a][k] = mirror((int64_t)f - 1 + k, dim[a]);
+    }
+    double acc = 0;
+    for (int kz = 0; kz < 4; kz++)
+        for (int ky = 0; ky < 4; ky++) {
+            const float *row = c + (idx[2][kz] * dim[1] + idx[1][ky]) * dim[0];
+            double wy = w[2][kz] * w[1][ky];
+            for (int kx = 0; kx < 4; kx++)
+                acc += wy * w[0][kx] * row[idx[0][kx]];
+        }
+    return acc;
+}
+
+/* Coefficients of v as a float volume with v's grid, or NULL. */
+static r3d_volume *spline_coefficients(const r3d_volume *v, r3d_error *err)
+{
+    r3d_volume *c = r3d_image_like(v, R3D_F32, err);
+    if (!c)
+        return NULL;
+    float *f = c->voxels;
+    int64_t n = r3d_volume_nvox(c);
+    for (int64_t i = 0; i < n; i++)
+        f[i] = (float)r3d_volume_get(v, i);
+    for (int axis = 0; axis < 3; axis++) {
+        sp_ctx s = {f, {v->dim[0], v->dim[1], v->dim[2]}, axis, 0};
+        r3d_parallel_for(n / v->dim[axis], spline_lines, &s);
+        if (atomic_load(&s.failed)) {
+            r3d_volume_free(c);
+            return r3d_fail(err, R3D_ENOMEM, "resample: out of memory"), NULL;
+        }
+    }
+    return c;
 }
 
 static void rs_rows(void *arg, int64_t b, int64_t e)
@@ -86,6 +224,10 @@ static void rs_rows(void *arg, int64_t b, int64_t e)
                 double raw = (r3d_volume_get(s, (z * sy + y) * sx + x) - s->scl_inter) /
                              s->scl_slope;
                 store(c->dst, out, raw);
+                continue;
+            }
+            if (c->coef) {
+                store(c->dst, out, bspline_at(c->coef, s->dim, p));
                 continue;
             }
             int64_t x0 = (int64_t)floor(p[0]), y0 = (int64_t)floor(p[1]), z0 = (int64_t)floor(p[2]);
@@ -124,7 +266,12 @@ r3d_volume *r3d_image_resample(const r3d_volume *v, const r3d_volume *target, r3
         o->scl_slope = v->scl_slope;
         o->scl_inter = v->scl_inter;
     }
-    rs_ctx c = {v, o, {{0}}, interp, fill};
+    r3d_volume *coef = NULL;
+    if (interp == R3D_INTERP_BSPLINE && !(coef = spline_coefficients(v, err))) {
+        r3d_volume_free(o);
+        return NULL;
+    }
+    rs_ctx c = {v, coef ? coef->voxels : NULL, o, {{0}}, interp, fill};
     /* map = inv(source) * target */
     for (int r = 0; r < 4; r++)
         for (int col = 0; col < 4; col++) {
@@ -134,5 +281,6 @@ r3d_volume *r3d_image_resample(const r3d_volume *v, const r3d_volume *target, r3
             c.map[r][col] = acc;
         }
     r3d_parallel_for(o->dim[1] * o->dim[2], rs_rows, &c);
+    r3d_volume_free(coef);
     return o;
 }

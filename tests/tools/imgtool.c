@@ -4,7 +4,11 @@
  *   imgtool dilate|erode|open|close IN OUT RADIUS_MM
  *   imgtool label IN OUT CONNECTIVITY      (uint32 labels)
  *   imgtool gaussian IN OUT SIGMA_MM
- *   imgtool resample IN TARGET OUT nearest|linear FILL */
+ *   imgtool resample IN TARGET OUT nearest|linear|bspline FILL
+ *   imgtool frangi IN OUT BRIGHT C SIGMA_MM...   (C <= 0: automatic)
+ *   imgtool median IN OUT RX RY RZ
+ *   imgtool grey_dilate|grey_erode IN OUT RADIUS_MM
+ *   imgtool skeleton IN OUT */
 #include "r3d/r3d.h"
 
 #include <stdio.h>
@@ -46,13 +50,30 @@ int main(int argc, char **argv)
         out = r3d_image_components(in, (int)a, NULL, NULL, &e);
     else if (!strcmp(op, "gaussian"))
         out = r3d_image_gaussian(in, a, &e);
+    else if (!strcmp(op, "frangi") && argc >= 7) {
+        double sig[16];
+        int ns = 0;
+        for (int i = 6; i < argc && ns < 16; i++)
+            sig[ns++] = atof(argv[i]);
+        out = r3d_image_frangi_c(in, sig, ns, atoi(argv[4]), atof(argv[5]), &e);
+    } else if (!strcmp(op, "median") && argc == 7) {
+        int r[3] = {atoi(argv[4]), atoi(argv[5]), atoi(argv[6])};
+        out = r3d_image_median(in, r, &e);
+    } else if (!strcmp(op, "grey_dilate"))
+        out = r3d_image_grey_dilate(in, a, &e);
+    else if (!strcmp(op, "grey_erode"))
+        out = r3d_image_grey_erode(in, a, &e);
+    else if (!strcmp(op, "skeleton"))
+        out = r3d_image_skeleton(in, &e);
     else if (!strcmp(op, "resample") && argc == 7) {
         r3d_volume *t = r3d_nifti_read(argv[3], &e);
         if (!t)
             return fail(&e);
         dst = argv[4];
         out = r3d_image_resample(in, t,
-                                 !strcmp(argv[5], "linear") ? R3D_INTERP_LINEAR : R3D_INTERP_NEAREST,
+                                 !strcmp(argv[5], "linear")    ? R3D_INTERP_LINEAR
+                                 : !strcmp(argv[5], "bspline") ? R3D_INTERP_BSPLINE
+                                                               : R3D_INTERP_NEAREST,
                                  atof(argv[6]), &e);
         r3d_volume_free(t);
     } else {
