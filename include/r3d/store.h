@@ -228,6 +228,69 @@ r3d_status r3d_audit_verify(r3d_store *s, int64_t *first_bad, r3d_error *err);
 r3d_status r3d_trace(r3d_store *s, const r3d_actor *a, const char *what, char **json,
                      r3d_error *err);
 
+/* ---- additions beyond the first contract (all additive) ------------------ */
+
+/* Users as the administrator sees them (no password material). */
+typedef struct r3d_user_info {
+    r3d_id id;
+    char name[64];
+    r3d_role role;
+    int failures;            /* consecutive failed logins */
+    int64_t locked_until;    /* Unix time; 0 = not locked */
+    char created[32];
+} r3d_user_info;
+r3d_status r3d_user_list(r3d_store *s, const r3d_actor *by, r3d_user_info **users, int *n,
+                         r3d_error *err); /* free(*users) */
+/* Would this password be accepted for this user name under the store's
+ * policy? R3D_EARG with the reason (never echoing the password) if not. */
+r3d_status r3d_password_check(r3d_store *s, const char *name, const char *password,
+                              r3d_error *err);
+
+/* Settings the administrator may change (audited). Keys and defaults:
+ *   password.min_length 12, password.refuse_common 1,
+ *   login.max_failures 5, login.lockout_seconds 900,
+ *   login.origin_failures_per_minute 20,
+ *   session.idle_seconds 1800, session.max_seconds 43200 */
+r3d_status r3d_setting_get(r3d_store *s, const char *key, int64_t *value, r3d_error *err);
+r3d_status r3d_setting_set(r3d_store *s, const r3d_actor *by, const char *key, int64_t value,
+                           r3d_error *err);
+
+/* The case the user last opened or edited ("resume where I was"); 0 if none. */
+r3d_status r3d_user_last_case(r3d_store *s, const r3d_actor *a, r3d_id *case_id, r3d_error *err);
+
+/* Audit entries seq >= from (at most max) as a JSON array. */
+r3d_status r3d_audit_list(r3d_store *s, const r3d_actor *a, int64_t from, int max, char **json,
+                          r3d_error *err);
+
+/* Copy the whole store (a consistent snapshot of the database, every blob)
+ * into dest, which must not hold a store yet; the copy is checked before
+ * this returns. Restore = open the backup as a store and copy it back. */
+r3d_status r3d_store_backup(r3d_store *s, const r3d_actor *a, const char *dest_dir,
+                            r3d_error *err);
+/* Write a fresh random 32-byte key for encryption at rest (mode 0600). */
+r3d_status r3d_store_key_generate(const char *path, r3d_error *err);
+
+/* Software updates: a package is signed with the vendor's Ed25519 key
+ * (docs/security.md gives the format). pubkey NULL = the vendor key built
+ * into the library; the CLI never passes another. */
+typedef struct r3d_update_info {
+    char name[64];
+    char version[32];
+    char payload_sha256[65];
+    size_t payload_size;
+} r3d_update_info;
+const uint8_t *r3d_update_vendor_key(void); /* 32 bytes */
+r3d_status r3d_update_verify(const uint8_t *pkg, size_t n, const uint8_t *pubkey,
+                             r3d_update_info *info, r3d_error *err);
+/* Verify, then record and keep the payload under DIR/updates/ (admin only). */
+r3d_status r3d_update_apply(r3d_store *s, const r3d_actor *a, const uint8_t *pkg, size_t n,
+                            const uint8_t *pubkey, r3d_update_info *info, r3d_error *err);
+/* Build a package (vendor tooling and tests): sign name/version/payload with
+ * a 64-byte libsodium Ed25519 secret key. */
+r3d_status r3d_update_pack(const char *name, const char *version, const uint8_t *payload,
+                           size_t n, const uint8_t secret_key[64], uint8_t **pkg, size_t *pkg_n,
+                           r3d_error *err); /* free(*pkg) */
+
 #ifdef __cplusplus
 }
 #endif
