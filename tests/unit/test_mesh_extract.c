@@ -1,7 +1,8 @@
 /* test_mesh_extract.c - marching cubes and smoothing on analytic phantoms.
  *
  * Each phantom is a binary label volume made here (phantom.h); the surface
- * is extracted, smoothed at the default strength (5) and compared with the
+ * is extracted, smoothed at the default strength (5) by the default label
+ * smoothing (r3d_mesh_smooth_label, as recon3d mesh does) and compared with the
  * true shape: distance of the vertices to the analytic surface (mean, 95th
  * percentile, max), enclosed volume, topology (closed, manifold, wound
  * consistently, Euler characteristic) and orientation (positive volume).
@@ -37,7 +38,8 @@ static result measure(const phantom *p, const r3d_volume *v, double strength, r3
         fprintf(stderr, "  %s\n", err.msg);
         return r;
     }
-    CHECK_INT(r3d_mesh_smooth(m, strength, &err), R3D_OK);
+    /* the default smoothing of a label surface (what recon3d mesh does) */
+    CHECK_INT(r3d_mesh_smooth_label(m, v, 1, strength, &err), R3D_OK);
     r3d_mesh_metrics mm;
     r3d_mesh_metrics_run(m, &mm);
     r.e = phantom_error(p, m);
@@ -123,17 +125,19 @@ static void test_mesh_cylinder_closed_within_volume_1pct(void)
     r3d_volume *v = phantom_volume(&p, ax, 17);
     result r = measure(&p, v, DEFAULT_STRENGTH, NULL);
     check_surface(&p, &r);
-    /* NOT the 0.1 mm / 0.175 mm target: measured mean 0.101, p95 0.202.
+    /* NOT the issue's 0.1 mm / 0.175 mm: measured mean 0.101, p95 0.202.
      * The radius is only 14.3 voxels, and its binary digitisation is not
      * round at low frequency: along the axes the last voxel centre inside
      * is at 9.8 mm and the first outside at 10.5, so the data put the
      * surface at 10.15 there, while near 20 degrees it sits 0.12 mm
-     * inside. Smoothing cannot remove an error of that wavelength (the
-     * side's mean error varies from +0.17 to -0.12 mm with the angle; a
-     * lower pass band or a Gaussian pre-filter moved the mean by < 0.005
-     * mm). The sphere averages this over two curvatures; the cylinder
-     * cannot. The bounds below hold what is achieved. */
-    CHECK(r.e.mean <= 0.115);
+     * inside. Taubin cannot remove an error of that wavelength (the side's
+     * mean error varies from +0.17 to -0.12 mm with the angle). The
+     * constrained volume-preserving flow of the thick-slice regime
+     * (surface.c) does round the side (mean 0.067 mm there) but, with one
+     * pressure for the whole surface, bulges the flat caps by up to 0.34 mm
+     * and rounds the rims (overall 0.100 / 0.326). The bounds below hold
+     * what is achieved; the remaining gap is reported, not hidden. */
+    CHECK(r.e.mean <= 0.105);
     CHECK(r.e.p95 <= 0.21);
     r3d_volume_free(v);
 }
@@ -150,16 +154,12 @@ static void test_mesh_thin_plate_one_voxel_closed(void)
     CHECK(raw.e.max < 1e-4); /* every vertex exactly on the box */
     CHECK_NEAR(raw.vol_err_pct, -3.41, 0.05);
     result r = measure(&p, v, DEFAULT_STRENGTH, NULL);
-    /* NOT the 1 % volume target: measured -3.4 % unsmoothed, -4.7 % at
-     * the default strength. Marching cubes cuts every sharp edge of the
-     * box with a half-voxel chamfer (2 x 0.35^2 / 2 mm^2 along 84 mm of
-     * rim = 10 mm^3 of 302), and smoothing rounds the rims a little more.
-     * The plate is 0.7 mm thin, so the rim is a large share of it; thick
-     * objects do not see this (the cylinder's rims cost < 0.1 %). */
-    CHECK_INT(r.edge_defects, 0);
-    CHECK_INT(r.vertex_defects, 0);
-    CHECK_INT(r.euler, p.euler);
-    CHECK_NEAR(r.vol_err_pct, 0, 5.0);
+    /* Marching cubes cuts every sharp edge of the box with a half-voxel
+     * chamfer (2 x 0.35^2 / 2 mm^2 along 84 mm of rim = 10 mm^3 of 302,
+     * the -3.4 % above) and Taubin rounds the rims a little more (-4.7 %);
+     * the default label smoothing then offsets the surface to the mask's
+     * volume (0.016 mm here), which the 1 % check below holds it to. */
+    check_surface(&p, &r);
     CHECK(r.e.mean <= 0.1);
     CHECK(r.e.p95 <= 0.25 * 0.7);
     r3d_volume_free(v);
@@ -173,16 +173,62 @@ static void test_mesh_anisotropic_sphere_0_7x0_7x2_5(void)
     r3d_volume *v = phantom_volume(&p, ax, 21);
     result r = measure(&p, v, DEFAULT_STRENGTH, NULL);
     check_surface(&p, &r);
-    /* NOT the 0.1 mm / 0.175 mm target: measured mean 0.181, p95 0.625,
-     * max 1.19 mm. With 2.5 mm slices the binary mask says where the
-     * surface crosses each slice only to within a slice near the poles;
-     * no smoothing recovers that (strength 10: 0.163 / 0.587). Measured but
-     * not built: shape-based interpolation (per-slice signed distance,
-     * linear in z, 4x upsampled) reaches 0.106 / 0.479 / max 0.63 - better,
-     * still not the target, since the poles lie between slices. The bounds
-     * hold what is achieved. */
-    CHECK(r.e.mean <= 0.19);
-    CHECK(r.e.p95 <= 0.65);
+    /* the thick-slice regime: Taubin alone gave mean 0.181, p95 0.625 mm
+     * (terraced poles); the constrained volume-preserving flow 0.071 /
+     * 0.167. This grid puts the poles on slices; see the next test for
+     * spheres that fall between them. */
+    CHECK(r.e.mean <= 0.1);
+    CHECK(r.e.p95 <= 0.25 * 0.7);
+    r3d_volume_free(v);
+}
+
+static void test_mesh_anisotropic_sphere_oblique_left_handed_ras(void)
+{
+    /* the thick-slice regime on an oblique (tilted 25 degrees about x),
+     * left-handed grid and in RAS: every vertex's grid edge must be found
+     * through the affine.
+     * NOT the issue's 0.1 / 0.175 mm: radius 18 puts the poles between
+     * slices, measured mean 0.110, p95 0.231 (Taubin: 0.190 / 0.762); a
+     * radius-20 sphere shifted 0.9 mm in z gives 0.104 / 0.315 (Taubin
+     * 0.174 / 0.671). The flow's one pressure cannot place a pole that
+     * falls between slices better than that. Not asserted, measured: a
+     * torus R 13 r 7 at 0.7 x 0.7 x 1.9 mm, mean 0.135 / p95 0.391 mm
+     * (Taubin 0.147 / 0.353): a saddle is no constant-curvature shape. */
+    phantom p = ph_sphere(18);
+    double cx = cos(25 * M_PI / 180), sx = sin(25 * M_PI / 180);
+    double R[3][3] = {{1, 0, 0}, {0, cx, -sx}, {0, sx, cx}};
+    double s[3] = {0.7, -0.7, 2.5};
+    double ax[3][3];
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++)
+            ax[r][c] = R[r][c] * s[c];
+    r3d_volume *v = phantom_volume(&p, ax, 21);
+    r3d_extract_opts o = R3D_EXTRACT_OPTS_INIT;
+    o.frame = R3D_FRAME_RAS;
+    r3d_mesh *m = r3d_mesh_from_label(v, 1, &o, NULL);
+    CHECK(m != NULL);
+    CHECK_INT(r3d_mesh_smooth_label(m, v, 1, DEFAULT_STRENGTH, NULL), R3D_OK);
+    r3d_mesh_set_frame(m, R3D_FRAME_LPS);
+    ph_err e = phantom_error(&p, m);
+    r3d_mesh_metrics mm;
+    r3d_mesh_metrics_run(m, &mm);
+    double dv = 100 * (mm.volume_mm3 / p.volume_mm3 - 1);
+    fprintf(stderr, "  sphere 0.7 x 0.7 x 2.5 oblique, RAS: mean %.4f p95 %.4f max %.4f mm, "
+            "volume %+.3f %%\n", e.mean, e.p95, e.max, dv);
+    CHECK_INT(mesh_edge_defects(m), 0);
+    CHECK_INT(mm.euler, 2);
+    CHECK(mm.volume_mm3 > 0);
+    CHECK_NEAR(dv, 0, 1.0);
+    CHECK(e.mean <= 0.115);
+    CHECK(e.p95 <= 0.24);
+    /* a mesh changed after extraction is refused, not smoothed wrongly */
+    r3d_mesh *w = r3d_mesh_from_label(v, 1, NULL, NULL);
+    w->v[0] += 0.2f;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_mesh_smooth_label(w, v, 1, DEFAULT_STRENGTH, &err), R3D_EARG);
+    CHECK_CONTAINS(err.msg, "boundary edge");
+    r3d_mesh_free(w);
+    r3d_mesh_free(m);
     r3d_volume_free(v);
 }
 
@@ -667,6 +713,7 @@ int main(void)
     RUN(test_mesh_cylinder_closed_within_volume_1pct);
     RUN(test_mesh_thin_plate_one_voxel_closed);
     RUN(test_mesh_anisotropic_sphere_0_7x0_7x2_5);
+    RUN(test_mesh_anisotropic_sphere_oblique_left_handed_ras);
     RUN(test_mesh_left_handed_rotated_affine_outward);
     RUN(test_mesh_every_cube_case_closed_manifold_outward);
     RUN(test_mesh_random_labels_closed_and_manifold);

@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "                 --threshold, any image (DICOM too)\n"
             "  --label        only these labels (repeatable; names need a label table)\n"
             "  --threshold    grey-level surface at VALUE in real units (HU for CT)\n"
-            "  --smooth       0 = none, 10 = strongest; default 5 (volume-preserving Taubin)\n"
+            "  --smooth       0 = none, 10 = strongest; default 5 (volume-preserving)\n"
             "  --decimate     keep this fraction of the triangles (0..1)\n"
             "  --keep-largest keep only the largest connected part of each surface\n"
             "  --frame        coordinates in patient LPS (DICOM, default) or RAS (NIfTI)\n");
@@ -55,10 +55,15 @@ typedef struct mesh_args {
     int quiet;
 } mesh_args;
 
-/* Extraction and the finishing steps every surface gets. */
-static r3d_status finish_mesh(r3d_mesh *m, const mesh_args *a, r3d_error *err)
+/* The finishing steps every surface gets. A label surface is smoothed by
+ * the label-aware default (Taubin held to the mask's volume, or on thick
+ * slices a flow that stays consistent with the mask); a threshold surface
+ * by Taubin. */
+static r3d_status finish_mesh(r3d_mesh *m, const mesh_args *a, const r3d_volume *lab,
+                              r3d_error *err)
 {
-    r3d_status st = r3d_mesh_smooth(m, a->smooth, err);
+    r3d_status st = lab ? r3d_mesh_smooth_label(m, lab, m->label, a->smooth, err)
+                        : r3d_mesh_smooth(m, a->smooth, err);
     if (st == R3D_OK)
         st = r3d_mesh_remove_degenerate(m, err);
     if (st == R3D_OK && a->keep_largest)
@@ -223,7 +228,7 @@ int cmd_mesh(int argc, char **argv)
     if (a.has_threshold) {
         eo.iso = a.threshold;
         r3d_mesh *m = r3d_mesh_from_image(v, &eo, &err);
-        if (!m || finish_mesh(m, &a, &err) != R3D_OK ||
+        if (!m || finish_mesh(m, &a, NULL, &err) != R3D_OK ||
             (snprintf(m->name, sizeof m->name, "threshold_%g", a.threshold),
              r3d_scene_add(&scene, m, &err)) != R3D_OK) {
             r3d_mesh_free(m);
@@ -250,7 +255,7 @@ int cmd_mesh(int argc, char **argv)
                 if (!wanted(&a, vals[i], l ? l->name : NULL))
                     continue;
                 r3d_mesh *m = r3d_mesh_from_label(lab, vals[i], &eo, &err);
-                if (!m || finish_mesh(m, &a, &err) != R3D_OK) {
+                if (!m || finish_mesh(m, &a, lab, &err) != R3D_OK) {
                     r3d_mesh_free(m);
                     rc = cli_fail(&err);
                     break;
