@@ -66,6 +66,27 @@ static inline double grad2(const hctx *h, int64_t p, const int64_t *ijk, int a, 
 /* The Hessian (xx, yy, zz, xy, xz, yz) in real units times the scale. */
 static inline void hessian_at(const hctx *h, int64_t p, const int64_t *ijk, double H[6])
 {
+    if (ijk[0] >= 2 && ijk[1] >= 2 && ijk[2] >= 2 && ijk[0] < h->n[0] - 2 && ijk[1] < h->n[1] - 2 &&
+        ijk[2] < h->n[2] - 2) {
+        /* away from the border both differences are central: the same
+         * numbers as the general path, without its branches */
+        const float *g = h->g;
+        int64_t sx = h->s[0], sy = h->s[1], sz = h->s[2];
+        double c = g[p];
+        double xx = ((double)g[p + 2 * sx] - 2 * c + g[p - 2 * sx]) * 0.25;
+        double yy = ((double)g[p + 2 * sy] - 2 * c + g[p - 2 * sy]) * 0.25;
+        double zz = ((double)g[p + 2 * sz] - 2 * c + g[p - 2 * sz]) * 0.25;
+        double xy = ((double)g[p + sx + sy] - g[p + sx - sy] - g[p - sx + sy] + g[p - sx - sy]) * 0.25;
+        double xz = ((double)g[p + sx + sz] - g[p + sx - sz] - g[p - sx + sz] + g[p - sx - sz]) * 0.25;
+        double yz = ((double)g[p + sy + sz] - g[p + sy - sz] - g[p - sy + sz] + g[p - sy - sz]) * 0.25;
+        H[0] = xx * h->inv_sp[0] * h->inv_sp[0] * h->scale;
+        H[1] = yy * h->inv_sp[1] * h->inv_sp[1] * h->scale;
+        H[2] = zz * h->inv_sp[2] * h->inv_sp[2] * h->scale;
+        H[3] = xy * h->inv_sp[0] * h->inv_sp[1] * h->scale;
+        H[4] = xz * h->inv_sp[0] * h->inv_sp[2] * h->scale;
+        H[5] = yz * h->inv_sp[1] * h->inv_sp[2] * h->scale;
+        return;
+    }
     H[0] = grad2(h, p, ijk, 0, 0) * h->inv_sp[0] * h->inv_sp[0];
     H[1] = grad2(h, p, ijk, 1, 1) * h->inv_sp[1] * h->inv_sp[1];
     H[2] = grad2(h, p, ijk, 2, 2) * h->inv_sp[2] * h->inv_sp[2];
@@ -132,6 +153,11 @@ static void vessel_range(void *arg, int64_t z0, int64_t z1)
                 int64_t ijk[3] = {x, y, z}, p = x + h->s[1] * y + h->s[2] * z;
                 double H[6], l[3];
                 hessian_at(h, p, ijk, H);
+                /* a tube needs l2, l3 <= 0, and then the trace is at most
+                 * |l1| - |l2| - |l3| <= 0: a positive trace rules it out
+                 * without the eigenvalues */
+                if (H[0] + H[1] + H[2] > 0)
+                    continue;
                 eig_sym3_by_abs(H, l);
                 if (l[1] > 0 || l[2] > 0)
                     continue; /* not a bright tube (dark ones were negated) */

@@ -52,12 +52,23 @@ static void raw_set(r3d_volume *v, int64_t n, double x)
     }
 }
 
-/* k-th smallest of a[0..n) (Hoare's selection; a is reordered). */
-static double select_kth(double *a, int n, int k)
+
+typedef struct med_ctx {
+    const float *src; /* stored values as float (exact for 8/16-bit data) */
+    const r3d_volume *v;
+    r3d_volume *o;
+    int r[3];
+    atomic_int failed;
+} med_ctx;
+
+static int64_t clampi(int64_t x, int64_t n) { return x < 0 ? 0 : x >= n ? n - 1 : x; }
+
+/* k-th smallest of a[0..n), floats (Hoare's selection; a is reordered). */
+static float select_kth_f(float *a, int n, int k)
 {
     int lo = 0, hi = n - 1;
     while (lo < hi) {
-        double pivot = a[(lo + hi) / 2];
+        float pivot = a[(lo + hi) / 2];
         int i = lo, j = hi;
         while (i <= j) {
             while (a[i] < pivot)
@@ -65,7 +76,7 @@ static double select_kth(double *a, int n, int k)
             while (a[j] > pivot)
                 j--;
             if (i <= j) {
-                double t = a[i];
+                float t = a[i];
                 a[i++] = a[j], a[j--] = t;
             }
         }
@@ -79,40 +90,45 @@ static double select_kth(double *a, int n, int k)
     return a[k];
 }
 
-typedef struct med_ctx {
-    const r3d_volume *v;
-    r3d_volume *o;
-    int r[3];
-    atomic_int failed;
-} med_ctx;
-
-static int64_t clampi(int64_t x, int64_t n) { return x < 0 ? 0 : x >= n ? n - 1 : x; }
-
 static void median_range(void *arg, int64_t z0, int64_t z1)
 {
     med_ctx *c = arg;
     int64_t nx = c->v->dim[0], ny = c->v->dim[1], nz = c->v->dim[2];
-    int w = (2 * c->r[0] + 1) * (2 * c->r[1] + 1) * (2 * c->r[2] + 1);
-    double *buf = malloc((size_t)w * sizeof *buf);
-    if (!buf) {
+    int rx = c->r[0], wx = 2 * rx + 1;
+    int w = wx * (2 * c->r[1] + 1) * (2 * c->r[2] + 1);
+    /* each source row the window touches, padded by rx replicated values
+     * at both ends so the inner gather has no bounds checks */
+    int nrows = (2 * c->r[1] + 1) * (2 * c->r[2] + 1);
+    float *buf = malloc((size_t)w * sizeof *buf);
+    float *rows = malloc((size_t)nrows * (size_t)(nx + 2 * rx) * sizeof *rows);
+    if (!buf || !rows) {
         atomic_store(&c->failed, 1);
+        free(buf);
+        free(rows);
         return;
     }
     for (int64_t z = z0; z < z1; z++)
-        for (int64_t y = 0; y < ny; y++)
-            for (int64_t x = 0; x < nx; x++) {
-                int m = 0;
-                for (int dz = -c->r[2]; dz <= c->r[2]; dz++) {
-                    int64_t zz = clampi(z + dz, nz);
-                    for (int dy = -c->r[1]; dy <= c->r[1]; dy++) {
-                        int64_t row = (zz * ny + clampi(y + dy, ny)) * nx;
-                        for (int dx = -c->r[0]; dx <= c->r[0]; dx++)
-                            buf[m++] = raw_get(c->v, row + clampi(x + dx, nx));
-                    }
+        for (int64_t y = 0; y < ny; y++) {
+            int m = 0;
+            for (int dz = -c->r[2]; dz <= c->r[2]; dz++)
+                for (int dy = -c->r[1]; dy <= c->r[1]; dy++, m++) {
+                    const float *src = c->src + (clampi(z + dz, nz) * ny + clampi(y + dy, ny)) * nx;
+                    float *row = rows + (size_t)m * (nx + 2 * rx);
+                    for (int64_t x = -rx; x < nx + rx; x++)
+                        row[x + rx] = src[clampi(x, nx)];
                 }
-                raw_set(c->o, (z * ny + y) * nx + x, select_kth(buf, m, m / 2));
+            for (int64_t x = 0; x < nx; x++) {
+                int k = 0;
+                for (int q = 0; q < nrows; q++) {
+                    const float *row = rows + (size_t)q * (nx + 2 * rx) + x;
+                    for (int dx = 0; dx < wx; dx++)
+                        buf[k++] = row[dx];
+                }
+                raw_set(c->o, (z * ny + y) * nx + x, select_kth_f(buf, k, k / 2));
             }
+        }
     free(buf);
+    free(rows);
 }
 
 r3d_volume *r3d_image_median(const r3d_volume *v, const int radius_vox[3], r3d_error *err)
@@ -128,8 +144,19 @@ r3d_volume *r3d_image_median(const r3d_volume *v, const int radius_vox[3], r3d_e
         return NULL;
     o->scl_slope = v->scl_slope;
     o->scl_inter = v->scl_inter;
-    med_ctx c = {v, o, {radius_vox[0], radius_vox[1], radius_vox[2]}, 0};
+    /* float holds every 8- and 16-bit value exactly; wider types are rare
+     * in images and would lose only their lowest bits' order */
+    int64_t n = r3d_volume_nvox(v);
+    float *src = malloc((size_t)n * sizeof *src);
+    if (!src) {
+        r3d_volume_free(o);
+        return r3d_fail(err, R3D_ENOMEM, "median: out of memory"), NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        src[i] = (float)raw_get(v, i);
+    med_ctx c = {src, v, o, {radius_vox[0], radius_vox[1], radius_vox[2]}, 0};
     r3d_parallel_for(v->dim[2], median_range, &c);
+    free(src);
     if (atomic_load(&c.failed)) {
         r3d_volume_free(o);
         return r3d_fail(err, R3D_ENOMEM, "median: out of memory"), NULL;
