@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the README's second command: build and run every test.
 #   1. Release build, all CTest tests (unit, end-to-end, golden, fuzz replay)
-#   2. ASan + UBSan build, the same tests
+#   2. ASan + UBSan build, the same tests but those marked release-only
+#      (whole-CT and browser runs; their code is under ASan in unit tests)
 #   3. libFuzzer targets (clang), each for R3D_FUZZ_SECONDS (default 30)
 # Data-dependent tests read ../shared/data and skip with a reason without it.
 # Exits non-zero if anything failed; the last line is the overall count.
@@ -14,9 +15,9 @@ fuzz_seconds=${R3D_FUZZ_SECONDS:-30}
 failed=0; passed=0
 
 stage() { echo; echo "=== $*"; }
-run_ctest() {  # dir label
+run_ctest() {  # dir label [ctest options]
   local out; out=$(mktemp)
-  ctest --test-dir "$1" --output-on-failure -j"$jobs" 2>&1 | tee "$out"
+  ctest --test-dir "$1" --output-on-failure -j"$jobs" "${@:3}" 2>&1 | tee "$out"
   local rc=${PIPESTATUS[0]}
   local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of" "$out" | tail -1)
   local tot=$(echo "$line" | sed -E 's/.* out of ([0-9]+).*/\1/')
@@ -37,7 +38,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DR3D_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs" || exit 1
 stage "ASan + UBSan tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_ctest build-asan asan
+  run_ctest build-asan asan -LE release_only
 
 stage "libFuzzer (${fuzz_seconds}s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DR3D_FUZZ=ON -DR3D_SANITIZE=ON >/dev/null &&
