@@ -101,6 +101,13 @@ int r3d_dcm_ds_has(const r3d_dcm_ds *ds, uint32_t tag);
 /* Number of elements at this level. */
 size_t r3d_dcm_ds_count(const r3d_dcm_ds *ds);
 
+/* Copy every element of src into dst (deep; an element of the same tag in
+ * dst is replaced). */
+r3d_status r3d_dcm_ds_merge(r3d_dcm_ds *dst, const r3d_dcm_ds *src, r3d_error *err);
+/* The value bytes of a top-level non-sequence element as stored (padded to
+ * even length), its length and VR; NULL when absent. */
+const uint8_t *r3d_dcm_ds_value(const r3d_dcm_ds *ds, uint32_t tag, uint32_t *len, uint16_t *vr);
+
 /* ---- writing ----------------------------------------------------------------- */
 
 typedef struct r3d_dcm_write_opts {

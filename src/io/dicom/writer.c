@@ -519,6 +519,81 @@ r3d_dcm_ds *r3d_dcm_ds_add_item(r3d_dcm_ds *ds, uint32_t tag, r3d_error *err)
     return item;
 }
 
+static r3d_status copy_wel(wel *d, const wel *s, r3d_error *err)
+{
+    memset(d, 0, sizeof *d);
+    d->tag = s->tag;
+    d->vr = s->vr;
+    d->len = s->len;
+    d->encapsulated = s->encapsulated;
+    size_t vlen = s->encapsulated ? s->len : (s->val ? s->len : 0);
+    if (s->val && vlen) {
+        if (!(d->val = malloc(vlen)))
+            goto oom;
+        memcpy(d->val, s->val, vlen);
+    }
+    if (s->n_items) {
+        if (!(d->items = calloc(s->n_items, sizeof *d->items)))
+            goto oom;
+        for (uint32_t i = 0; i < s->n_items; i++) {
+            if (!(d->items[i] = r3d_dcm_ds_new()))
+                goto oom;
+            d->n_items = i + 1;
+            if (r3d_dcm_ds_merge(d->items[i], s->items[i], err) != R3D_OK) {
+                wel_clear(d);
+                return R3D_ENOMEM;
+            }
+        }
+    }
+    if (s->n_frag) {
+        d->frag = calloc(s->n_frag, sizeof *d->frag);
+        d->frag_len = calloc(s->n_frag, sizeof *d->frag_len);
+        if (!d->frag || !d->frag_len)
+            goto oom;
+        for (uint32_t i = 0; i < s->n_frag; i++) {
+            if (!(d->frag[i] = malloc(s->frag_len[i] ? s->frag_len[i] : 1)))
+                goto oom;
+            memcpy(d->frag[i], s->frag[i], s->frag_len[i]);
+            d->frag_len[i] = s->frag_len[i];
+            d->n_frag = i + 1;
+        }
+    }
+    return R3D_OK;
+oom:
+    wel_clear(d);
+    return r3d_fail(err, R3D_ENOMEM, "DICOM writer: out of memory copying a data set");
+}
+
+r3d_status r3d_dcm_ds_merge(r3d_dcm_ds *dst, const r3d_dcm_ds *src, r3d_error *err)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        wel tmp;
+        r3d_status st = copy_wel(&tmp, &src->el[i], err);
+        if (st != R3D_OK)
+            return st;
+        wel *e = slot(dst, tmp.tag);
+        if (!e) {
+            wel_clear(&tmp);
+            return r3d_fail(err, R3D_ENOMEM, "DICOM writer: out of memory");
+        }
+        *e = tmp;
+    }
+    return R3D_OK;
+}
+
+const uint8_t *r3d_dcm_ds_value(const r3d_dcm_ds *ds, uint32_t tag, uint32_t *len, uint16_t *vr)
+{
+    size_t p = find_pos(ds, tag);
+    if (p >= ds->n || ds->el[p].tag != tag || ds->el[p].vr == R3D_VR('S', 'Q') ||
+        ds->el[p].encapsulated)
+        return NULL;
+    if (len)
+        *len = ds->el[p].len;
+    if (vr)
+        *vr = ds->el[p].vr;
+    return ds->el[p].val ? ds->el[p].val : (const uint8_t *)"";
+}
+
 /* ---- sizing and writing --------------------------------------------------------------- */
 
 static int skip_el(uint32_t tag, int top)
