@@ -66,6 +66,17 @@ r3d_mesh *r3d_mesh_from_image(const r3d_volume *v, const r3d_extract_opts *o, r3
 r3d_mesh *r3d_mesh_from_label(const r3d_volume *labels, uint16_t label,
                               const r3d_extract_opts *o, r3d_error *err);
 
+/* The surfaces of several labels of one map, each smoothed by
+ * r3d_mesh_smooth_label at strength, with shared boundaries: where two
+ * labels touch, both meshes have the same vertices at the same positions,
+ * so adjacent structures neither gap nor overlap (src/mesh/labels.c).
+ * Appends one mesh per value, in order (empty if the label is absent;
+ * label set, name and colour left to the caller). On failure nothing is
+ * appended. */
+r3d_status r3d_mesh_from_labels(const r3d_volume *labels, const uint16_t *values, int n,
+                                const r3d_extract_opts *o, double strength, r3d_scene *out,
+                                r3d_error *err);
+
 /* ---- processing ------------------------------------------------------------- */
 
 /* Smoothing without shrinkage (Taubin lambda/mu). strength 0..10 maps to

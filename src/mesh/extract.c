@@ -137,13 +137,18 @@ static void build_case(int cs, mc_case *out)
         /* A fan from loop[s] is safe when none of its diagonals joins two
          * points of one face: only such a diagonal could also be drawn by
          * the neighbouring cube, making an edge of four triangles. */
+        /* Of the safe starts, the lowest edge number: the complementary
+         * case walks the same loop backwards and so picks the same start,
+         * giving the same triangles reversed - where two labels touch,
+         * both surfaces are then triangulated alike (ambiguous faces
+         * aside, which each label resolves its own way). */
         int start = -1;
-        for (int s = 0; s < n && start < 0; s++) {
+        for (int s = 0; s < n; s++) {
             int ok = 1;
             for (int i = 2; i <= n - 2; i++)
                 if (edge_faces(loop[s]) & edge_faces(loop[(s + i) % n]))
                     ok = 0;
-            if (ok)
+            if (ok && (start < 0 || loop[s] < loop[start]))
                 start = s;
         }
         if (start < 0)

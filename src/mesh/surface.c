@@ -36,29 +36,48 @@
  * between. Cost: O(voxels) once to count the mask, then O(iterations x
  * triangles), parallel over vertices; the result does not depend on the
  * thread count (sums are taken in fixed blocks, in order).
+ *
+ * Several labels (r3d_mesh_from_labels, labels.c) share the vertices
+ * where they touch; the caller groups them (grp). Isotropic: each label
+ * as above, then each shared vertex goes to the average of its labels'
+ * positions (the shared sheets are triangulated alike, so Taubin moves
+ * their inner vertices alike anyway). Thick slices: one joint flow - a
+ * shared vertex has one position and one grid edge, and moves by the
+ * average of its labels' pulls, each label with its own pressure, like
+ * the films of a foam.
  */
 #include "mesh_topology.h"
+#include "surface_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FLOW_LAMBDA 0.5     /* umbrella step */
+#define FLOW_LAMBDA 0.5      /* umbrella step */
 #define FLOW_PER_STRENGTH 16 /* iterations per unit of strength (5 -> 80) */
-#define FLOW_MARGIN 0.02    /* keep off the voxel centres by 2 % of the edge */
-#define ANISO_RATIO 1.5     /* largest / smallest spacing that counts as thick slices */
-#define NBLK 256            /* fixed blocks for the volume sums */
+#define FLOW_MARGIN 0.02     /* keep off the voxel centres by 2 % of the edge */
+#define ANISO_RATIO 1.5      /* largest / smallest spacing that counts as thick slices */
+#define NBLK 256             /* fixed blocks for the volume sums */
+
+/* One label's mesh in the flow. Its vertex v is group g[v]. */
+typedef struct part {
+    r3d_mesh *m;
+    r3d__vtri vt;
+    const int64_t *g;
+    double *nrm;       /* 3 per vertex: sum of the incident faces' cross products */
+    double V0, delta;  /* the mask's volume; this step's pressure (mm) */
+    double bv[NBLK], ba[NBLK];
+} part;
 
 typedef struct flow {
-    const r3d_mesh *m;
-    const r3d__vtri *vt;
-    double *p0;  /* 3 per vertex: inside voxel centre, mm */
-    double *d;   /* 3 per vertex: outside centre - inside centre */
-    double *t, *tn; /* position along the edge, 0 .. 1 */
-    double *pos; /* 3 per vertex, current */
-    double *nrm; /* 3 per vertex: sum of the incident faces' cross products */
-    double bv[NBLK], ba[NBLK]; /* per block: volume, area seen along the edges */
-    double delta; /* pressure of this step, mm along the normal */
+    part *P;
+    int np, cur;       /* parts; the one a pass works on */
+    int64_t ng;
+    double *p0, *d;    /* per group: inside centre (of its first label), to the other centre */
+    double *t;         /* per group: position along the edge, 0 .. 1 */
+    double *pos;       /* per group, 3 */
+    double *acc;       /* per group: summed moves along the edge */
+    int32_t *k;        /* per group: how many labels moved it */
 } flow;
 
 static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int64_t k)
@@ -90,83 +109,105 @@ static int64_t count_label(const r3d_volume *v, uint16_t label)
     return c;
 }
 
+static const double *gpos(const flow *f, const part *p, uint32_t v)
+{
+    return f->pos + 3 * p->g[v];
+}
+
 static void normals_pass(void *ctx, int64_t b, int64_t e)
 {
-    flow *c = ctx;
-    const r3d_mesh *m = c->m;
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const r3d_mesh *m = p->m;
     for (int64_t v = b; v < e; v++) {
         double n[3] = {0, 0, 0};
-        for (int64_t s = c->vt->start[v]; s < c->vt->start[v + 1]; s++) {
-            const uint32_t *t = m->t + 3 * (int64_t)c->vt->tri[s];
-            const double *a = c->pos + 3 * (int64_t)t[0], *bb = c->pos + 3 * (int64_t)t[1],
-                         *cc = c->pos + 3 * (int64_t)t[2];
+        for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
+            const uint32_t *t = m->t + 3 * (int64_t)p->vt.tri[s];
+            const double *a = gpos(f, p, t[0]), *bb = gpos(f, p, t[1]), *cc = gpos(f, p, t[2]);
             double u[3] = {bb[0] - a[0], bb[1] - a[1], bb[2] - a[2]};
             double w[3] = {cc[0] - a[0], cc[1] - a[1], cc[2] - a[2]};
             n[0] += u[1] * w[2] - u[2] * w[1];
             n[1] += u[2] * w[0] - u[0] * w[2];
             n[2] += u[0] * w[1] - u[1] * w[0];
         }
-        memcpy(c->nrm + 3 * v, n, sizeof n);
+        memcpy(p->nrm + 3 * v, n, sizeof n);
     }
 }
 
-/* Block k: the signed volume of its triangles (relative to vertex 0, for
- * precision far from the origin) and the area its vertices sweep when
- * pushed along the normal but held to their edges (area x cos^2). */
+/* Block k of the current part: the signed volume of its triangles
+ * (relative to one vertex, for precision far from the origin) and the
+ * area its vertices sweep when pushed along the normal but held to their
+ * edges (area x cos^2; plain area when d is NULL). */
 static void volume_pass(void *ctx, int64_t b, int64_t e)
 {
-    flow *c = ctx;
-    const r3d_mesh *m = c->m;
-    const double *o = c->pos;
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const r3d_mesh *m = p->m;
+    const double *o = gpos(f, p, m->t[0]);
     for (int64_t k = b; k < e; k++) {
         int64_t t0 = m->nt * k / NBLK, t1 = m->nt * (k + 1) / NBLK;
         double vol = 0;
         for (int64_t i = t0; i < t1; i++) {
             const uint32_t *t = m->t + 3 * i;
-            const double *a = c->pos + 3 * (int64_t)t[0], *bb = c->pos + 3 * (int64_t)t[1],
-                         *cc = c->pos + 3 * (int64_t)t[2];
+            const double *a = gpos(f, p, t[0]), *bb = gpos(f, p, t[1]), *cc = gpos(f, p, t[2]);
             double A[3] = {a[0] - o[0], a[1] - o[1], a[2] - o[2]};
             double B[3] = {bb[0] - o[0], bb[1] - o[1], bb[2] - o[2]};
             double C[3] = {cc[0] - o[0], cc[1] - o[1], cc[2] - o[2]};
             vol += A[0] * (B[1] * C[2] - B[2] * C[1]) - A[1] * (B[0] * C[2] - B[2] * C[0]) +
                    A[2] * (B[0] * C[1] - B[1] * C[0]);
         }
-        c->bv[k] = vol / 6;
+        p->bv[k] = vol / 6;
         int64_t v0 = m->nv * k / NBLK, v1 = m->nv * (k + 1) / NBLK;
         double wa = 0;
         for (int64_t v = v0; v < v1; v++) {
-            const double *n = c->nrm + 3 * v;
+            const double *n = p->nrm + 3 * v;
             double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-            if (!c->d) {
+            if (!f->d) {
                 wa += ln / 6;
                 continue;
             }
-            const double *d = c->d + 3 * v;
+            const double *d = f->d + 3 * p->g[v];
             double ld = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
             if (ln > 0 && ld > 0) {
                 double cth = (n[0] * d[0] + n[1] * d[1] + n[2] * d[2]) / (ln * ld);
                 wa += ln / 6 * cth * cth;
             }
         }
-        c->ba[k] = wa;
+        p->ba[k] = wa;
     }
 }
 
-/* One step: the umbrella Laplacian's normal part plus the pressure, as a
- * move along the vertex's edge, clamped between the voxel centres. */
+/* Normals, volume and swept area of part i; sets its pressure. */
+static void part_state(flow *f, int i, double *V, double *A)
+{
+    f->cur = i;
+    r3d_parallel_for(f->P[i].m->nv, normals_pass, f);
+    r3d_parallel_for(NBLK, volume_pass, f);
+    *V = *A = 0;
+    for (int k = 0; k < NBLK; k++) {
+        *V += f->P[i].bv[k];
+        *A += f->P[i].ba[k];
+    }
+}
+
+/* One step of the current part: the umbrella Laplacian's normal part plus
+ * its pressure, as a move along each vertex's edge, added to its group. A
+ * group occurs once per part, so the threads never write the same slot. */
 static void move_pass(void *ctx, int64_t b, int64_t e)
 {
-    flow *c = ctx;
-    const r3d_mesh *m = c->m;
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const r3d_mesh *m = p->m;
     for (int64_t v = b; v < e; v++) {
-        const double *p = c->pos + 3 * v, *n = c->nrm + 3 * v, *d = c->d + 3 * v;
+        int64_t g = p->g[v];
+        const double *x = f->pos + 3 * g, *n = p->nrm + 3 * v, *d = f->d + 3 * g;
         double q[3] = {0, 0, 0};
         int64_t cnt = 0;
-        for (int64_t s = c->vt->start[v]; s < c->vt->start[v + 1]; s++) {
-            const uint32_t *t = m->t + 3 * (int64_t)c->vt->tri[s];
+        for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
+            const uint32_t *t = m->t + 3 * (int64_t)p->vt.tri[s];
             for (int k = 0; k < 3; k++)
                 if (t[k] != (uint32_t)v) { /* each neighbour twice on a closed fan */
-                    const double *r = c->pos + 3 * (int64_t)t[k];
+                    const double *r = gpos(f, p, t[k]);
                     q[0] += r[0];
                     q[1] += r[1];
                     q[2] += r[2];
@@ -175,134 +216,144 @@ static void move_pass(void *ctx, int64_t b, int64_t e)
         }
         double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
         double dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-        if (!cnt || !(ln > 0) || !(dd > 0)) {
-            c->tn[v] = c->t[v];
+        if (!cnt || !(ln > 0) || !(dd > 0))
             continue;
-        }
-        double L[3] = {q[0] / (double)cnt - p[0], q[1] / (double)cnt - p[1],
-                       q[2] / (double)cnt - p[2]};
+        double L[3] = {q[0] / (double)cnt - x[0], q[1] / (double)cnt - x[1],
+                       q[2] / (double)cnt - x[2]};
         double u[3] = {n[0] / ln, n[1] / ln, n[2] / ln};
-        double s = FLOW_LAMBDA * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2]) + c->delta;
-        double t = c->t[v] + s * (u[0] * d[0] + u[1] * d[1] + u[2] * d[2]) / dd;
-        c->tn[v] = t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+        double s = FLOW_LAMBDA * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2]) + p->delta;
+        f->acc[g] += s * (u[0] * d[0] + u[1] * d[1] + u[2] * d[2]) / dd;
+        f->k[g]++;
     }
 }
 
-static void pos_pass(void *ctx, int64_t b, int64_t e)
+static void update_pass(void *ctx, int64_t b, int64_t e)
 {
-    flow *c = ctx;
-    for (int64_t v = b; v < e; v++)
-        for (int k = 0; k < 3; k++)
-            c->pos[3 * v + k] = c->p0[3 * v + k] + c->t[v] * c->d[3 * v + k];
-}
-
-/* Volume and the swept area of the current positions. */
-static void volume_of(flow *c, double *V, double *A)
-{
-    r3d_parallel_for(NBLK, volume_pass, c);
-    *V = *A = 0;
-    for (int k = 0; k < NBLK; k++) {
-        *V += c->bv[k];
-        *A += c->ba[k];
+    flow *f = ctx;
+    for (int64_t g = b; g < e; g++) {
+        if (f->k[g]) {
+            double t = f->t[g] + f->acc[g] / f->k[g];
+            f->t[g] = t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+        }
+        f->acc[g] = 0;
+        f->k[g] = 0;
+        for (int c = 0; c < 3; c++)
+            f->pos[3 * g + c] = f->p0[3 * g + c] + f->t[g] * f->d[3 * g + c];
     }
 }
 
-/* Isotropic regime: Taubin, then offsets along the normals to the mask's
- * volume (twice: the first is exact to first order). */
-static r3d_status taubin_to_volume(r3d_mesh *m, flow *c, double V0, double strength,
-                                   r3d_error *err)
+/* The grid edge of every group, from the first vertex that has it: p0 the
+ * centre of the voxel of that vertex's label, d to the other centre. */
+static r3d_status find_edges(flow *f, const r3d_volume *lab, const uint16_t *values,
+                             const double inv[3][3], r3d_error *err)
 {
+    const double(*M)[4] = lab->ijk_to_lps;
+    for (int64_t g = 0; g < f->ng; g++)
+        f->t[g] = -1;
+    for (int i = 0; i < f->np; i++) {
+        const r3d_mesh *m = f->P[i].m;
+        double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
+        for (int64_t v = 0; v < m->nv; v++) {
+            int64_t g = f->P[i].g[v];
+            if (f->t[g] >= 0)
+                continue;
+            double x[3] = {sg * m->v[3 * v] - M[0][3], sg * m->v[3 * v + 1] - M[1][3],
+                           m->v[3 * v + 2] - M[2][3]};
+            double ijk[3];
+            for (int r = 0; r < 3; r++)
+                ijk[r] = inv[r][0] * x[0] + inv[r][1] * x[1] + inv[r][2] * x[2];
+            int a = 0;
+            double best = 1;
+            for (int k = 0; k < 3; k++) {
+                double h = fabs(ijk[k] - floor(ijk[k]) - 0.5);
+                if (h < best) {
+                    best = h;
+                    a = k;
+                }
+            }
+            int64_t q0[3], q1[3];
+            for (int k = 0; k < 3; k++) {
+                q0[k] = q1[k] = k == a ? (int64_t)floor(ijk[k]) : (int64_t)llround(ijk[k]);
+                if (k != a && fabs(ijk[k] - (double)q0[k]) > 0.01)
+                    best = 1;
+            }
+            q1[a]++;
+            int in0 = is_in(lab, values[i], q0[0], q0[1], q0[2]);
+            int in1 = is_in(lab, values[i], q1[0], q1[1], q1[2]);
+            if (best > 0.01 || in0 == in1)
+                return r3d_fail(err, R3D_EARG,
+                                "mesh_smooth_label: vertex %lld is not on a boundary edge of "
+                                "label %u (the mesh must come unchanged from "
+                                "r3d_mesh_from_label)",
+                                (long long)v, (unsigned)values[i]);
+            const int64_t *pi = in0 ? q0 : q1, *po = in0 ? q1 : q0;
+            for (int r = 0; r < 3; r++) {
+                double ci = M[r][0] * pi[0] + M[r][1] * pi[1] + M[r][2] * pi[2] + M[r][3];
+                double co = M[r][0] * po[0] + M[r][1] * po[1] + M[r][2] * po[2] + M[r][3];
+                double s = r < 2 ? sg : 1;
+                f->p0[3 * g + r] = s * ci;
+                f->d[3 * g + r] = s * (co - ci);
+            }
+            f->t[g] = 0.5;
+        }
+    }
+    return R3D_OK;
+}
+
+/* Isotropic regime for part i: Taubin, then offsets along the normals to
+ * the mask's volume (twice: the first is exact to first order). Uses the
+ * group positions as scratch (the part's groups are its own here). */
+static r3d_status taubin_to_volume(flow *f, int i, double strength, r3d_error *err)
+{
+    part *p = &f->P[i];
+    r3d_mesh *m = p->m;
     r3d_status st = r3d_mesh_smooth(m, strength, err);
     if (st != R3D_OK)
         return st;
-    for (int64_t i = 0; i < 3 * m->nv; i++)
-        c->pos[i] = m->v[i];
+    for (int64_t v = 0; v < m->nv; v++)
+        for (int c = 0; c < 3; c++)
+            f->pos[3 * p->g[v] + c] = m->v[3 * v + c];
     for (int rep = 0; rep < 2; rep++) {
-        r3d_parallel_for(m->nv, normals_pass, c);
         double V, A;
-        volume_of(c, &V, &A);
-        double delta = A > 0 ? (V0 - V) / A : 0;
+        part_state(f, i, &V, &A);
+        double delta = A > 0 ? (p->V0 - V) / A : 0;
         for (int64_t v = 0; v < m->nv; v++) {
-            const double *n = c->nrm + 3 * v;
+            const double *n = p->nrm + 3 * v;
             double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
             if (ln > 0)
-                for (int k = 0; k < 3; k++)
-                    c->pos[3 * v + k] += delta * n[k] / ln;
+                for (int c = 0; c < 3; c++)
+                    f->pos[3 * p->g[v] + c] += delta * n[c] / ln;
         }
     }
-    for (int64_t i = 0; i < 3 * m->nv; i++)
-        m->v[i] = (float)c->pos[i];
+    for (int64_t v = 0; v < m->nv; v++)
+        for (int c = 0; c < 3; c++)
+            m->v[3 * v + c] = (float)f->pos[3 * p->g[v] + c];
     return R3D_OK;
 }
 
-/* The edge of every vertex: p0 (inside centre) and d (to the outside one). */
-static r3d_status find_edges(const r3d_mesh *m, const r3d_volume *lab, uint16_t label,
-                             const double inv[3][3], flow *c, r3d_error *err)
+r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
+                              const int64_t *grp, int64_t ng, const r3d_volume *labels,
+                              double strength, r3d_error *err)
 {
-    const double(*M)[4] = lab->ijk_to_lps;
-    double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
-    for (int64_t v = 0; v < m->nv; v++) {
-        double x[3] = {sg * m->v[3 * v] - M[0][3], sg * m->v[3 * v + 1] - M[1][3],
-                       m->v[3 * v + 2] - M[2][3]};
-        double ijk[3];
-        for (int r = 0; r < 3; r++)
-            ijk[r] = inv[r][0] * x[0] + inv[r][1] * x[1] + inv[r][2] * x[2];
-        int a = 0;
-        double best = 1;
-        for (int k = 0; k < 3; k++) {
-            double h = fabs(ijk[k] - floor(ijk[k]) - 0.5);
-            if (h < best) {
-                best = h;
-                a = k;
-            }
-        }
-        int64_t q0[3], q1[3];
-        for (int k = 0; k < 3; k++) {
-            q0[k] = q1[k] = k == a ? (int64_t)floor(ijk[k]) : (int64_t)llround(ijk[k]);
-            if (k != a && fabs(ijk[k] - (double)q0[k]) > 0.01)
-                best = 1;
-        }
-        q1[a]++;
-        int in0 = is_in(lab, label, q0[0], q0[1], q0[2]);
-        int in1 = is_in(lab, label, q1[0], q1[1], q1[2]);
-        if (best > 0.01 || in0 == in1)
-            return r3d_fail(err, R3D_EARG,
-                            "mesh_smooth_label: vertex %lld is not on a boundary edge of label "
-                            "%u (the mesh must come unchanged from r3d_mesh_from_label)",
-                            (long long)v, (unsigned)label);
-        const int64_t *pi = in0 ? q0 : q1, *po = in0 ? q1 : q0;
-        for (int r = 0; r < 3; r++) {
-            double ci = M[r][0] * pi[0] + M[r][1] * pi[1] + M[r][2] * pi[2] + M[r][3];
-            double co = M[r][0] * po[0] + M[r][1] * po[1] + M[r][2] * po[2] + M[r][3];
-            double f = r < 2 ? sg : 1;
-            c->p0[3 * v + r] = f * ci;
-            c->d[3 * v + r] = f * (co - ci);
-        }
-        c->t[v] = 0.5;
-    }
-    return R3D_OK;
-}
-
-r3d_status r3d_mesh_smooth_label(r3d_mesh *m, const r3d_volume *labels, uint16_t label,
-                                 double strength, r3d_error *err)
-{
-    if (!m || !labels || !labels->voxels)
-        return r3d_fail(err, R3D_EARG, "mesh_smooth_label: no mesh or label map");
+    if (!labels || !labels->voxels)
+        return r3d_fail(err, R3D_EARG, "mesh_smooth_label: no label map");
     if (!(strength >= 0 && strength <= 10))
         return r3d_fail(err, R3D_EARG, "mesh_smooth_label: strength %g is outside 0..10",
                         strength);
-    if (m->nv == 0 || m->nt == 0 || strength == 0)
-        return R3D_OK;
     const double(*M)[4] = labels->ijk_to_lps;
     double det = M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) -
                  M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
                  M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0]);
     if (!(det != 0) || !isfinite(det))
         return r3d_fail(err, R3D_EARG, "mesh_smooth_label: the voxel-to-patient matrix is singular");
-    for (int64_t i = 0; i < 3 * m->nt; i++)
-        if (m->t[i] >= m->nv)
-            return r3d_fail(err, R3D_EDATA, "mesh_smooth_label: triangle %lld uses vertex %u of %lld",
-                            (long long)(i / 3), m->t[i], (long long)m->nv);
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < 3 * meshes[i]->nt; j++)
+            if (meshes[i]->t[j] >= meshes[i]->nv)
+                return r3d_fail(err, R3D_EDATA,
+                                "mesh_smooth_label: triangle %lld uses vertex %u of %lld",
+                                (long long)(j / 3), meshes[i]->t[j], (long long)meshes[i]->nv);
+    if (strength == 0)
+        return R3D_OK;
     double inv[3][3];
     for (int r = 0; r < 3; r++)
         for (int k = 0; k < 3; k++) {
@@ -315,57 +366,126 @@ r3d_status r3d_mesh_smooth_label(r3d_mesh *m, const r3d_volume *labels, uint16_t
     double smin = fmin(sp[0], fmin(sp[1], sp[2])), smax = fmax(sp[0], fmax(sp[1], sp[2]));
     int aniso = smax > ANISO_RATIO * smin;
 
-    flow c;
-    memset(&c, 0, sizeof c);
-    r3d__vtri vt = {0};
-    int64_t nv = m->nv;
-    c.m = m;
-    c.pos = malloc((size_t)nv * 3 * sizeof *c.pos);
-    c.nrm = malloc((size_t)nv * 3 * sizeof *c.nrm);
-    if (aniso) {
-        c.p0 = malloc((size_t)nv * 3 * sizeof *c.p0);
-        c.d = malloc((size_t)nv * 3 * sizeof *c.d);
-        c.t = malloc((size_t)nv * sizeof *c.t);
-        c.tn = malloc((size_t)nv * sizeof *c.tn);
-    }
+    flow f;
+    memset(&f, 0, sizeof f);
+    f.np = n;
+    f.ng = ng;
     r3d_status st = R3D_OK;
-    if (!c.pos || !c.nrm || (aniso && (!c.p0 || !c.d || !c.t || !c.tn))) {
-        st = r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for %lld vertices",
-                      (long long)nv);
-        goto out;
+    f.P = calloc((size_t)n + 1, sizeof *f.P);
+    f.pos = malloc((size_t)ng * 3 * sizeof *f.pos + 1);
+    if (!f.P || !f.pos)
+        goto oom;
+    if (aniso) {
+        f.p0 = malloc((size_t)ng * 3 * sizeof *f.p0 + 1);
+        f.d = malloc((size_t)ng * 3 * sizeof *f.d + 1);
+        f.t = malloc((size_t)ng * sizeof *f.t + 1);
+        f.acc = calloc((size_t)ng + 1, sizeof *f.acc);
+        f.k = calloc((size_t)ng + 1, sizeof *f.k);
+        if (!f.p0 || !f.d || !f.t || !f.acc || !f.k)
+            goto oom;
     }
-    if (aniso && (st = find_edges(m, labels, label, inv, &c, err)) != R3D_OK)
-        goto out;
-    if ((st = r3d__vtri_build(m, &vt, err)) != R3D_OK)
-        goto out;
-    c.vt = &vt;
-    double V0 = (double)count_label(labels, label) * fabs(det);
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        part *p = &f.P[i];
+        p->m = meshes[i];
+        p->g = grp + off;
+        off += meshes[i]->nv;
+        p->nrm = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->nrm + 1);
+        if (!p->nrm)
+            goto oom;
+        if ((st = r3d__vtri_build(p->m, &p->vt, err)) != R3D_OK)
+            goto out;
+        p->V0 = meshes[i]->nt ? (double)count_label(labels, values[i]) * fabs(det) : 0;
+    }
     if (!aniso) {
-        st = taubin_to_volume(m, &c, V0, strength, err);
+        for (int i = 0; i < n && st == R3D_OK; i++)
+            if (meshes[i]->nt)
+                st = taubin_to_volume(&f, i, strength, err);
+        if (st != R3D_OK || n < 2)
+            goto out;
+        /* shared vertices: the average of their labels' positions */
+        double *sum = calloc((size_t)ng * 3 + 1, sizeof *sum);
+        int32_t *cnt = calloc((size_t)ng + 1, sizeof *cnt);
+        if (!sum || !cnt) {
+            free(sum);
+            free(cnt);
+            goto oom;
+        }
+        for (int i = 0; i < n; i++)
+            for (int64_t v = 0; v < meshes[i]->nv; v++) {
+                for (int c = 0; c < 3; c++)
+                    sum[3 * f.P[i].g[v] + c] += meshes[i]->v[3 * v + c];
+                cnt[f.P[i].g[v]]++;
+            }
+        for (int i = 0; i < n; i++)
+            for (int64_t v = 0; v < meshes[i]->nv; v++) {
+                int64_t g = f.P[i].g[v];
+                if (cnt[g] > 1)
+                    for (int c = 0; c < 3; c++)
+                        meshes[i]->v[3 * v + c] = (float)(sum[3 * g + c] / cnt[g]);
+            }
+        free(sum);
+        free(cnt);
         goto out;
     }
+    if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
+        goto out;
+    r3d_parallel_for(ng, update_pass, &f);
     int iters = (int)(FLOW_PER_STRENGTH * strength + 0.5);
-    r3d_parallel_for(nv, pos_pass, &c);
     for (int it = 0; it < iters; it++) {
-        r3d_parallel_for(nv, normals_pass, &c);
-        double V, A;
-        volume_of(&c, &V, &A);
-        c.delta = A > 0 ? (V0 - V) / A : 0;
-        r3d_parallel_for(nv, move_pass, &c);
-        double *tt = c.t;
-        c.t = c.tn;
-        c.tn = tt;
-        r3d_parallel_for(nv, pos_pass, &c);
+        for (int i = 0; i < n; i++) {
+            if (!meshes[i]->nt)
+                continue;
+            double V, A;
+            part_state(&f, i, &V, &A);
+            f.P[i].delta = A > 0 ? (f.P[i].V0 - V) / A : 0;
+        }
+        for (int i = 0; i < n; i++) {
+            f.cur = i;
+            r3d_parallel_for(meshes[i]->nv, move_pass, &f);
+        }
+        r3d_parallel_for(ng, update_pass, &f);
     }
-    for (int64_t i = 0; i < 3 * nv; i++)
-        m->v[i] = (float)c.pos[i];
+    for (int i = 0; i < n; i++)
+        for (int64_t v = 0; v < meshes[i]->nv; v++)
+            for (int c = 0; c < 3; c++)
+                meshes[i]->v[3 * v + c] = (float)f.pos[3 * f.P[i].g[v] + c];
+    goto out;
+oom:
+    st = r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
 out:
-    r3d__vtri_free(&vt);
-    free(c.p0);
-    free(c.d);
-    free(c.pos);
-    free(c.nrm);
-    free(c.t);
-    free(c.tn);
+    if (f.P)
+        for (int i = 0; i < n; i++) {
+            r3d__vtri_free(&f.P[i].vt);
+            free(f.P[i].nrm);
+        }
+    free(f.P);
+    free(f.pos);
+    free(f.p0);
+    free(f.d);
+    free(f.t);
+    free(f.acc);
+    free(f.k);
+    return st;
+}
+
+r3d_status r3d_mesh_smooth_label(r3d_mesh *m, const r3d_volume *labels, uint16_t label,
+                                 double strength, r3d_error *err)
+{
+    if (!m)
+        return r3d_fail(err, R3D_EARG, "mesh_smooth_label: no mesh");
+    if (m->nv == 0 || m->nt == 0) {
+        if (!(strength >= 0 && strength <= 10))
+            return r3d_fail(err, R3D_EARG, "mesh_smooth_label: strength %g is outside 0..10",
+                            strength);
+        return R3D_OK;
+    }
+    int64_t *g = malloc((size_t)m->nv * sizeof *g);
+    if (!g)
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
+    for (int64_t v = 0; v < m->nv; v++)
+        g[v] = v;
+    r3d_status st = r3d__smooth_labels(&m, &label, 1, g, m->nv, labels, strength, err);
+    free(g);
     return st;
 }

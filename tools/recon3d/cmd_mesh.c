@@ -55,17 +55,15 @@ typedef struct mesh_args {
     int quiet;
 } mesh_args;
 
-/* The finishing steps every surface gets. A label surface is smoothed by
- * the label-aware default (Taubin held to the mask's volume, or on thick
- * slices a flow that stays consistent with the mask); a threshold surface
- * by Taubin. */
-static r3d_status finish_mesh(r3d_mesh *m, const mesh_args *a, const r3d_volume *lab,
-                              r3d_error *err)
+/* The finishing steps every surface gets after smoothing. Label surfaces
+ * are smoothed together by r3d_mesh_from_labels (the label-aware default:
+ * Taubin held to the mask's volume, or on thick slices a flow that stays
+ * consistent with the mask; shared boundaries kept shared); a threshold
+ * surface by Taubin. Decimation, when asked for, thins each surface on
+ * its own, so shared boundaries are then no longer vertex for vertex. */
+static r3d_status finish_mesh(r3d_mesh *m, const mesh_args *a, r3d_error *err)
 {
-    r3d_status st = lab ? r3d_mesh_smooth_label(m, lab, m->label, a->smooth, err)
-                        : r3d_mesh_smooth(m, a->smooth, err);
-    if (st == R3D_OK)
-        st = r3d_mesh_remove_degenerate(m, err);
+    r3d_status st = r3d_mesh_remove_degenerate(m, err);
     if (st == R3D_OK && a->keep_largest)
         st = r3d_mesh_keep_largest_component(m, err);
     if (st == R3D_OK && (a->decimate > 0 || a->max_triangles > 0)) {
@@ -228,7 +226,8 @@ int cmd_mesh(int argc, char **argv)
     if (a.has_threshold) {
         eo.iso = a.threshold;
         r3d_mesh *m = r3d_mesh_from_image(v, &eo, &err);
-        if (!m || finish_mesh(m, &a, NULL, &err) != R3D_OK ||
+        if (!m || r3d_mesh_smooth(m, a.smooth, &err) != R3D_OK ||
+            finish_mesh(m, &a, &err) != R3D_OK ||
             (snprintf(m->name, sizeof m->name, "threshold_%g", a.threshold),
              r3d_scene_add(&scene, m, &err)) != R3D_OK) {
             r3d_mesh_free(m);
@@ -250,27 +249,30 @@ int cmd_mesh(int argc, char **argv)
                 r3d_fail(&err, R3D_ENOTFOUND, "%s: the label map is empty", a.input);
                 rc = cli_fail(&err);
             }
-            for (int i = 0; i < n && rc == EXIT_OK; i++) {
+            /* every wanted label at once, so touching structures share
+             * their boundary vertices (no gap, no overlap) */
+            uint16_t want[4096];
+            int nw = 0;
+            for (int i = 0; i < n; i++) {
                 const r3d_label *l = tab ? r3d_label_table_find(tab, vals[i]) : NULL;
-                if (!wanted(&a, vals[i], l ? l->name : NULL))
-                    continue;
-                r3d_mesh *m = r3d_mesh_from_label(lab, vals[i], &eo, &err);
-                if (!m || finish_mesh(m, &a, lab, &err) != R3D_OK) {
-                    r3d_mesh_free(m);
-                    rc = cli_fail(&err);
-                    break;
-                }
-                m->label = vals[i];
+                if (wanted(&a, vals[i], l ? l->name : NULL))
+                    want[nw++] = vals[i];
+            }
+            if (rc == EXIT_OK && nw > 0 &&
+                r3d_mesh_from_labels(lab, want, nw, &eo, a.smooth, &scene, &err) != R3D_OK)
+                rc = cli_fail(&err);
+            for (int i = 0; i < scene.n && rc == EXIT_OK; i++) {
+                r3d_mesh *m = scene.m[i];
+                const r3d_label *l = tab ? r3d_label_table_find(tab, m->label) : NULL;
                 if (l) {
                     snprintf(m->name, sizeof m->name, "%s", l->name);
                     snprintf(m->name_zh, sizeof m->name_zh, "%s", l->name_zh);
                     memcpy(m->rgb, l->rgb, 3);
                 } else {
-                    snprintf(m->name, sizeof m->name, "label_%u", (unsigned)vals[i]);
-                    label_colour(vals[i], m->rgb);
+                    snprintf(m->name, sizeof m->name, "label_%u", (unsigned)m->label);
+                    label_colour(m->label, m->rgb);
                 }
-                if (r3d_scene_add(&scene, m, &err) != R3D_OK) {
-                    r3d_mesh_free(m);
+                if (finish_mesh(m, &a, &err) != R3D_OK) {
                     rc = cli_fail(&err);
                     break;
                 }

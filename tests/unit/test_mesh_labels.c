@@ -1,0 +1,184 @@
+/* test_mesh_labels.c - several labels of one map: shared boundaries.
+ *
+ * Two touching phantoms on a 0.7 mm grid: a ball (label 1, radius 10 mm)
+ * wrapped by part of a shell (label 2, out to 16 mm, only where x > -4 mm),
+ * so the ball touches label 2 on 70 % of its surface and background on the
+ * rest, and the two surfaces meet along a triple-junction circle. After
+ * r3d_mesh_from_labels at the default strength: both surfaces closed and
+ * manifold; every ball vertex on the shared sheet has a vertex of label 2
+ * at exactly the same place; the sheet's triangles are the same in both
+ * (reversed), i.e. no gap and no overlap; and each volume within 1 % of its
+ * voxel count. Also a thick-slice grid (0.7 x 0.7 x 2.5 mm), where the
+ * smoothing is the constrained flow.
+ */
+#include "check.h"
+#include "phantom.h"
+
+static int cmp_key(const void *a, const void *b)
+{
+    return memcmp(a, b, 3 * sizeof(float));
+}
+
+typedef struct pkey {
+    float x[3];
+} pkey;
+
+static int has_point(const pkey *k, int64_t n, const float *p)
+{
+    pkey q;
+    memcpy(q.x, p, sizeof q.x);
+    return bsearch(&q, k, (size_t)n, sizeof *k, cmp_key) != NULL;
+}
+
+static uint64_t tri_key(uint32_t a, uint32_t b, uint32_t c)
+{
+    /* rotate so the smallest index leads: same triangle, same winding */
+    if (b < a && b < c)
+        return (uint64_t)b << 42 | (uint64_t)c << 21 | a;
+    if (c < a && c < b)
+        return (uint64_t)c << 42 | (uint64_t)a << 21 | b;
+    return (uint64_t)a << 42 | (uint64_t)b << 21 | c;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void two_labels(double sz)
+{
+    phantom ball = ph_sphere(10), outer = ph_sphere(16);
+    double ax[3][3];
+    axes_diag(ax, 0.7, 0.7, sz);
+    r3d_volume *v = phantom_volume(&outer, ax, 17);
+    uint16_t *l = v->voxels;
+    int64_t cnt[3] = {0, 0, 0};
+    for (int64_t k = 0; k < v->dim[2]; k++)
+        for (int64_t j = 0; j < v->dim[1]; j++)
+            for (int64_t i = 0; i < v->dim[0]; i++) {
+                int64_t n = (k * v->dim[1] + j) * v->dim[0] + i;
+                double x[3];
+                for (int r = 0; r < 3; r++)
+                    x[r] = v->ijk_to_lps[r][0] * i + v->ijk_to_lps[r][1] * j +
+                           v->ijk_to_lps[r][2] * k + v->ijk_to_lps[r][3];
+                l[n] = ball.inside(&ball, x) ? 1 : (outer.inside(&outer, x) && x[0] > -4) ? 2 : 0;
+                cnt[l[n]]++;
+            }
+    r3d_scene s = {0};
+    uint16_t vals[2] = {1, 2};
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_mesh_from_labels(v, vals, 2, NULL, 5, &s, &err), R3D_OK);
+    CHECK_INT(s.n, 2);
+    if (s.n != 2) {
+        fprintf(stderr, "  %s\n", err.msg);
+        r3d_volume_free(v);
+        return;
+    }
+    r3d_mesh *a = s.m[0], *b = s.m[1];
+    CHECK_INT(a->label, 1);
+    CHECK_INT(b->label, 2);
+    CHECK_INT(mesh_edge_defects(a), 0);
+    CHECK_INT(mesh_edge_defects(b), 0);
+    CHECK_INT(mesh_vertex_defects(a), 0);
+    CHECK_INT(mesh_vertex_defects(b), 0);
+    /* vertices of the ball that label 2 has too, at the same place */
+    pkey *kb = malloc((size_t)b->nv * sizeof *kb);
+    for (int64_t i = 0; i < b->nv; i++)
+        memcpy(kb[i].x, b->v + 3 * i, sizeof kb[i].x);
+    qsort(kb, (size_t)b->nv, sizeof *kb, cmp_key);
+    int64_t shared = 0;
+    uint32_t *map = malloc((size_t)a->nv * sizeof *map); /* a vertex -> b vertex or ~0 */
+    for (int64_t i = 0; i < a->nv; i++) {
+        map[i] = UINT32_MAX;
+        if (!has_point(kb, b->nv, a->v + 3 * i))
+            continue;
+        shared++;
+        for (int64_t j = 0; j < b->nv; j++) /* rare enough to search */
+            if (!memcmp(b->v + 3 * j, a->v + 3 * i, 3 * sizeof(float))) {
+                map[i] = (uint32_t)j;
+                break;
+            }
+    }
+    /* the sheet: ball triangles whose corners are all shared must be
+     * label 2's triangles reversed */
+    uint64_t *tb = malloc((size_t)b->nt * sizeof *tb);
+    for (int64_t t = 0; t < b->nt; t++)
+        tb[t] = tri_key(b->t[3 * t], b->t[3 * t + 1], b->t[3 * t + 2]);
+    qsort(tb, (size_t)b->nt, sizeof *tb, cmp_u64);
+    int64_t sheet = 0, twin = 0;
+    for (int64_t t = 0; t < a->nt; t++) {
+        const uint32_t *q = a->t + 3 * t;
+        if (map[q[0]] == UINT32_MAX || map[q[1]] == UINT32_MAX || map[q[2]] == UINT32_MAX)
+            continue;
+        sheet++;
+        uint64_t k = tri_key(map[q[0]], map[q[2]], map[q[1]]);
+        twin += bsearch(&k, tb, (size_t)b->nt, sizeof k, cmp_u64) != NULL;
+    }
+    r3d_mesh_metrics ma, mb;
+    r3d_mesh_metrics_run(a, &ma);
+    r3d_mesh_metrics_run(b, &mb);
+    double vox = 0.7 * 0.7 * sz;
+    double da = 100 * (ma.volume_mm3 / (cnt[1] * vox) - 1), db = 100 * (mb.volume_mm3 / (cnt[2] * vox) - 1);
+    fprintf(stderr,
+            "  %.1f mm slices: ball %lld vertices, %lld shared (%.1f %%); sheet %lld triangles, "
+            "%lld with a reversed twin; volumes %+.2f %% / %+.2f %% of voxels; euler %lld / %lld\n",
+            sz, (long long)a->nv, (long long)shared, 100.0 * shared / a->nv, (long long)sheet,
+            (long long)twin, da, db, (long long)ma.euler, (long long)mb.euler);
+    ph_err eb = phantom_error(&ball, a);
+    fprintf(stderr, "  ball: distance mean %.4f p95 %.4f max %.4f mm\n", eb.mean, eb.p95, eb.max);
+    if (sz < 1) { /* the shared sheet is still where the ball is */
+        CHECK(eb.mean <= 0.1);
+        CHECK(eb.p95 <= 0.25 * 0.7);
+    }
+    /* 70 % of the sphere lies at x > -4 */
+    CHECK(shared > 0.6 * a->nv && shared < 0.8 * a->nv);
+    CHECK(sheet > 0.5 * a->nt);
+    CHECK(twin >= sheet - sheet / 200); /* ambiguous faces only: < 0.5 % */
+    CHECK_NEAR(da, 0, 1.0);
+    CHECK_NEAR(db, 0, 1.0);
+    CHECK_INT(ma.euler, 2);
+    CHECK_INT(mb.euler, 2);
+    free(kb);
+    free(map);
+    free(tb);
+    r3d_scene_clear(&s);
+    r3d_volume_free(v);
+}
+
+static void test_mesh_labels_touching_share_vertices_isotropic(void) { two_labels(0.7); }
+static void test_mesh_labels_touching_share_vertices_thick_slices(void) { two_labels(2.5); }
+
+static void test_mesh_labels_match_single_label_away_from_contact(void)
+{
+    /* one label alone, or absent labels beside it: the same surface as
+     * r3d_mesh_from_label + r3d_mesh_smooth_label; an absent label gives an
+     * empty mesh; bad input appends nothing */
+    phantom p = ph_torus(8, 3);
+    double ax[3][3];
+    axes_diag(ax, 0.8, 0.8, 0.8);
+    r3d_volume *v = phantom_volume(&p, ax, 12);
+    r3d_mesh *want = r3d_mesh_from_label(v, 1, NULL, NULL);
+    CHECK_INT(r3d_mesh_smooth_label(want, v, 1, 5, NULL), R3D_OK);
+    r3d_scene s = {0};
+    uint16_t vals[2] = {1, 9};
+    CHECK_INT(r3d_mesh_from_labels(v, vals, 2, NULL, 5, &s, NULL), R3D_OK);
+    CHECK_INT(s.n, 2);
+    CHECK(s.n == 2 && s.m[0]->nv == want->nv && s.m[0]->nt == want->nt &&
+          !memcmp(s.m[0]->v, want->v, (size_t)want->nv * 3 * sizeof(float)));
+    CHECK(s.n == 2 && s.m[1]->nt == 0);
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_mesh_from_labels(v, vals, 2, NULL, 11, &s, &err), R3D_EARG);
+    CHECK_INT(s.n, 2);
+    r3d_scene_clear(&s);
+    r3d_mesh_free(want);
+    r3d_volume_free(v);
+}
+
+int main(void)
+{
+    RUN(test_mesh_labels_touching_share_vertices_isotropic);
+    RUN(test_mesh_labels_touching_share_vertices_thick_slices);
+    RUN(test_mesh_labels_match_single_label_away_from_contact);
+    return CHECK_DONE("test_mesh_labels");
+}
