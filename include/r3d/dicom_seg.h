@@ -34,6 +34,8 @@ extern "C" {
 #endif
 
 #define R3D_SOP_SEG "1.2.840.10008.5.1.4.1.1.66.4"
+/* Label Map Segmentation (2024: SegmentationType LABELMAP), read only */
+#define R3D_SOP_LABELMAP_SEG "1.2.840.10008.5.1.4.1.1.66.7"
 #define R3D_SOP_ENCAPSULATED_STL "1.2.840.10008.5.1.4.1.1.104.3"
 #define R3D_SOP_ENCAPSULATED_OBJ "1.2.840.10008.5.1.4.1.1.104.4"
 #define R3D_SOP_ENCAPSULATED_MTL "1.2.840.10008.5.1.4.1.1.104.5"
@@ -44,6 +46,7 @@ typedef struct r3d_dcm_source_image {
     char sop_class[65];
     char sop_uid[65];
     double ipp[3]; /* ImagePositionPatient of the image (its first pixel's centre) */
+    int src_index; /* the scanner's file record (internal) */
 } r3d_dcm_source_image;
 
 typedef struct r3d_dcm_source {
@@ -70,6 +73,8 @@ r3d_dcm_source *r3d_dcm_source_open(const char *path, const char *series_uid, r3
 void r3d_dcm_source_free(r3d_dcm_source *s);
 /* The source's voxels and geometry (r3d_dicom_series_load). */
 r3d_volume *r3d_dcm_source_load(const r3d_dcm_source *s, r3d_error *err);
+/* Image k's file, parsed in full (to copy or de-identify it). */
+r3d_dcm_file *r3d_dcm_source_open_image(const r3d_dcm_source *s, int k, r3d_error *err);
 
 /* ---- SEG writer ----------------------------------------------------------------- */
 

@@ -133,8 +133,14 @@ typedef struct r3d_deid_opts {
     int retain_dates;      /* Retain Longitudinal Temporal Information Full Dates Option */
     int clean_descriptors; /* descriptors the Clean Descriptors Option lists are removed */
     int allow_burned_in;   /* BurnedInAnnotation YES: warn and go on instead of refusing */
+    /* Retain Safe Private Option (PS3.15 E.3.10, code 113111): keep the
+     * private attributes recon3d's own conversion reads and that hold no
+     * identity - Siemens CSA image header and mosaic/diffusion fields,
+     * Philips scale slope/intercept (see deid.c for the list, by private
+     * creator) - so series that need them still convert identically. */
+    int retain_safe_private;
 } r3d_deid_opts;
-#define R3D_DEID_OPTS_INIT {0, 0, 0}
+#define R3D_DEID_OPTS_INIT {0, 0, 0, 0}
 
 typedef struct r3d_deid r3d_deid; /* one run: UID key, report */
 
@@ -159,6 +165,9 @@ r3d_status r3d_deid_dataset(r3d_deid *d, const r3d_dcm_file *in, const char *lab
 /* r3d_deid_dataset + r3d_dcm_write_file. */
 r3d_status r3d_deid_file(r3d_deid *d, const r3d_dcm_file *in, const char *label,
                          const char *out_path, r3d_error *err);
+/* Record a data set from r3d_deid_dataset that the caller wrote itself
+ * (label: its output name; ts: the transfer syntax it was written in). */
+void r3d_deid_note_written(r3d_deid *d, const char *label, const char *ts);
 /* Record a file that could not be de-identified (message without values). */
 void r3d_deid_note_failure(r3d_deid *d, const char *label, const r3d_error *err);
 /* Record a file that was skipped (not DICOM). */

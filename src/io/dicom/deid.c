@@ -1008,13 +1008,73 @@ static r3d_status put_kept(ctx *c, const r3d_dcm_el *e, r3d_dcm_ds *out, int dep
     return st;
 }
 
-static r3d_status copy_el(ctx *c, const r3d_dcm_el *e, r3d_dcm_ds *out, int depth)
+/* ---- Retain Safe Private (PS3.15 E.3.10) ---------------------------------------------
+ *
+ * Private attributes are kept under this option only when their private
+ * creator and element are in this list: the attributes recon3d's own
+ * conversion reads (series.c) and their companions, none of which holds a
+ * name, date, ID or free text about the patient:
+ *   SIEMENS CSA HEADER (0029,xx08/09/10): CSA image header type, version
+ *     and the header itself (mosaic tile count, slice normal);
+ *   SIEMENS MR HEADER (0019,xx0A/0B/0C/0D/0E/0F/27/29): images in mosaic,
+ *     slice duration, b-value, diffusion directionality and direction,
+ *     gradient mode, B-matrix, mosaic slice times;
+ *   Philips MR Imaging DD 001 (2005,xx0D/0E): scale intercept and slope;
+ *   Philips MR Imaging DD 005 (2005,xx0F): the per-frame sequence holding
+ *     them in enhanced files (its items are de-identified like any other).
+ * The CSA series header (0029,xx20, the scanner's protocol text) is not
+ * kept: it can carry free text and nothing we read needs it. */
+static const struct {
+    const char *creator;
+    uint16_t group;
+    const char *elems; /* low bytes of the element numbers */
+} k_safe_private[] = {
+    {"SIEMENS CSA HEADER", 0x0029, "\x08\x09\x10"},
+    {"SIEMENS MR HEADER", 0x0019, "\x0A\x0B\x0C\x0D\x0E\x0F\x27\x29"},
+    {"Philips MR Imaging DD 001", 0x2005, "\x0D\x0E"},
+    {"Philips MR Imaging DD 005", 0x2005, "\x0F"},
+};
+
+static int creator_is(const ctx *c, const r3d_dcm_item *in, uint16_t g, uint32_t block,
+                      const char *name)
+{
+    char cr[80];
+    return block >= 0x10 && r3d_dcm_str(c->f, in, R3D_TAG(g, block), -1, cr, sizeof cr) &&
+           !strcmp(cr, name);
+}
+
+static int safe_private(const ctx *c, const r3d_dcm_item *in, const r3d_dcm_el *e)
+{
+    uint16_t g = (uint16_t)(e->tag >> 16), el = (uint16_t)(e->tag & 0xFFFF);
+    for (size_t i = 0; i < sizeof k_safe_private / sizeof k_safe_private[0]; i++) {
+        if (k_safe_private[i].group != g)
+            continue;
+        if (el >= 0x10 && el <= 0xFF) { /* a private creator element */
+            if (creator_is(c, in, g, el, k_safe_private[i].creator))
+                return 1;
+            continue;
+        }
+        uint32_t block = el >> 8;
+        if (block < 0x10 || !creator_is(c, in, g, block, k_safe_private[i].creator))
+            continue;
+        if (strchr(k_safe_private[i].elems, el & 0xFF) && (el & 0xFF))
+            return 1;
+    }
+    return 0;
+}
+
+static r3d_status copy_el(ctx *c, const r3d_dcm_item *in, const r3d_dcm_el *e, r3d_dcm_ds *out,
+                          int depth)
 {
     uint32_t tag = e->tag;
     uint16_t g = (uint16_t)(tag >> 16);
     if ((tag & 0xFFFF) == 0 || g == 0x0002)
         return R3D_OK; /* group lengths (recomputed or retired); the meta is new */
     if (g & 1) {
+        if (c->d->opts.retain_safe_private && safe_private(c, in, e)) {
+            note(c->d, TAG_PRIVATE, "K", RES_KEPT);
+            return put_kept(c, e, out, depth);
+        }
         note(c->d, TAG_PRIVATE, "X", RES_REMOVED);
         return R3D_OK;
     }
@@ -1082,7 +1142,7 @@ static r3d_status copy_el(ctx *c, const r3d_dcm_el *e, r3d_dcm_ds *out, int dept
 static r3d_status copy_item(ctx *c, const r3d_dcm_item *in, r3d_dcm_ds *out, int depth)
 {
     for (uint32_t i = 0; i < in->n; i++) {
-        r3d_status st = copy_el(c, &in->el[i], out, depth);
+        r3d_status st = copy_el(c, in, &in->el[i], out, depth);
         if (st != R3D_OK)
             return st;
     }
@@ -1101,9 +1161,10 @@ static r3d_status add_method(r3d_deid *d, r3d_dcm_ds *ds, r3d_error *err)
 {
     const r3d_deid_opts *o = &d->opts;
     char method[200];
-    snprintf(method, sizeof method, "recon3d PS3.15 E basic profile%s%s",
+    snprintf(method, sizeof method, "recon3d PS3.15 E basic profile%s%s%s",
              o->retain_dates ? "\\retain full dates" : "",
-             o->clean_descriptors ? "\\descriptors removed, not cleaned" : "");
+             o->clean_descriptors ? "\\descriptors removed, not cleaned" : "",
+             o->retain_safe_private ? "\\retain safe private" : "");
     r3d_status st;
     if ((st = r3d_dcm_ds_put_str(ds, R3D_TAG(0x0012, 0x0062), 0, "YES", err)) ||
         (st = r3d_dcm_ds_put_str(ds, R3D_TAG(0x0012, 0x0063), 0, method, err)))
@@ -1111,11 +1172,12 @@ static r3d_status add_method(r3d_deid *d, r3d_dcm_ds *ds, r3d_error *err)
     static const struct {
         const char *value, *meaning;
     } codes[] = {{"113100", "Basic Application Confidentiality Profile"},
-                 {"113106", "Retain Longitudinal Temporal Information Full Dates Option"}};
+                 {"113106", "Retain Longitudinal Temporal Information Full Dates Option"},
+                 {"113111", "Retain Safe Private Option"}};
     r3d_dcm_ds_remove(ds, R3D_TAG(0x0012, 0x0064));
-    for (int k = 0; k < 2; k++) {
-        if (k == 1 && !o->retain_dates)
-            break;
+    for (int k = 0; k < 3; k++) {
+        if ((k == 1 && !o->retain_dates) || (k == 2 && !o->retain_safe_private))
+            continue;
         r3d_dcm_ds *it = r3d_dcm_ds_add_item(ds, R3D_TAG(0x0012, 0x0064), err);
         if (!it)
             return R3D_ENOMEM;
@@ -1220,4 +1282,9 @@ r3d_status r3d_deid_file(r3d_deid *d, const r3d_dcm_file *in, const char *label,
     else
         r3d_deid_note_failure(d, label, err);
     return st;
+}
+
+void r3d_deid_note_written(r3d_deid *d, const char *label, const char *ts)
+{
+    record_file(d, label, ts && ts[0] ? ts : R3D_TS_EXPLICIT_LE);
 }

@@ -184,6 +184,24 @@ r3d_status r3d_model_build(r3d_model_kind kind, const uint8_t *doc, size_t n, co
         CHECK(r3d_dcm_ds_put_str(it, T(0008, 1150), 0, src->img[k].sop_class, err));
         CHECK(r3d_dcm_ds_put_str(it, T(0008, 1155), 0, src->img[k].sop_uid, err));
     }
+    {
+        /* Common Instance Reference: the series of the source instances. */
+        r3d_dcm_ds *rs = r3d_dcm_ds_add_item(ds, T(0008, 1115), err);
+        if (!rs) {
+            st = R3D_ENOMEM;
+            goto done;
+        }
+        for (int k = 0; k < src->n_img; k++) {
+            r3d_dcm_ds *it = r3d_dcm_ds_add_item(rs, T(0008, 114A), err);
+            if (!it) {
+                st = R3D_ENOMEM;
+                goto done;
+            }
+            CHECK(r3d_dcm_ds_put_str(it, T(0008, 1150), 0, src->img[k].sop_class, err));
+            CHECK(r3d_dcm_ds_put_str(it, T(0008, 1155), 0, src->img[k].sop_uid, err));
+        }
+        CHECK(r3d_dcm_ds_put_str(rs, T(0020, 000E), 0, src->series_uid, err));
+    }
     CHECK(r3d_dcm_ds_put_str(ds, T(0042, 0012), 0, mime[kind], err));
     CHECK(r3d_dcm_ds_put_bytes(ds, T(0042, 0011), R3D_VR('O', 'B'), doc, n, err));
     {

@@ -164,7 +164,7 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
     memset(&inf, 0, sizeof inf);
     char cls[65], type[32];
     r3d_dcm_str(f, root, T(0008, 0016), -1, cls, sizeof cls);
-    if (strcmp(cls, R3D_SOP_SEG) != 0)
+    if (strcmp(cls, R3D_SOP_SEG) != 0 && strcmp(cls, R3D_SOP_LABELMAP_SEG) != 0)
         return r3d_fail(err, R3D_EFORMAT, "%s: not a DICOM Segmentation (SOP class %s)", path,
                         cls[0] ? cls : "missing");
     r3d_dcm_str(f, root, T(0062, 0001), -1, type, sizeof type);
@@ -212,7 +212,9 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
         const r3d_dcm_item *it = &sseq->items[s];
         r3d_seg_segment *g = &inf.seg[s];
         g->number = (int)r3d_dcm_num1(f, it, T(0062, 0004), 0);
-        if (g->number < 1 || g->number > 65535) {
+        /* LABELMAP may describe its background as segment 0 (pixel value 0,
+         * never painted). */
+        if (g->number < (labelmap ? 0 : 1) || g->number > 65535) {
             st = r3d_fail(err, R3D_EFORMAT, "%s: segment %d has SegmentNumber %d", path, s + 1,
                           g->number);
             goto fail;
@@ -407,8 +409,8 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
                         break;
                     }
         for (int s = 0; s < inf.n_seg; s++) {
-            if (r3d_label_table_find(&lm->table, inf.seg[s].value))
-                continue;
+            if (!inf.seg[s].value || r3d_label_table_find(&lm->table, inf.seg[s].value))
+                continue; /* background, or a value already listed */
             r3d_label l;
             const r3d_structure *reg = r3d_structure_by_value(inf.seg[s].value);
             if (reg && !strcmp(reg->name, inf.seg[s].label)) {

@@ -19,11 +19,11 @@
 
 #define T(g, e) R3D_TAG(0x##g, 0x##e)
 
-static r3d_dcm_file *open_src(const r3d_src *f, r3d_error *err)
+static r3d_dcm_file *open_src(const r3d_src *f, unsigned flags, r3d_error *err)
 {
     if (f->mem)
-        return r3d_dcm_parse(f->mem, f->mem_n, 0, f->path, R3D_DCM_HEADER_ONLY, err);
-    return r3d_dcm_open(f->path, R3D_DCM_HEADER_ONLY, err);
+        return r3d_dcm_parse(f->mem, f->mem_n, 0, f->path, flags, err);
+    return r3d_dcm_open(f->path, flags, err);
 }
 
 /* Attributes of the Patient, General Study, Patient Study and Frame of
@@ -62,7 +62,10 @@ static r3d_status copy_header(const r3d_dcm_file *f, r3d_dcm_ds *h, r3d_error *e
         const r3d_dcm_el *e = r3d_dcm_find(root, k_copied[i].tag);
         r3d_status st = R3D_OK;
         uint16_t vr = r3d_dcm_dict_vr(k_copied[i].tag);
-        if (e && e->val && e->len != R3D_DCM_UNDEFINED && e->vr != R3D_VR('S', 'Q')) {
+        int empty = !e || !e->val || e->len == 0;
+        if (k_copied[i].tag == T(0008, 0005) && empty)
+            continue; /* an empty character set is a Type 1C error: leave it out */
+        if (!empty && e->len != R3D_DCM_UNDEFINED && e->vr != R3D_VR('S', 'Q')) {
             /* Text values are byte-order free: copied as they are (the
              * character set comes along in (0008,0005)). Trailing padding
              * is dropped; the writer pads again. */
@@ -138,13 +141,17 @@ r3d_dcm_source *r3d_dcm_source_open(const char *path, const char *series_uid, r3
     snprintf(s->modality, sizeof s->modality, "%s", in->modality);
     for (int i = 0; i < g->n; i++) {
         const r3d_src *f = &scan->src[fr[i].src];
-        r3d_dcm_file *d = open_src(f, err);
+        r3d_dcm_file *d = open_src(f, R3D_DCM_HEADER_ONLY, err);
         if (!d)
             goto fail;
         const r3d_dcm_item *root = r3d_dcm_root(d);
         r3d_dcm_str(d, root, T(0008, 0016), -1, s->img[i].sop_class, sizeof s->img[i].sop_class);
+        if (!s->img[i].sop_class[0]) /* only in the meta, as some writers leave it */
+            r3d_dcm_str(d, r3d_dcm_meta(d), T(0002, 0002), -1, s->img[i].sop_class,
+                        sizeof s->img[i].sop_class);
         snprintf(s->img[i].sop_uid, sizeof s->img[i].sop_uid, "%s", fr[i].sop_uid);
         memcpy(s->img[i].ipp, fr[i].ipp, sizeof s->img[i].ipp);
+        s->img[i].src_index = fr[i].src;
         if (i == 0) {
             r3d_dcm_str(d, root, T(0020, 000D), -1, s->study_uid, sizeof s->study_uid);
             r3d_dcm_str(d, root, T(0020, 0052), -1, s->frame_of_reference_uid,
@@ -155,6 +162,9 @@ r3d_dcm_source *r3d_dcm_source_open(const char *path, const char *series_uid, r3
                 goto fail;
             }
         }
+        if (!s->img[i].sop_uid[0])
+            r3d_dcm_str(d, r3d_dcm_meta(d), T(0002, 0003), -1, s->img[i].sop_uid,
+                        sizeof s->img[i].sop_uid);
         r3d_dcm_close(d);
         if (!s->img[i].sop_class[0] || !s->img[i].sop_uid[0]) {
             r3d_fail(err, R3D_EDATA, "%s: image %d of series %s has no SOP class or instance UID",
@@ -169,8 +179,10 @@ r3d_dcm_source *r3d_dcm_source_open(const char *path, const char *series_uid, r3
             goto fail;
         }
     }
-    if (!s->study_uid[0]) {
-        r3d_fail(err, R3D_EDATA, "%s: series %s has no StudyInstanceUID", path, in->uid);
+    if (!s->study_uid[0] || !s->series_uid[0]) {
+        r3d_fail(err, R3D_EDATA,
+                 "%s: the source images have no StudyInstanceUID or SeriesInstanceUID: a "
+                 "derived object could not name its study and series", path);
         goto fail;
     }
     if (!s->frame_of_reference_uid[0]) {
@@ -200,4 +212,11 @@ r3d_volume *r3d_dcm_source_load(const r3d_dcm_source *s, r3d_error *err)
     r3d_scan_opts so = R3D_SCAN_OPTS_INIT;
     so.quiet = 1;
     return r3d_dicom_series_load(s->scan, s->scan_index, &so, err);
+}
+
+r3d_dcm_file *r3d_dcm_source_open_image(const r3d_dcm_source *s, int k, r3d_error *err)
+{
+    if (!s || k < 0 || k >= s->n_img)
+        return r3d_fail(err, R3D_EARG, "source image %d does not exist", k + 1), NULL;
+    return open_src(&s->scan->src[s->img[k].src_index], 0, err);
 }
