@@ -1,0 +1,167 @@
+/* test_audit.c - the audit trail is tamper-evident: changing, deleting,
+ * reordering or cutting off any entry is detected by r3d_audit_verify,
+ * which names the first bad entry; entries never carry patient names. */
+#define _XOPEN_SOURCE 700
+#include "check.h"
+#include "test_store_fixture.h"
+
+#include <sqlite3.h>
+
+/* Tamper with the store's database directly, as an attacker with file
+ * access would: drop the append-only triggers first. */
+static void tamper(fx_store *f, const char *sql)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/store.db", f->store);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, "DROP TRIGGER IF EXISTS audit_no_update;"
+                              "DROP TRIGGER IF EXISTS audit_no_delete;", NULL, NULL, &msg);
+    CHECK_INT(rc, SQLITE_OK);
+    rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "  tamper: %s\n", msg ? msg : "?");
+    CHECK_INT(rc, SQLITE_OK);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+/* A store with a few dozen entries; returns the count. */
+static int64_t fresh(fx_store *f)
+{
+    CHECK(fx_open(f, NULL));
+    r3d_id c = fx_import(f);
+    r3d_case_info info;
+    for (int i = 0; i < 5; i++)
+        r3d_case_get(f->s, &f->rev, c, &info, NULL);
+    r3d_case_info *all = NULL;
+    int na = 0;
+    r3d_case_list(f->s, &f->eng, &all, &na, NULL); /* a refusal */
+    free(all);
+    char path[700];
+    snprintf(path, sizeof path, "%s/store.db", f->store);
+    sqlite3 *db = NULL;
+    sqlite3_open(path, &db);
+    sqlite3_stmt *q = NULL;
+    sqlite3_prepare_v2(db, "SELECT max(seq) FROM audit", -1, &q, NULL);
+    int64_t n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    int64_t bad = -1;
+    CHECK_INT(r3d_audit_verify(f->s, &bad, NULL), R3D_OK);
+    CHECK_INT(bad, 0);
+    return n;
+}
+
+static void expect_bad(const char *sql, int64_t want)
+{
+    fx_store f;
+    int64_t n = fresh(&f);
+    CHECK(n >= 15);
+    char buf[512];
+    snprintf(buf, sizeof buf, sql, (long long)(want > 0 ? want : n + want));
+    tamper(&f, buf);
+    int64_t bad = -1;
+    r3d_error e = R3D_ERROR_INIT;
+    CHECK_INT(r3d_audit_verify(f.s, &bad, &e), R3D_EDATA);
+    CHECK_INT(bad, want > 0 ? want : n + want);
+    CHECK_CONTAINS(e.msg, "audit entry");
+    /* store check reports it too */
+    char *rep = NULL;
+    CHECK_INT(r3d_store_check(f.s, &rep, &e), R3D_EDATA);
+    CHECK_CONTAINS(rep, "audit entry");
+    free(rep);
+    fx_close(&f);
+}
+
+static void test_change(void)
+{
+    expect_bad("UPDATE audit SET object = 'case 99' WHERE seq = %lld", 7);
+    expect_bad("UPDATE audit SET outcome = 'ok' WHERE seq = %lld", 1);
+    expect_bad("UPDATE audit SET at = '2020-01-01T00:00:00.000Z' WHERE seq = %lld", 0);
+}
+
+static void test_delete(void)
+{
+    expect_bad("DELETE FROM audit WHERE seq = %lld", 5);
+    expect_bad("DELETE FROM audit WHERE seq = %lld", 1);
+    /* the last entry: caught by the head record */
+    expect_bad("DELETE FROM audit WHERE seq = %lld", 0);
+}
+
+static void test_reorder(void)
+{
+    /* swap the contents of entries 4 and 5 (hashes move with them) */
+    expect_bad("UPDATE audit SET seq = -1 WHERE seq = %lld; UPDATE audit SET seq = 4 WHERE seq "
+               "= 5; UPDATE audit SET seq = 5 WHERE seq = -1;", 4);
+    /* renumber an entry into a gap */
+    expect_bad("DELETE FROM audit WHERE seq = %lld; UPDATE audit SET seq = 9 WHERE seq = 10", 9);
+}
+
+static void test_triggers_and_names(void)
+{
+    fx_store f;
+    fresh(&f);
+    char path[700];
+    snprintf(path, sizeof path, "%s/store.db", f.store);
+    sqlite3 *db = NULL;
+    sqlite3_open(path, &db);
+    CHECK(sqlite3_exec(db, "UPDATE audit SET object = 'x' WHERE seq = 2", NULL, NULL, NULL) !=
+          SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DELETE FROM audit WHERE seq = 2", NULL, NULL, NULL) != SQLITE_OK);
+    sqlite3_close(db);
+    int64_t bad = -1;
+    CHECK_INT(r3d_audit_verify(f.s, &bad, NULL), R3D_OK);
+    /* what goes in: control characters out, no patient fields at all */
+    r3d_error e = R3D_ERROR_INIT;
+    CHECK_INT(r3d_audit(f.s, &f.clin, "export", "case 1\nforged line", "ok", &e), R3D_OK);
+    char *json = NULL;
+    CHECK_INT(r3d_audit_list(f.s, &f.admin, 1, 0, &json, &e), R3D_OK);
+    CHECK(json && !strstr(json, "case 1\\nforged"));
+    CHECK_CONTAINS(json, "case 1 forged line");
+    CHECK_CONTAINS(json, "\"case.import\"");
+    CHECK_CONTAINS(json, "\"perm.refused\"");
+    free(json);
+    CHECK_INT(r3d_audit_verify(f.s, &bad, &e), R3D_OK);
+    fx_close(&f);
+}
+
+/* A DICOM import: the patient's name is in the store, never in the trail. */
+static void test_no_patient_names(void)
+{
+    char dir[512];
+    const char *dcm = test_data("ct/totalseg/tests/reference_files/example_ct_dicom", dir, sizeof dir);
+    if (!dcm)
+        SKIP("no ../shared/data/ct/totalseg/tests/reference_files/example_ct_dicom");
+    fx_store f;
+    CHECK(fx_open(&f, NULL));
+    r3d_id c = 0;
+    r3d_error e = R3D_ERROR_INIT;
+    CHECK_INT(r3d_case_import(f.s, &f.clin, dcm, NULL, &c, &e), R3D_OK);
+    r3d_case_info info;
+    CHECK_INT(r3d_case_get(f.s, &f.clin, c, &info, &e), R3D_OK);
+    fprintf(stderr, "  patient name present: %s\n", info.patient_name[0] ? "yes" : "no");
+    char *json = NULL;
+    CHECK_INT(r3d_audit_list(f.s, &f.admin, 1, 0, &json, &e), R3D_OK);
+    if (info.patient_name[0])
+        CHECK(json && !strstr(json, info.patient_name));
+    if (info.patient_id[0])
+        CHECK(json && !strstr(json, info.patient_id));
+    free(json);
+    /* the reviewer sees no identity */
+    CHECK_INT(r3d_case_get(f.s, &f.rev, c, &info, &e), R3D_OK);
+    CHECK_STR(info.patient_name, "");
+    CHECK_STR(info.patient_id, "");
+    fx_close(&f);
+}
+
+int main(void)
+{
+    RUN(test_change);
+    RUN(test_delete);
+    RUN(test_reorder);
+    RUN(test_triggers_and_names);
+    RUN(test_no_patient_names);
+    return CHECK_DONE("test_audit");
+}
