@@ -61,15 +61,16 @@ r3d_volume *grid_canonical(const r3d_volume *native, r3d_error *err)
     return r3d_volume_reorient_ras(native, err);
 }
 
-r3d_status volume_to_nifti_bytes(r3d_server *s, const r3d_volume *v, uint8_t **bytes, size_t *n,
-                                 r3d_error *err)
+r3d_status volume_to_nifti_bytes(r3d_server *s, const r3d_volume *v, int gz, uint8_t **bytes,
+                                 size_t *n, r3d_error *err)
 {
     char path[4096];
     static unsigned long seq;
     unsigned long k = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
-    snprintf(path, sizeof path, "%s/vol-%lu.nii.gz", s->tmp_dir, k);
+    snprintf(path, sizeof path, "%s/vol-%lu.nii%s", s->tmp_dir, k, gz ? ".gz" : "");
     r3d_nifti_write_opts o = R3D_NIFTI_WRITE_OPTS_INIT;
-    o.gzip_level = 1; /* localhost: speed over size */
+    o.gzip_level = 1; /* speed over size */
+    o.threads = 1;    /* one gzip member: browsers' inflaters stop after the first */
     r3d_status st = r3d_nifti_write(v, path, &o, err);
     if (st == R3D_OK)
         st = r3d_file_read_all(path, bytes, n, err);

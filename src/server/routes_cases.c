@@ -248,7 +248,7 @@ static int head_route(srv_req *q, srv_resp *r, r3d_id id)
     return 1;
 }
 
-static int image_route(srv_req *q, srv_resp *r, r3d_id id)
+static int image_route(srv_req *q, srv_resp *r, r3d_id id, int gz)
 {
     if (!require(q, r, R3D_ACT_CASE_VIEW))
         return 1;
@@ -258,10 +258,10 @@ static int image_route(srv_req *q, srv_resp *r, r3d_id id)
     size_t n = 0;
     if (r3d_case_image(q->srv->store, &q->actor, id, &v, &err) != R3D_OK ||
         !(c = grid_canonical(v, &err)) ||
-        volume_to_nifti_bytes(q->srv, c, &bytes, &n, &err) != R3D_OK)
+        volume_to_nifti_bytes(q->srv, c, gz, &bytes, &n, &err) != R3D_OK)
         resp_fail(r, &err);
     else
-        resp_bytes(r, 200, "application/gzip", bytes, n);
+        resp_bytes(r, 200, gz ? "application/gzip" : "application/octet-stream", bytes, n);
     r3d_volume_free(v);
     r3d_volume_free(c);
     return 1;
@@ -414,8 +414,9 @@ int routes_cases(srv_req *q, srv_resp *r)
             resp_error(r, 405, "method", "use GET or DELETE");
         return 1;
     }
-    if (path_match(q->path, "/api/cases/*/image.nii.gz", id, NULL))
-        return !strcmp(q->method, "GET") ? image_route(q, r, id[0])
+    int gz = path_match(q->path, "/api/cases/*/image.nii.gz", id, NULL);
+    if (gz || path_match(q->path, "/api/cases/*/image.nii", id, NULL))
+        return !strcmp(q->method, "GET") ? image_route(q, r, id[0], gz)
                                          : (resp_error(r, 405, "method", "use GET"), 1);
     if (path_match(q->path, "/api/cases/*/versions", id, NULL))
         return !strcmp(q->method, "GET") ? versions_route(q, r, id[0])

@@ -494,7 +494,8 @@ int routes_labels(srv_req *q, srv_resp *r)
         resp_json(r, 200, j);
         return 1;
     }
-    if (path_match(q->path, "/api/cases/*/labels.nii.gz", id, NULL)) {
+    int gz = path_match(q->path, "/api/cases/*/labels.nii.gz", id, NULL);
+    if (gz || path_match(q->path, "/api/cases/*/labels.nii", id, NULL)) {
         if (strcmp(q->method, "GET"))
             return resp_error(r, 405, "method", "use GET"), 1;
         if (!require(q, r, R3D_ACT_CASE_VIEW))
@@ -507,10 +508,10 @@ int routes_labels(srv_req *q, srv_resp *r)
         size_t n = 0;
         if (r3d_labels_load(q->srv->store, &q->actor, id[0], v, &m, &err) != R3D_OK ||
             !(c = grid_canonical(m->vol, &err)) ||
-            volume_to_nifti_bytes(q->srv, c, &bytes, &n, &err) != R3D_OK)
+            volume_to_nifti_bytes(q->srv, c, gz, &bytes, &n, &err) != R3D_OK)
             resp_fail(r, &err);
         else
-            resp_bytes(r, 200, "application/gzip", bytes, n);
+            resp_bytes(r, 200, gz ? "application/gzip" : "application/octet-stream", bytes, n);
         r3d_volume_free(c);
         r3d_labelmap_free(m);
         return 1;

@@ -110,9 +110,10 @@ r3d_status grid_map_make(const r3d_volume *native, grid_map *g, r3d_error *err);
 /* The canonical copy of a volume and its map. */
 r3d_volume *grid_canonical(const r3d_volume *native, r3d_error *err);
 
-/* Encode a volume as .nii.gz bytes (through a private temporary file). */
-r3d_status volume_to_nifti_bytes(r3d_server *s, const r3d_volume *v, uint8_t **bytes, size_t *n,
-                                 r3d_error *err);
+/* Encode a volume as .nii or .nii.gz bytes (through a private temporary
+ * file). On localhost plain .nii loads faster than the browser inflates. */
+r3d_status volume_to_nifti_bytes(r3d_server *s, const r3d_volume *v, int gz, uint8_t **bytes,
+                                 size_t *n, r3d_error *err);
 
 /* ---- label tables as JSON, meshes (labels.c, meshes.c) ---- */
 cJSON *label_table_json(const r3d_labelmap *m, int with_counts);

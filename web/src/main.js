@@ -50,8 +50,11 @@ async function api(method, path, body, opts = {}) {
   if (opts.raw) return r
   return r.status === 204 ? {} : r.json()
 }
+// state.busy counts actions in flight (tests wait for 0)
+state.busy = 0
 async function guarded(fn) {
-  try { showError(''); return await fn() } catch (e) { progress(null); showError(t('error_generic', { v: e.message })) }
+  state.busy++
+  try { showError(''); return await fn() } catch (e) { progress(null); showError(t('error_generic', { v: e.message })) } finally { state.busy-- }
 }
 
 async function waitJob(id) {
@@ -170,8 +173,8 @@ async function openCase(id) {
 async function loadScene(labels, meshes) {
   state.version = labels.version
   state.labels = labels.labels
-  const vols = [{ url: `/api/cases/${state.caseId}/image.nii.gz`, name: 'image.nii.gz' }]
-  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45 })
+  const vols = [{ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii' }]
+  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii?version=${state.version}`, name: 'labels.nii', opacity: 0.45 })
   const loadV = nv.loadVolumes(vols)
   for (const m of nv.meshes.slice()) nv.removeMesh(m)
   state.meshes.clear()
