@@ -1,0 +1,87 @@
+/* seg_internal.h - what the anatomy pipelines of src/seg share.
+ *
+ * Every pipeline works on the CT turned to the closest RAS orientation
+ * (r3d_volume_reorient_ras: i runs to the patient's right, j to anterior,
+ * k to superior), so "left", "front" and "up" are axis directions whatever
+ * the input's orientation; the driver maps the labels back to the input
+ * grid at the end. Coarse steps (body, lungs, bones, lobes) run on a
+ * block-averaged copy of about 2 mm; airways, vessels and nodules on the
+ * full grid inside the lungs' bounding box. */
+#ifndef R3D_SEG_INTERNAL_H
+#define R3D_SEG_INTERNAL_H
+
+#include "r3d/analysis.h"
+#include "r3d/image.h"
+#include "r3d/seg.h"
+
+#include <stdint.h>
+
+/* What the pipelines produce, all masks uint8 on the grid named. */
+typedef struct seg_ctx {
+    const r3d_volume *ct;   /* full grid, RAS axes, float32 HU */
+    r3d_volume *lo;         /* coarse grid, float32 HU (may equal ct when f = 1) */
+    int f[3];               /* coarse voxel = f[0] x f[1] x f[2] full voxels */
+
+    /* coarse grid */
+    r3d_volume *body_lo;    /* filled body */
+    r3d_volume *lung_lo;    /* 0, 1 = right lung, 2 = left lung (airways removed) */
+    r3d_volume *bone_lo;    /* 0, 1 spine, 2 ribs, 3 sternum, 4 other bone (e.g. scapula, pelvis) */
+    r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL */
+
+    /* full grid */
+    r3d_volume *airway;     /* 0 / generation + 1 (trachea = 1, main bronchi = 2, ...) */
+    r3d_volume *branch_of;  /* int32: airway branch index + 1 */
+    r3d_volume *vessels;    /* 0/1 */
+    r3d_volume *nodules;    /* 0, k = nodule k */
+
+    int64_t seed;           /* trachea seed (full grid index), -1 = none */
+    double airway_threshold;/* HU upper bound the airway grew with */
+    int airway_leaked;
+    r3d_airway_tree tree;   /* generations, branch counts, names */
+    r3d_nodule *nod;
+    int n_nod;
+    int has_lung_joined;    /* the lungs touched and were split */
+
+    void (*progress)(void *ctx, const char *stage, int64_t done, int64_t total);
+    void *progress_ctx;
+} seg_ctx;
+
+/* ---- helpers (seg_util.c) ---- */
+/* A new volume of dtype with like's grid. */
+r3d_volume *seg_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err);
+/* Block mean by integer factors f (edge blocks averaged over what exists). */
+r3d_volume *seg_downsample(const r3d_volume *v, const int f[3], r3d_error *err);
+/* Coarse uint8 -> full grid by replication (the coarse voxel covering each
+ * full voxel); full must have dims within f * coarse dims. */
+void seg_upsample_into(const r3d_volume *lo, const int f[3], r3d_volume *full);
+/* Fill holes slice by slice in axial (k) planes: background not
+ * 4-connected to the slice border becomes 1. In place. */
+void seg_fill_holes_2d(r3d_volume *m);
+/* Keep the components (conn 6/26) whose voxel count is >= min_vox; in place. */
+r3d_status seg_drop_small(r3d_volume *m, int conn, int64_t min_vox, r3d_error *err);
+/* Voxel index -> RAS-grid coordinates in mm, relative to voxel 0. */
+static inline void seg_ijk(const r3d_volume *v, int64_t n, int64_t *i, int64_t *j, int64_t *k)
+{
+    *i = n % v->dim[0];
+    *j = (n / v->dim[0]) % v->dim[1];
+    *k = n / (v->dim[0] * v->dim[1]);
+}
+double seg_voxel_ml(const r3d_volume *v);
+int64_t seg_count(const r3d_volume *m, uint8_t value); /* value 0 = any non-zero */
+/* Geodesic assignment: every voxel of `within` (non-zero) that is 0 in lab
+ * takes the label of the nearest labelled voxel reached through `within`
+ * (26-connected breadth-first, in steps). In place on lab (uint8). */
+void seg_propagate(r3d_volume *lab, const r3d_volume *within);
+void seg_progress(seg_ctx *c, const char *stage, int64_t done, int64_t total);
+
+/* ---- pipelines, in the order the driver runs them ---- */
+const char *seg_lobe_name(int lobe); /* 1..5 -> "lung_upper_lobe_right" ... */
+r3d_status seg_body(seg_ctx *c, r3d_error *err);
+r3d_status seg_airway(seg_ctx *c, r3d_error *err);
+r3d_status seg_lungs(seg_ctx *c, r3d_error *err);
+r3d_status seg_bones(seg_ctx *c, r3d_error *err);
+r3d_status seg_lobes(seg_ctx *c, r3d_error *err);
+r3d_status seg_vessels(seg_ctx *c, r3d_error *err);
+r3d_status seg_nodules(seg_ctx *c, r3d_error *err);
+
+#endif

@@ -1,0 +1,56 @@
+/* vessels.c - pulmonary vessels: blood-dense voxels inside the lungs that
+ * are not airway wall, in pieces of at least 10 voxels (full grid). */
+#include "seg_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define VESSEL_HU -500.0
+
+r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
+{
+    if (!c->lung_lo)
+        return R3D_OK;
+    const r3d_volume *ct = c->ct;
+    int64_t n = r3d_volume_nvox(ct);
+    r3d_volume *lung = seg_like(ct, R3D_U8, err);
+    if (!lung)
+        return err->code;
+    seg_upsample_into(c->lung_lo, c->f, lung);
+    /* Stay off the chest wall: one coarse voxel in from the lung's edge. */
+    r3d_volume *inner = r3d_image_erode(lung, 1.5 * fmax(ct->spacing_mm[0], ct->spacing_mm[2]), err);
+    r3d_volume_free(lung);
+    if (!inner)
+        return err->code;
+    r3d_volume *wall = NULL;
+    if (c->airway) {
+        r3d_volume *aw = seg_like(ct, R3D_U8, err);
+        if (!aw) {
+            r3d_volume_free(inner);
+            return err->code;
+        }
+        const uint8_t *a = c->airway->voxels;
+        uint8_t *w = aw->voxels;
+        for (int64_t p = 0; p < n; p++)
+            w[p] = a[p] != 0;
+        wall = r3d_image_dilate(aw, 2.0, err);
+        r3d_volume_free(aw);
+        if (!wall) {
+            r3d_volume_free(inner);
+            return err->code;
+        }
+    }
+    uint8_t *v = inner->voxels;
+    const float *hu = ct->voxels;
+    const uint8_t *wl = wall ? wall->voxels : NULL;
+    for (int64_t p = 0; p < n; p++)
+        v[p] = v[p] && hu[p] >= VESSEL_HU && !(wl && wl[p]);
+    r3d_volume_free(wall);
+    r3d_status st = seg_drop_small(inner, 26, 10, err);
+    if (st != R3D_OK) {
+        r3d_volume_free(inner);
+        return st;
+    }
+    c->vessels = inner;
+    return R3D_OK;
+}
