@@ -63,14 +63,18 @@ r3d_status st_case_exists(r3d_store *s, r3d_id case_id, r3d_error *err)
     return R3D_OK;
 }
 
+/* A DICOM UID (or a series number): digits separated by single dots. */
 static int uid_ok(const char *u)
 {
     size_t n = strlen(u);
-    if (n == 0 || n > 64)
+    if (n == 0 || n > 64 || u[0] == '.' || u[n - 1] == '.')
         return 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (u[i] == '.' && u[i + 1] == '.')
+            return 0;
         if (!((u[i] >= '0' && u[i] <= '9') || u[i] == '.'))
             return 0;
+    }
     return 1;
 }
 

@@ -183,7 +183,8 @@ r3d_status st_json_ok(const char *json, size_t max, int want_object, const char 
     size_t n = strnlen(json, max + 1);
     if (n > max)
         return r3d_fail(err, R3D_EARG, "%s: JSON longer than %zu bytes", what, max);
-    cJSON *j = cJSON_ParseWithLength(json, n);
+    /* the whole text must be one value: trailing bytes are refused */
+    cJSON *j = cJSON_ParseWithLengthOpts(json, n + 1, NULL, 1);
     if (!j)
         return r3d_fail(err, R3D_EARG, "%s: malformed JSON", what);
     int ok = want_object ? cJSON_IsObject(j) : (cJSON_IsObject(j) || cJSON_IsArray(j));
