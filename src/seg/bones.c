@@ -1,14 +1,19 @@
 /* bones.c - the skeleton (coarse grid) and its parts.
  *
- * Bone is found by hysteresis: voxels above 160 HU that lie within 8 mm of
- * cortical bone (above 350 HU), in components that hold cortical bone and
- * at least 0.2 mL, which keeps contrast-filled vessels and calcified
- * specks out. Parts, from position in each axial slice relative to the
- * body's centre (RAS grid: -i left, +j anterior):
- *   spine   - within 35 mm of the midline and behind the body's centre;
+ * Bone is found by hysteresis: voxels within 12 mm of cortical bone (above
+ * 350 HU) that are above 160 HU - or above 100 HU in the spine's region,
+ * where vertebral marrow is fainter - in components that hold cortical
+ * bone and at least 0.2 mL, which keeps contrast-filled vessels and
+ * calcified specks out. Parts, from position in each axial slice relative
+ * to the body's centre (RAS grid: -i left, +j anterior):
+ *   spine   - within 35 mm of the midline and behind the body's centre; its
+ *             marrow holes (slice-wise holes denser than 60 HU, so never
+ *             the spinal canal) are filled;
  *   sternum - within 25 mm of the midline, in front of it, at lung level;
- *   ribs    - the other pieces (3D components after spine and sternum are
- *             taken out) that come within 15 mm of a lung;
+ *   ribs    - the other pieces (3D components once spine and sternum are
+ *             taken out) that come within 15 mm of a lung, or, away from
+ *             the lungs, that are slender (under 500 mm^2 per slice on
+ *             average, under 150 mm high) and lie within 45 mm of the skin;
  *   bones   - the rest (shoulder girdle, arms, pelvis, legs, skull).
  * Vertebra and rib numbering are not attempted. */
 #include "seg_internal.h"
@@ -18,7 +23,60 @@
 #include <string.h>
 
 #define BONE_WEAK_HU 160.0
+#define BONE_SPINE_WEAK_HU 100.0
 #define BONE_STRONG_HU 350.0
+#define MARROW_HU 60.0
+
+typedef struct piece {
+    int64_t n, k0, k1;
+    double dsum; /* sum of depth below the skin */
+    int near_lung;
+} piece;
+
+/* Fill the slice-wise holes of label `value` whose mean HU is at least
+ * min_hu (4-connected background pieces not touching the slice border). */
+static void fill_dense_holes(uint8_t *b, const float *hu, int64_t nx, int64_t ny, int64_t nz,
+                             uint8_t value, double min_hu)
+{
+    int64_t ns = nx * ny;
+    int32_t *lab = malloc((size_t)ns * sizeof *lab);
+    int64_t *q = malloc((size_t)ns * sizeof *q);
+    if (!lab || !q) {
+        free(lab), free(q);
+        return;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        uint8_t *s = b + ns * k;
+        const float *h = hu + ns * k;
+        memset(lab, 0, (size_t)ns * sizeof *lab);
+        for (int64_t p0 = 0; p0 < ns; p0++) {
+            if (s[p0] == value || lab[p0])
+                continue;
+            int64_t hd = 0, t = 0;
+            int border = 0;
+            double sum = 0;
+            q[t++] = p0;
+            lab[p0] = 1;
+            while (hd < t) {
+                int64_t p = q[hd++], i = p % nx, j = p / nx;
+                sum += h[p];
+                if (i == 0 || j == 0 || i == nx - 1 || j == ny - 1)
+                    border = 1;
+                int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
+                                 j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
+                for (int d = 0; d < 4; d++)
+                    if (nb[d] >= 0 && s[nb[d]] != value && !lab[nb[d]]) {
+                        lab[nb[d]] = 1;
+                        q[t++] = nb[d];
+                    }
+            }
+            if (!border && sum / t >= min_hu)
+                for (int64_t x = 0; x < t; x++)
+                    s[q[x]] = value;
+        }
+    }
+    free(lab), free(q);
+}
 
 r3d_status seg_bones(seg_ctx *c, r3d_error *err)
 {
@@ -26,50 +84,63 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, n = ns * nz;
     const float *hu = lo->voxels;
     const uint8_t *body = c->body_lo->voxels;
+    double sx = lo->spacing_mm[0], sy = lo->spacing_mm[1], sz = lo->spacing_mm[2];
+    double vml = seg_voxel_ml(lo);
+    /* Each slice's body centre. */
+    double *ci = calloc((size_t)nz, sizeof *ci), *cj = calloc((size_t)nz, sizeof *cj);
+    if (!ci || !cj) {
+        free(ci), free(cj);
+        return r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        double si = 0, sj = 0, cnt = 0;
+        for (int64_t p = 0; p < ns; p++)
+            if (body[ns * k + p])
+                si += p % nx, sj += p / nx, cnt++;
+        ci[k] = cnt ? si / cnt : nx / 2.0;
+        cj[k] = cnt ? sj / cnt : ny / 2.0;
+    }
+#define DX(p) ((((p) % ns) % nx - ci[(p) / ns]) * sx)
+#define DY(p) ((((p) % ns) / nx - cj[(p) / ns]) * sy) /* + anterior */
+#define SPINE_REGION(p) (fabs(DX(p)) < 35 && DY(p) < 0)
     r3d_volume *strong = seg_like(lo, R3D_U8, err);
+    r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
+    uint8_t *has_strong = NULL;
+    int64_t nc = 0, *sizes = NULL;
+    r3d_status st = R3D_OK;
     if (!strong)
-        return err->code;
+        goto fail;
     uint8_t *s = strong->voxels;
     for (int64_t p = 0; p < n; p++)
         s[p] = body[p] && hu[p] >= BONE_STRONG_HU;
-    r3d_volume *near = r3d_image_dilate(strong, 8.0, err);
-    if (!near) {
-        r3d_volume_free(strong);
-        return err->code;
-    }
-    r3d_volume *bone = seg_like(lo, R3D_U8, err);
-    if (!bone) {
-        r3d_volume_free(strong), r3d_volume_free(near);
-        return err->code;
-    }
+    if (!(near = r3d_image_dilate(strong, 12.0, err)) || !(bone = seg_like(lo, R3D_U8, err)))
+        goto fail;
     uint8_t *b = bone->voxels;
     const uint8_t *nr = near->voxels;
     for (int64_t p = 0; p < n; p++)
-        b[p] = body[p] && nr[p] && hu[p] >= BONE_WEAK_HU;
+        b[p] = body[p] && nr[p] &&
+               hu[p] >= (SPINE_REGION(p) ? BONE_SPINE_WEAK_HU : BONE_WEAK_HU);
     r3d_volume_free(near);
-    int64_t nc = 0, *sizes = NULL;
-    r3d_volume *cc = r3d_image_components(bone, 26, &nc, &sizes, err);
-    if (!cc) {
-        r3d_volume_free(strong), r3d_volume_free(bone);
-        return err->code;
+    near = NULL;
+    if (!(cc = r3d_image_components(bone, 26, &nc, &sizes, err)))
+        goto fail;
+    if (!(has_strong = calloc((size_t)nc + 1, 1))) {
+        st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        goto out;
     }
-    uint8_t *has_strong = calloc((size_t)nc + 1, 1);
     const uint32_t *l = cc->voxels;
-    if (!has_strong) {
-        free(sizes), r3d_volume_free(cc), r3d_volume_free(strong), r3d_volume_free(bone);
-        return r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
-    }
     for (int64_t p = 0; p < n; p++)
         if (l[p] && s[p])
             has_strong[l[p]] = 1;
-    double vml = seg_voxel_ml(lo);
     for (int64_t p = 0; p < n; p++)
         if (l[p] && (!has_strong[l[p]] || sizes[l[p]] * vml < 0.2))
             b[p] = 0;
     free(has_strong), free(sizes);
+    has_strong = NULL, sizes = NULL;
     r3d_volume_free(cc), r3d_volume_free(strong);
+    cc = strong = NULL;
 
-    /* Lung extent in k, and each slice's body centre. */
+    /* Lung extent in k. */
     int64_t lk0 = nz, lk1 = -1;
     const uint8_t *lung = c->lung_lo ? c->lung_lo->voxels : NULL;
     if (lung)
@@ -79,64 +150,85 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 if (k < lk0) lk0 = k;
                 if (k > lk1) lk1 = k;
             }
-    double sx = lo->spacing_mm[0], sy = lo->spacing_mm[1];
-    for (int64_t k = 0; k < nz; k++) {
-        double si = 0, sj = 0, cnt = 0;
-        for (int64_t p = 0; p < ns; p++)
-            if (body[ns * k + p])
-                si += p % nx, sj += p / nx, cnt++;
-        if (!cnt)
+    for (int64_t p = 0; p < n; p++) {
+        if (!b[p])
             continue;
-        double ci = si / cnt, cj = sj / cnt;
-        int at_lungs = k >= lk0 && k <= lk1;
-        for (int64_t p = 0; p < ns; p++) {
-            uint8_t *v = &b[ns * k + p];
-            if (!*v)
-                continue;
-            double dx = (p % nx - ci) * sx, dy = (p / nx - cj) * sy; /* +dy anterior */
-            if (fabs(dx) < 35 && dy < 0)
-                *v = 1;
-            else if (at_lungs && fabs(dx) < 25 && dy > 0)
-                *v = 3;
-            else
-                *v = 4;
-        }
+        int64_t k = p / ns;
+        double dx = DX(p), dy = DY(p);
+        if (fabs(dx) < 35 && dy < 0)
+            b[p] = 1;
+        else if (k >= lk0 && k <= lk1 && fabs(dx) < 25 && dy > 0)
+            b[p] = 3;
+        else
+            b[p] = 4;
     }
-    /* Ribs: pieces of "other" bone near a lung. */
-    if (lung) {
-        r3d_volume *lm = seg_like(lo, R3D_U8, err);
-        r3d_volume *other = lm ? seg_like(lo, R3D_U8, err) : NULL;
-        if (!other) {
-            r3d_volume_free(lm), r3d_volume_free(bone);
-            return err->code;
-        }
-        uint8_t *lv = lm->voxels, *ov = other->voxels;
+    fill_dense_holes(b, hu, nx, ny, nz, 1, MARROW_HU);
+
+    /* Ribs among the other pieces. */
+    {
+        r3d_volume *other = seg_like(lo, R3D_U8, err);
+        r3d_volume *ld = NULL, *oc = NULL, *depth = NULL;
+        piece *pc = NULL;
+        if (!other)
+            goto fail;
+        uint8_t *ov = other->voxels;
         for (int64_t p = 0; p < n; p++)
-            lv[p] = lung[p] != 0, ov[p] = b[p] == 4;
-        r3d_volume *ld = r3d_image_dilate(lm, 15.0, err);
-        r3d_volume_free(lm);
-        r3d_volume *oc = ld ? r3d_image_components(other, 26, &nc, NULL, err) : NULL;
-        r3d_volume_free(other);
-        if (!oc) {
-            r3d_volume_free(ld), r3d_volume_free(bone);
-            return err->code;
+            ov[p] = b[p] == 4;
+        oc = r3d_image_components(other, 26, &nc, NULL, err);
+        if (oc && lung) {
+            for (int64_t p = 0; p < n; p++)
+                ov[p] = lung[p] != 0;
+            ld = r3d_image_dilate(other, 15.0, err);
         }
-        uint8_t *near_lung = calloc((size_t)nc + 1, 1);
-        if (!near_lung) {
-            r3d_volume_free(ld), r3d_volume_free(oc), r3d_volume_free(bone);
-            return r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        depth = oc && (!lung || ld) ? r3d_image_distance(c->body_lo, err) : NULL;
+        pc = depth ? calloc((size_t)nc + 1, sizeof *pc) : NULL;
+        if (!pc) {
+            if (depth)
+                r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            r3d_volume_free(other), r3d_volume_free(ld), r3d_volume_free(oc);
+            r3d_volume_free(depth);
+            goto fail;
         }
         const uint32_t *ol = oc->voxels;
-        const uint8_t *dv = ld->voxels;
+        const uint8_t *dv = ld ? ld->voxels : NULL;
+        const float *dep = depth->voxels;
+        for (int64_t q = 1; q <= nc; q++)
+            pc[q].k0 = nz;
+        for (int64_t p = 0; p < n; p++) {
+            if (!ol[p])
+                continue;
+            piece *x = &pc[ol[p]];
+            int64_t k = p / ns;
+            x->n++;
+            x->dsum += dep[p];
+            if (k < x->k0) x->k0 = k;
+            if (k > x->k1) x->k1 = k;
+            if (dv && dv[p])
+                x->near_lung = 1;
+        }
+        for (int64_t q = 1; q <= nc; q++) {
+            piece *x = &pc[q];
+            double h = (x->k1 - x->k0 + 1) * sz;
+            double area = x->n * sx * sy * sz / h;
+            int slender = area < 500 && h < 150 && x->dsum / x->n < 45;
+            x->near_lung = x->near_lung || slender;
+        }
         for (int64_t p = 0; p < n; p++)
-            if (ol[p] && dv[p])
-                near_lung[ol[p]] = 1;
-        for (int64_t p = 0; p < n; p++)
-            if (ol[p] && near_lung[ol[p]])
+            if (ol[p] && pc[ol[p]].near_lung)
                 b[p] = 2;
-        free(near_lung);
-        r3d_volume_free(ld), r3d_volume_free(oc);
+        free(pc);
+        r3d_volume_free(other), r3d_volume_free(ld), r3d_volume_free(oc), r3d_volume_free(depth);
     }
+    free(ci), free(cj);
     c->bone_lo = bone;
     return R3D_OK;
+fail:
+    st = err ? err->code : R3D_ENOMEM;
+out:
+    free(ci), free(cj), free(has_strong), free(sizes);
+    r3d_volume_free(strong), r3d_volume_free(near), r3d_volume_free(bone), r3d_volume_free(cc);
+    return st;
+#undef DX
+#undef DY
+#undef SPINE_REGION
 }

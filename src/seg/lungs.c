@@ -2,7 +2,8 @@
  *
  * Air inside the body, without the trachea and main bronchi, falls into
  * connected pieces: the two lungs, and gas in the bowel or oesophagus. The
- * largest piece is a lung; another counts as the other lung when it is big
+ * largest of the pieces that reach about as high as the highest one (bowel
+ * gas lies lower) is a lung; another counts as the other lung when it is big
  * enough, lies on the other side of the midline and reaches about as high.
  * When one piece spans both sides (the lungs touch at the anterior
  * junction line), it is split where it is thinnest: the distance map is
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #define LUNG_AIR_HU -400.0
+#define LUNG_MEDIAN_MIN_HU -945
 
 typedef struct piece {
     int64_t n, si, ktop, nleft, nright;
@@ -149,23 +151,59 @@ r3d_status seg_lungs(seg_ctx *c, r3d_error *err)
             q->nright++;
     }
     double vml = seg_voxel_ml(lo);
+    /* Lungs reach highest: only pieces whose top is within 30 mm of the
+     * highest top of any sizeable piece qualify (bowel gas lies lower). */
+    /* Gas in the bowel is pure air (median near -1000 HU); lung tissue holds
+     * blood and walls (median -750..-900 HU, emphysema down to about -940). */
+    int *hist = NULL;
+    int64_t ncand = 0, *cid = calloc((size_t)np + 1, sizeof *cid);
+    for (int64_t q = 1; cid && q <= np; q++)
+        if (pc[q].n * vml >= 10)
+            cid[q] = ++ncand;
+    if (cid && ncand)
+        hist = calloc((size_t)ncand * 700, sizeof *hist);
+    if (!cid || (ncand && !hist)) {
+        free(cid), free(hist), free(pc), free(sizes);
+        r3d_volume_free(cc), r3d_volume_free(air), r3d_volume_free(lab);
+        return r3d_fail(err, R3D_ENOMEM, "lungs: out of memory");
+    }
+    for (int64_t p = 0; p < n; p++)
+        if (l[p] && cid[l[p]]) {
+            int b = (int)(hu[p] + 1100);
+            hist[(cid[l[p]] - 1) * 700 + (b < 0 ? 0 : b > 699 ? 699 : b)]++;
+        }
+    for (int64_t q = 1; q <= np; q++) {
+        if (!cid[q])
+            continue;
+        const int *h = hist + (cid[q] - 1) * 700;
+        int64_t acc = 0;
+        int b = 0;
+        while (b < 699 && (acc += h[b]) * 2 < pc[q].n)
+            b++;
+        if (b - 1100 < LUNG_MEDIAN_MIN_HU)
+            cid[q] = 0; /* bowel gas */
+    }
+    free(hist);
+    int64_t ktop_max = -1;
+    for (int64_t q = 1; q <= np; q++)
+        if (cid[q] && pc[q].ktop > ktop_max)
+            ktop_max = pc[q].ktop;
+    int64_t kmin = ktop_max - (int64_t)ceil(30.0 / lo->spacing_mm[2]);
     int64_t A = 0, B = 0;
     for (int64_t q = 1; q <= np; q++)
-        if (pc[q].n > (A ? pc[A].n : 0))
+        if (cid[q] && pc[q].ktop >= kmin && pc[q].n > (A ? pc[A].n : 0))
             A = q;
     r3d_status st = R3D_OK;
-    if (!A || pc[A].n * vml < 15.0) {
+    if (!A) {
         /* no lung in view */
     } else {
         double mA = (double)pc[A].si / pc[A].n;
         for (int64_t q = 1; q <= np; q++) {
-            if (q == A || pc[q].n < pc[A].n / 8 || pc[q].n * vml < 10)
+            if (q == A || !cid[q] || pc[q].n < pc[A].n / 8 || pc[q].ktop < kmin)
                 continue;
             double mq = (double)pc[q].si / pc[q].n;
             if ((mq - mid) * (mA - mid) >= 0)
                 continue; /* same side */
-            if ((pc[A].ktop - pc[q].ktop) * lo->spacing_mm[2] > 60)
-                continue;
             if (!B || pc[q].n > pc[B].n)
                 B = q;
         }
@@ -216,7 +254,7 @@ r3d_status seg_lungs(seg_ctx *c, r3d_error *err)
             }
         }
     }
-    free(pc), free(sizes);
+    free(pc), free(sizes), free(cid);
     r3d_volume_free(cc), r3d_volume_free(air);
     if (st != R3D_OK) {
         r3d_volume_free(lab);
