@@ -126,6 +126,8 @@ z.close()`, SERIES, zip])
     await page.waitForSelector('#viewer:not([hidden])')
     await idle()
     check(await page.evaluate(() => window.nv.volumes.length) === 1, 'uploaded CT opens in the viewer')
+    // the airway alone keeps the test's software-rendered 3D light
+    await page.selectOption('#recon-structures', 'airway')
     await page.click('#recon-go')
     await page.waitForSelector('#progress:not([hidden])', { timeout: 10000 }).catch(() => {})
     await shot('ui-02-reconstruct-progress')
@@ -165,8 +167,11 @@ z.close()`, SERIES, zip])
       const s = window.nv.screenSlices[0].leftTopWidthHeight
       return { s, dpr: window.devicePixelRatio }
     })
-    const [L, T, W, H] = tile.s.map((v) => v / tile.dpr)
-    // voxel centre i of 100 sits at (i + 0.5) / 100 of the tile
+    const [L0, T0, W0, H0] = tile.s.map((v) => v / tile.dpr)
+    // the 100 mm square field is drawn as the largest centred square of the tile;
+    // voxel centre i of 100 sits at (i + 0.5) / 100 of it
+    const side = Math.min(W0, H0)
+    const [L, T, W, H] = [L0 + (W0 - side) / 2, T0 + (H0 - side) / 2, side, side]
     const px = (i) => canvasBox.x + L + ((i + 0.5) / 100) * W
     const yMid = canvasBox.y + T + H / 2
     await page.mouse.click(px(20), yMid)

@@ -26,7 +26,9 @@ export const STRINGS = {
     stage_mesh: '生成网格', stage_threshold: '阈值', stage_save: '保存', stage_segment: '分割',
     error_generic: '操作失败：{v}', error_network: '无法连接服务器，请检查网络后重试。',
     login_failed: '用户名或密码不正确。', pick_first: '请先选择一个对象。',
-    confirm_delete: '删除对象“{v}”？（可撤销）', exported: '已导出 {v}',
+    confirm_delete: '删除对象“{v}”？（可撤销）', exported: '已导出 {v}', structures: '结构',
+    grp_all: '全部', grp_lungs: '肺', grp_airway: '气道', grp_bones: '骨骼', grp_vessels: '血管',
+    grp_nodules: '结节', grp_body: '体表',
   },
   en: {
     cases: 'Cases', logout: 'Sign out', sign_in: 'Sign in', user: 'User name', password: 'Password',
@@ -58,6 +60,8 @@ export const STRINGS = {
     error_network: 'The server cannot be reached; check the connection and try again.',
     login_failed: 'Wrong user name or password.', pick_first: 'Select an object first.',
     confirm_delete: 'Delete the object "{v}"? (undo restores it)', exported: 'Exported {v}',
+    structures: 'Structures', grp_all: 'All', grp_lungs: 'Lungs', grp_airway: 'Airway',
+    grp_bones: 'Bones', grp_vessels: 'Vessels', grp_nodules: 'Nodules', grp_body: 'Body surface',
   },
 }
 

@@ -398,6 +398,15 @@ function labelAt(mm) {
   for (const [L, c] of counts) if (c > n) { best = L; n = c }
   return best
 }
+// A plain left click picks in 3D too (NiiVue itself depth-picks on the
+// right button): ask it for a depth pick at the last mouse position.
+let downAt = null
+$('#gl').addEventListener('pointerdown', (e) => { downAt = [e.clientX, e.clientY] })
+$('#gl').addEventListener('pointerup', (e) => {
+  if (state.tool !== 'pick' || !downAt || Math.hypot(e.clientX - downAt[0], e.clientY - downAt[1]) > 4) return
+  nv.uiData.mouseDepthPicker = true
+  nv.drawScene()
+})
 function pickAt(mm) {
   const L = labelAt(mm)
   if (L) select(L)
@@ -424,7 +433,7 @@ async function reloadLabels() {
 
 // ---- reconstruction, smoothness, threshold ----
 $('#recon-go').onclick = () => guarded(async () => {
-  const { job } = await api('POST', `/api/cases/${state.caseId}/reconstruct`, { smooth: Number($('#smooth').value) })
+  const { job } = await api('POST', `/api/cases/${state.caseId}/reconstruct`, { structures: $('#recon-structures').value, smooth: Number($('#smooth').value) })
   await waitJob(job)
   await reloadLabels()
 })
