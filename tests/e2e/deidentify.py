@@ -14,13 +14,20 @@ Per written file:
   - dciodvfy reports no error that the input does not have already (inputs
     from test suites lack Type 2 attributes and the like; we do not invent
     patient data to fill them).
-Per refused file: the report names it with a reason (no crash).
+Per refused file: the report lists it with a reason (no crash), by position
+("input 17"), never by its name.
+Privacy of names: every output is OUTDIR/<StudyUID>/<SeriesUID>/<SOPUID>.dcm
+(digits and dots only: test folders are named after patient IDs), the report
+names outputs and "input N" only, and no input's PatientID appears in any
+output path; --map keeps the input -> output list outside OUTDIR.
 Per folder whose files were all written: `recon3d convert` on the input and
-the output folder gives identical voxels and geometry.
+the output series gives identical voxels and geometry; series that differ
+because the profile removed private data they need convert identically with
+--retain-safe-private, which keeps only the private creators it lists.
+A zip archive is de-identified entry by entry like the folder it holds.
 Ends with `deidentify: N passed, M failed`.
 """
 import gzip
-import io
 import json
 import os
 import re
@@ -29,6 +36,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zipfile
 
 import pydicom
 
@@ -66,34 +74,80 @@ def option_flags():
             re.findall(r"^\s+R\(0x([0-9A-F]{8}),\s*\w+,\s*(\w+)\)", src, re.M)}
 
 
-def check_options(sub, out, table, flags):
+def check_options(rows, out, table, flags):
     """--retain-dates --clean-descriptors over one folder: dates the option
     lists are kept as they were, descriptors whose basic action allows X are
     gone, and the method says so (113106)."""
     why, n = [], 0
-    for root, _, files in os.walk(out):
-        for name in files:
-            if name == "deidentification.json":
-                continue
-            dst = os.path.join(root, name)
-            src = os.path.join(sub, os.path.relpath(dst, out))
-            if not os.path.exists(src) and os.path.exists(src + ".gz"):
-                src = gzip.open(src + ".gz")  # written plain from a gzip'ed input
-            a = pydicom.dcmread(src, force=True, stop_before_pixels=True)
-            b = pydicom.dcmread(dst, stop_before_pixels=True)
-            n += 1
-            for el in a:
-                t = int(el.tag)
-                f = flags.get(t, "")
-                if "DT" in f and el.VR != "SQ" and norm(el):
-                    if t not in b or norm(b[t]) != norm(el):
-                        why.append(f"{name}: {el.keyword} not kept with --retain-dates")
-                if "DS" in f and table[t].startswith("X") and t in b:
-                    why.append(f"{name}: {el.keyword} kept despite --clean-descriptors")
-            codes = [str(i.get("CodeValue", "")) for i in b.get("DeidentificationMethodCodeSequence", [])]
-            if "113106" not in codes:
-                why.append(f"{name}: no 113106 in the method codes")
+    for st, src, rel in rows:
+        if st != "written":
+            continue
+        dst = os.path.join(out, rel)
+        name = os.path.basename(src)
+        if src.endswith(".gz"):
+            src = gzip.open(src)  # written plain from a gzip'ed input
+        a = pydicom.dcmread(src, force=True, stop_before_pixels=True)
+        b = pydicom.dcmread(dst, stop_before_pixels=True)
+        n += 1
+        for el in a:
+            t = int(el.tag)
+            f = flags.get(t, "")
+            if "DT" in f and el.VR != "SQ" and norm(el):
+                if t not in b or norm(b[t]) != norm(el):
+                    why.append(f"{name}: {el.keyword} not kept with --retain-dates")
+            if "DS" in f and table[t].startswith("X") and t in b:
+                why.append(f"{name}: {el.keyword} kept despite --clean-descriptors")
+        codes = [str(i.get("CodeValue", "")) for i in b.get("DeidentificationMethodCodeSequence", [])]
+        if "113106" not in codes:
+            why.append(f"{name}: no 113106 in the method codes")
     return n, why
+
+
+# Output names: UIDs only (or our placeholders for inputs without one).
+NAME_RE = re.compile(r"^(?:[0-9.]+|no_study)/(?:[0-9.]+|no_series)/(?:[0-9.]+|no_instance)(?:_\d+)?\.dcm$")
+# The private creators --retain-safe-private may keep (deid.c's list).
+SAFE_CREATORS = {"SIEMENS CSA HEADER", "SIEMENS MR HEADER", "Philips MR Imaging DD 001",
+                 "Philips MR Imaging DD 005"}
+# Kept without a creator element (stripped by some anonymiser) only at the
+# vendor's usual block: the elements --retain-safe-private lists there.
+SAFE_BARE = {(0x0029, 0x1008), (0x0029, 0x1009), (0x0029, 0x1010), (0x2005, 0x100D),
+             (0x2005, 0x100E), (0x2005, 0x140F)} | {(0x0019, 0x1000 | e) for e in
+                                                   (0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x27, 0x29)}
+
+
+def deidentify(src, out, tmp, *opts):
+    """Run recon3d deidentify with --map; (returncode, stderr, map rows)."""
+    mp = os.path.join(tmp, "map_%d.tsv" % len(os.listdir(tmp)))
+    r = subprocess.run([RECON3D, "deidentify", src, "-o", out, "-q", "--map", mp, *opts],
+                       capture_output=True, text=True)
+    rows = []
+    if os.path.exists(mp):
+        with open(mp) as f:
+            next(f, None)
+            rows = [tuple(l.rstrip("\n").split("\t")) for l in f if l.strip()]
+    return r.returncode, r.stderr, rows
+
+
+def private_creators_ok(path):
+    """Private elements of path whose creator is not in SAFE_CREATORS."""
+    bad = []
+    for ds in [pydicom.dcmread(path)]:
+        stack = [ds]
+        while stack:
+            d = stack.pop()
+            creators = {}
+            for el in d:
+                if el.tag.group % 2 and 0x10 <= el.tag.element <= 0xFF:
+                    creators[(el.tag.group, el.tag.element)] = str(el.value).strip()
+            for el in d:
+                if el.tag.group % 2 and el.tag.element > 0xFF:
+                    c = creators.get((el.tag.group, el.tag.element >> 8), "")
+                    if c not in SAFE_CREATORS and not (
+                            c == "" and (el.tag.group, el.tag.element) in SAFE_BARE):
+                        bad.append(f"{el.tag} (creator {c!r})")
+                if el.VR == "SQ":
+                    stack.extend(el.value)
+    return bad
 
 
 def walk(ds, depth=0):
@@ -247,11 +301,6 @@ def check_file(rel, src, dst, table, stats):
     return why
 
 
-def out_rel(rel):
-    """Where the output of input rel is: gzip'ed inputs are written plain."""
-    return rel[:-3] if rel.endswith(".gz") else rel
-
-
 def plain_input(rel, tmp):
     """A path to input rel that pydicom, dcmconv and dciodvfy can read."""
     src = os.path.join(DATA, rel)
@@ -316,16 +365,16 @@ def main():
     if len(table) < 400:
         verdict(False, "profile table", f"only {len(table)} rows parsed from deid.c")
     tmp = tempfile.mkdtemp(prefix="r3d_deid_")
+    maps = os.path.join(tmp, "maps")
+    os.makedirs(maps)
     try:
         out = os.path.join(tmp, "out")
-        r = subprocess.run([RECON3D, "deidentify", DATA, "-o", out, "-q"], capture_output=True,
-                           text=True)
-        verdict(r.returncode in (0, 2) and "Sanitizer" not in r.stderr, "recon3d deidentify run",
-                f"exit {r.returncode}" + ("" if r.returncode in (0, 2) else r.stderr[-400:]))
+        rc, err, rows = deidentify(DATA, out, maps)
+        verdict(rc in (0, 2) and "Sanitizer" not in err and rows, "recon3d deidentify run",
+                f"exit {rc}" + ("" if rc in (0, 2) else err[-400:]))
         report = json.load(open(os.path.join(out, "deidentification.json")))
-        # File names are kept as given (issue 7: same relative paths), and
-        # test folders are named after patient IDs, so the check reads the
-        # report without its file names.
+        # Output names are checked below to be UIDs only; the value check
+        # reads the rest (a PatientID such as "1234" is a substring of UIDs).
         rep_text = json.dumps([{k: v for k, v in f.items() if k != "file"}
                                for f in report["files"]] + [report.get("attributes")])
         rep_text = re.sub(r"\([0-9A-Fa-fgex]{4},[0-9A-Fa-fgex]{4}\)", "", rep_text)  # tags
@@ -334,24 +383,45 @@ def main():
                  "inputs_clean": 0, "inputs_clean_outputs_clean": 0,
                  "warning_kinds": {}}
         by_dir = {}
+        written = {}  # input rel -> output rel
         n_written = n_refused = n_skipped = 0
-        for f in report["files"]:
-            rel, st = f["file"], f["status"]
+        for st, src, dst in rows:
+            rel = os.path.relpath(src, DATA)
             d = os.path.dirname(rel)
-            by_dir.setdefault(d, []).append(st if st != "skipped" or f.get("reason") == "not DICOM"
-                                            else "archive")
+            by_dir.setdefault(d, []).append(st)
             if st == "skipped":
                 n_skipped += 1
-                continue
-            if st == "failed":
+            elif st == "failed":
                 n_refused += 1
-                msg = f.get("error", "")
-                verdict(bool(msg) and os.path.basename(rel) in msg, f"refused {rel}", msg)
+            else:
+                written[rel] = dst
+        # Names: outputs and the report carry UIDs and positions only.
+        bad = [dst for dst in written.values() if not NAME_RE.match(dst)]
+        verdict(not bad, f"{len(written)} output names are UIDs only", "; ".join(bad[:3]))
+        bad = [f["file"] for f in report["files"]
+               if not (NAME_RE.match(f["file"]) or re.match(r"^input \d+$", f["file"]))]
+        verdict(not bad, "report names outputs and input positions only", "; ".join(bad[:3]))
+        refused = [f for f in report["files"] if f["status"] == "failed"]
+        leaks = [f["error"] for f in refused for st, src, _ in rows
+                 if st == "failed" and (src in f.get("error", "") or
+                                        os.path.basename(src) in f.get("error", ""))]
+        verdict(len(refused) == n_refused and all(f.get("error") for f in refused) and not leaks,
+                f"{n_refused} refused inputs reported with a reason, without their names",
+                "; ".join(leaks[:2]))
+        idleak = []
+        for rel, dst in sorted(written.items()):
+            try:
+                pid = str(pydicom.dcmread(os.path.join(DATA, rel), force=True,
+                                          stop_before_pixels=True).get("PatientID", "")).strip()
+            except Exception:  # noqa: BLE001
                 continue
+            if len(pid) >= 4 and pid in dst:
+                idleak.append(f"{rel}: PatientID in {dst}")
+        verdict(not idleak, "no PatientID in any output path", "; ".join(idleak[:2]))
+        for rel, dst in sorted(written.items()):
             n_written += 1
             try:
-                why = check_file(rel, plain_input(rel, tmp), os.path.join(out, out_rel(rel)),
-                                 table, stats)
+                why = check_file(rel, plain_input(rel, tmp), os.path.join(out, dst), table, stats)
             except Exception as e:  # noqa: BLE001 - one broken check must not stop the run
                 why = [f"check raised {e!r}"]
             verdict(not why, rel, "; ".join(why[:4]))
@@ -359,15 +429,13 @@ def main():
         sub = os.path.join(DATA, "deb_pydicom")
         if os.path.isdir(sub):
             out2 = os.path.join(tmp, "out_options")
-            subprocess.run([RECON3D, "deidentify", sub, "-o", out2, "-q", "--retain-dates",
-                            "--clean-descriptors"], capture_output=True, text=True)
-            n, why = check_options(sub, out2, table, option_flags())
+            _, _, rows2 = deidentify(sub, out2, maps, "--retain-dates", "--clean-descriptors")
+            n, why = check_options(rows2, out2, table, option_flags())
             verdict(n > 0 and not why, f"--retain-dates --clean-descriptors on {n} files",
                     "; ".join(why[:3]))
         # The checker itself must see an untouched file as identifying.
-        probe = next((f["file"] for f in report["files"] if f["status"] == "written" and
-                      not f["file"].endswith(".gz") and
-                      str(pydicom.dcmread(os.path.join(DATA, f["file"]), force=True,
+        probe = next((rel for rel in sorted(written) if not rel.endswith(".gz") and
+                      str(pydicom.dcmread(os.path.join(DATA, rel), force=True,
                                           stop_before_pixels=True).get("PatientName", ""))),
                      None)
         if probe:
@@ -381,58 +449,115 @@ def main():
                     f"checker flags the untouched {probe}", "; ".join(why[:2]))
         # The report never carries a value: spot-check patient names of the inputs.
         leaked = []
-        for f in report["files"][:400]:
-            if f["status"] != "written":
-                continue
+        for rel in sorted(written)[:400]:
             try:
-                a = pydicom.dcmread(plain_input(f["file"], tmp), force=True,
-                                    stop_before_pixels=True)
+                a = pydicom.dcmread(plain_input(rel, tmp), force=True, stop_before_pixels=True)
             except Exception:  # noqa: BLE001
                 continue
             for kw in ("PatientName", "PatientID"):
                 v = str(a.get(kw, "")).strip()
                 if len(v) >= 4 and v in rep_text:
-                    leaked.append(f"{kw} of {f['file']}")
+                    leaked.append(f"{kw} of {rel}")
         verdict(not leaked, "report holds no patient name or ID", "; ".join(leaked[:3]))
-        # Same volume from input and output folders.
+        # Same volume from input and output series.
         n_conv = n_expected = 0
-        written = {f["file"] for f in report["files"] if f["status"] == "written"}
+        private_cases = []
         for d in sorted(by_dir):
             sts = by_dir[d]
             if "written" not in sts or any(s != "written" and s != "skipped" for s in sts):
                 continue
-            indir, outdir = os.path.join(DATA, d), os.path.join(out, d)
+            indir = os.path.join(DATA, d)
             if any(os.path.isdir(os.path.join(indir, x)) for x in os.listdir(indir)):
                 continue  # leaf folders only: a parent would mix series from below
-            # Series by UID, input UID -> output UID through the same file.
+            # Series by UID, input UID -> output UID and folder through the same file.
             series = {}
             for rel in sorted(written):
                 if os.path.dirname(rel) != d:
                     continue
+                dst = os.path.join(out, written[rel])
                 try:
                     ua = pydicom.dcmread(plain_input(rel, tmp), stop_before_pixels=True,
                                          force=True).SeriesInstanceUID
-                    ub = pydicom.dcmread(os.path.join(out, out_rel(rel)),
-                                         stop_before_pixels=True).SeriesInstanceUID
+                    ub = pydicom.dcmread(dst, stop_before_pixels=True).SeriesInstanceUID
                 except Exception:  # noqa: BLE001
                     continue
-                series.setdefault(str(ua), (str(ub), []))[1].append(plain_input(rel, tmp))
-            for ua, (ub, paths) in sorted(series.items()):
+                series.setdefault(str(ua), (str(ub), [], []))
+                series[str(ua)][1].append(dst)
+                series[str(ua)][2].append(plain_input(rel, tmp))
+            for ua, (ub, outs, paths) in sorted(series.items()):
+                # The outputs of this folder's files only: an output series
+                # folder also holds copies of the series from other folders.
+                outdir = os.path.join(tmp, "series_view")
+                shutil.rmtree(outdir, ignore_errors=True)
+                os.makedirs(outdir)
+                for k, o in enumerate(outs):
+                    os.symlink(o, os.path.join(outdir, "%05d.dcm" % k))
                 res = convert_same(indir, outdir, ua, ub, tmp)
                 if res is None:
                     continue
                 why = private_dependence(paths) if res else ""
                 if why:
-                    # Not a failure of ours: the profile removes private
-                    # attributes and we do not offer Retain Safe Private.
+                    # The basic profile removes private attributes; the
+                    # Retain Safe Private option below must bring them back.
                     n_expected += 1
-                    print(f"note convert {d}/{ua[-12:]}: {res}, expected: {why}")
+                    private_cases.append((d, ua, why))
+                    print(f"note convert {d}/{ua[-12:]}: {res} under the basic profile: {why}")
                     continue
                 n_conv += 1
                 verdict(res == "", f"convert {d or '.'} series ...{ua[-12:]}: same volume", res)
-        print(f"files: {n_written} written, {n_refused} refused (named in the report), "
-              f"{n_skipped} skipped (not DICOM, archives); {n_conv} series converted the same, "
-              f"{n_expected} differ through removed private data")
+        # --retain-safe-private: those series convert identically, and
+        # nothing private outside the safe list is kept.
+        n_safe = 0
+        for i, (d, ua, why0) in enumerate(private_cases):
+            indir = os.path.join(DATA, d)
+            out3 = os.path.join(tmp, f"out_safe_{i}")
+            _, _, rows3 = deidentify(indir, out3, maps, "--retain-safe-private")
+            ub, outdir, bad = None, None, []
+            for st, src, dst in rows3:
+                if st != "written":
+                    continue
+                a = pydicom.dcmread(gzip.open(src) if src.endswith(".gz") else src, force=True,
+                                    stop_before_pixels=True)
+                if str(a.get("SeriesInstanceUID", "")) != ua:
+                    continue
+                b = pydicom.dcmread(os.path.join(out3, dst), stop_before_pixels=True)
+                ub, outdir = str(b.SeriesInstanceUID), os.path.dirname(os.path.join(out3, dst))
+                bad += private_creators_ok(os.path.join(out3, dst))
+                codes = [str(x.get("CodeValue", "")) for x in
+                         b.get("DeidentificationMethodCodeSequence", [])]
+                if "113111" not in codes:
+                    bad.append("no 113111 (Retain Safe Private) in the method codes")
+            res = convert_same(indir, outdir, ua, ub, tmp) if ub else "no output"
+            n_safe += res == "" and not bad
+            verdict(res == "" and not bad,
+                    f"--retain-safe-private {d}/{ua[-12:]} ({why0.split(':')[0]}): same volume",
+                    (res or "") + "; ".join(bad[:3]))
+        # A zip archive: its entries go through like the folder they came from.
+        zsrc = os.path.join(DATA, "dcmqi", "data", "segmentations", "ct-3slice")
+        if os.path.isdir(zsrc):
+            zpath = os.path.join(tmp, "study.zip")
+            with zipfile.ZipFile(zpath, "w") as z:
+                for name in sorted(os.listdir(zsrc)):
+                    z.write(os.path.join(zsrc, name), "PATIENT_0042/" + name)
+                z.writestr("PATIENT_0042/README.txt", "not DICOM")
+            out4 = os.path.join(tmp, "out_zip")
+            rc4, err4, rows4 = deidentify(zpath, out4, maps)
+            outs = [dst for st, _, dst in rows4 if st == "written"]
+            ua = str(pydicom.dcmread(os.path.join(zsrc, sorted(os.listdir(zsrc))[0]),
+                                     stop_before_pixels=True).SeriesInstanceUID)
+            ub = str(pydicom.dcmread(os.path.join(out4, outs[0]),
+                                     stop_before_pixels=True).SeriesInstanceUID) if outs else ""
+            res = convert_same(zsrc, os.path.dirname(os.path.join(out4, outs[0])), ua, ub,
+                               tmp) if outs else "nothing written"
+            verdict(rc4 == 0 and len(outs) == len(os.listdir(zsrc)) and res == "" and
+                    all(NAME_RE.match(o) for o in outs) and
+                    not any("PATIENT_0042" in o for o in outs),
+                    f"zip archive: {len(outs)} entries de-identified, same volume as the folder",
+                    f"exit {rc4} {err4[-200:]} {res}")
+        print(f"files: {n_written} written, {n_refused} refused (reported), "
+              f"{n_skipped} skipped (not DICOM); {n_conv} series converted the same, "
+              f"{n_expected} differ through removed private data, {n_safe} of them the same "
+              f"with --retain-safe-private")
         print(f"pixel data: {stats['native']} native ({stats['big_endian']} from big endian), "
               f"{stats['encapsulated']} encapsulated")
         print(f"dciodvfy: {stats['dciodvfy_clean']} of {n_written} outputs without errors; "

@@ -980,7 +980,10 @@ static r3d_status put_items(ctx *c, const r3d_dcm_el *e, r3d_dcm_ds *out, int de
 
 static r3d_status put_kept(ctx *c, const r3d_dcm_el *e, r3d_dcm_ds *out, int depth)
 {
-    if (e->vr == R3D_VR('S', 'Q'))
+    /* A sequence, also when an implicit-VR file left its VR unknown (a
+     * private sequence the parser read as items): never encapsulated bytes. */
+    if (e->vr == R3D_VR('S', 'Q') || e->items ||
+        (e->len == R3D_DCM_UNDEFINED && !e->frag && e->tag != R3D_TAG(0x7FE0, 0x0010)))
         return put_items(c, e, out, depth);
     if (e->len == R3D_DCM_UNDEFINED)
         return r3d_dcm_ds_put_encapsulated(out, e->tag, e->bot, e->bot_len,
@@ -1023,17 +1026,33 @@ static r3d_status put_kept(ctx *c, const r3d_dcm_el *e, r3d_dcm_ds *out, int dep
  *   Philips MR Imaging DD 005 (2005,xx0F): the per-frame sequence holding
  *     them in enhanced files (its items are de-identified like any other).
  * The CSA series header (0029,xx20, the scanner's protocol text) is not
- * kept: it can carry free text and nothing we read needs it. */
+ * kept: it can carry free text and nothing we read needs it.
+ * Files whose private creator elements were stripped (some anonymisers do)
+ * still hold these attributes at their vendor's usual block; there, and only
+ * when Manufacturer names that vendor, the usual block stands in for the
+ * missing creator - which is how the converter (and dcm2niix) reads them. */
 static const struct {
     const char *creator;
     uint16_t group;
     const char *elems; /* low bytes of the element numbers */
+    uint8_t block;     /* the vendor's usual block */
+    const char *vendor; /* in Manufacturer */
 } k_safe_private[] = {
-    {"SIEMENS CSA HEADER", 0x0029, "\x08\x09\x10"},
-    {"SIEMENS MR HEADER", 0x0019, "\x0A\x0B\x0C\x0D\x0E\x0F\x27\x29"},
-    {"Philips MR Imaging DD 001", 0x2005, "\x0D\x0E"},
-    {"Philips MR Imaging DD 005", 0x2005, "\x0F"},
+    {"SIEMENS CSA HEADER", 0x0029, "\x08\x09\x10", 0x10, "SIEMENS"},
+    {"SIEMENS MR HEADER", 0x0019, "\x0A\x0B\x0C\x0D\x0E\x0F\x27\x29", 0x10, "SIEMENS"},
+    {"Philips MR Imaging DD 001", 0x2005, "\x0D\x0E", 0x10, "PHILIPS"},
+    {"Philips MR Imaging DD 005", 0x2005, "\x0F", 0x14, "PHILIPS"},
 };
+
+static int manufacturer_is(const ctx *c, const char *vendor)
+{
+    char m[80];
+    if (!r3d_dcm_str(c->f, r3d_dcm_root(c->f), R3D_TAG(0x0008, 0x0070), -1, m, sizeof m))
+        return 0;
+    for (char *p = m; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return strstr(m, vendor) != NULL;
+}
 
 static int creator_is(const ctx *c, const r3d_dcm_item *in, uint16_t g, uint32_t block,
                       const char *name)
@@ -1055,8 +1074,15 @@ static int safe_private(const ctx *c, const r3d_dcm_item *in, const r3d_dcm_el *
             continue;
         }
         uint32_t block = el >> 8;
-        if (block < 0x10 || !creator_is(c, in, g, block, k_safe_private[i].creator))
+        if (block < 0x10)
             continue;
+        if (!creator_is(c, in, g, block, k_safe_private[i].creator)) {
+            char any[8];
+            int has_creator = r3d_dcm_str(c->f, in, R3D_TAG(g, block), -1, any, sizeof any);
+            if (has_creator || block != k_safe_private[i].block ||
+                !manufacturer_is(c, k_safe_private[i].vendor))
+                continue;
+        }
         if (strchr(k_safe_private[i].elems, el & 0xFF) && (el & 0xFF))
             return 1;
     }
