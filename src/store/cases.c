@@ -129,6 +129,17 @@ static r3d_status dicom_inputs(const r3d_dicom_scan *scan, int series, const cha
         memset(r, 0, sizeof *r);
         snprintf(r->sop, sizeof r->sop, "%s", fr->sop_uid);
         snprintf(r->name, sizeof r->name, "%s", rel_name(src->path, root));
+        if (!r->sop[0]) {
+            /* some writers leave (0008,0018) empty and put the UID only in
+             * the file meta's MediaStorageSOPInstanceUID (0002,0003) */
+            r3d_dcm_file *f = src->mem ? r3d_dcm_parse(src->mem, src->mem_n, 0, "input",
+                                                       R3D_DCM_HEADER_ONLY, NULL)
+                                       : r3d_dcm_open(src->path, R3D_DCM_HEADER_ONLY, NULL);
+            if (f) {
+                r3d_dcm_str(f, r3d_dcm_meta(f), 0x00020003, -1, r->sop, sizeof r->sop);
+                r3d_dcm_close(f);
+            }
+        }
         if (src->mem) {
             st_sha256_hex(src->mem, src->mem_n, r->sha);
             r->size = (int64_t)src->mem_n;
