@@ -15,6 +15,7 @@
 #include "store/store_internal.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -628,6 +629,55 @@ static r3d_status recover_jobs(r3d_store *s, r3d_error *err)
     return st_commit(s, err);
 }
 
+/* ---- leftovers of a crash ------------------------------------------------------------ */
+
+/* DIR/tmp holds images on their way into blobs, named "<pid>-<random>";
+ * a dead writer's files are patient data nobody will use: remove them.
+ * Temporary blob files (".tmp-" in blobs/ab/) an hour old are remnants of
+ * an interrupted write (a live writer renames within seconds). */
+static void remove_leftovers(r3d_store *s)
+{
+    char dir[4200], path[4800];
+    snprintf(dir, sizeof dir, "%s/tmp", s->dir);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    time_t now = time(NULL);
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int pid = atoi(e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        int dead = pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH);
+        if (dead || (stat(path, &sb) == 0 && now - sb.st_mtime > 3600))
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+    snprintf(dir, sizeof dir, "%s/blobs", s->dir);
+    d = opendir(dir);
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) != 2)
+            continue;
+        char sub[4400];
+        snprintf(sub, sizeof sub, "%s/%.2s", dir, e->d_name);
+        DIR *d2 = opendir(sub);
+        struct dirent *f;
+        while (d2 && (f = readdir(d2))) {
+            if (!strstr(f->d_name, ".tmp-"))
+                continue;
+            snprintf(path, sizeof path, "%s/%.255s", sub, f->d_name);
+            struct stat sb;
+            if (stat(path, &sb) == 0 && now - sb.st_mtime > 3600)
+                unlink(path);
+        }
+        if (d2)
+            closedir(d2);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* ---- open / close ----------------------------------------------------------------------- */
 
 static r3d_status mkdir_p(const char *path, r3d_error *err)
@@ -718,6 +768,7 @@ r3d_status st_open(const char *dir, const r3d_store_opts *opts, const uint8_t *k
         goto fail;
     if ((st = recover_jobs(s, err)))
         goto fail;
+    remove_leftovers(s);
     *out = s;
     return R3D_OK;
 fail:
