@@ -60,6 +60,8 @@ typedef struct prog {
     r3d_id job;
     double lo, hi; /* this step's share of the whole job */
     double last;
+    double shown;  /* progress never goes back: the segmentation restarts its
+                      count at each stage */
 } prog;
 
 static double now_s(void)
@@ -71,11 +73,12 @@ static double now_s(void)
 
 static void prog_set(prog *p, double f, const char *stage)
 {
-    double t = now_s();
-    if (t - p->last < 0.25 && f < 1)
+    double t = now_s(), x = p->lo + (p->hi - p->lo) * f;
+    if ((t - p->last < 0.25 && f < 1) || x < p->shown)
         return;
     p->last = t;
-    r3d_job_progress(p->s->store, p->job, p->lo + (p->hi - p->lo) * f, stage, NULL);
+    p->shown = x;
+    r3d_job_progress(p->s->store, p->job, x, stage, NULL);
 }
 
 static void prog_cb(void *ctx, const char *stage, int64_t done, int64_t total)
@@ -108,7 +111,7 @@ static r3d_status meshes_for_all(r3d_server *s, const r3d_actor *a, r3d_id case_
 static r3d_status run_segment(r3d_server *s, const r3d_actor *a, const r3d_job *j,
                               const cJSON *p, cJSON *res, r3d_error *err)
 {
-    prog pr = {s, j->id, 0, 0.05, 0};
+    prog pr = {s, j->id, 0, 0.05, 0, 0};
     prog_set(&pr, 0, "load");
     r3d_volume *img = NULL;
     if (r3d_case_image(s->store, a, j->case_id, &img, err) != R3D_OK)
@@ -154,7 +157,7 @@ static r3d_status run_segment(r3d_server *s, const r3d_actor *a, const r3d_job *
 static r3d_status run_mesh(r3d_server *s, const r3d_actor *a, const r3d_job *j, const cJSON *p,
                            cJSON *res, r3d_error *err)
 {
-    prog pr = {s, j->id, 0, 1, 0};
+    prog pr = {s, j->id, 0, 1, 0, 0};
     prog_set(&pr, 0, "load");
     r3d_id v = (r3d_id)num(p, "version", 0);
     int L = (int)num(p, "label", 0);
@@ -182,7 +185,7 @@ static r3d_status run_mesh(r3d_server *s, const r3d_actor *a, const r3d_job *j, 
 static r3d_status run_threshold(r3d_server *s, const r3d_actor *a, const r3d_job *j,
                                 const cJSON *p, cJSON *res, r3d_error *err)
 {
-    prog pr = {s, j->id, 0, 1, 0};
+    prog pr = {s, j->id, 0, 1, 0, 0};
     prog_set(&pr, 0, "load");
     double lo = num(p, "lo", 0), hi = num(p, "hi", 0), smooth = num(p, "smooth", 5);
     r3d_volume *img = NULL, *mask = NULL;

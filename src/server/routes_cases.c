@@ -51,9 +51,9 @@ static int import_route(srv_req *q, srv_resp *r)
         }
         char *real = realpath(p->valuestring, NULL);
         if (!real) {
-            cJSON_Delete(j);
             resp_error(r, 404, "not_found", "%s: no such file or folder on the server",
                        p->valuestring);
+            cJSON_Delete(j);
             return 1;
         }
         size_t rl = s->import_root ? strlen(s->import_root) : 0;
@@ -296,10 +296,10 @@ static int export_route(srv_req *q, srv_resp *r, r3d_id id)
     snprintf(name, sizeof name, "x.%s", fmt);
     r3d_mesh_format mf = nifti ? R3D_MESH_UNKNOWN : r3d_mesh_format_from_name(name);
     if (!nifti && (mf == R3D_MESH_UNKNOWN || mf == R3D_MESH_OBJ)) {
-        cJSON_Delete(j);
         resp_error(r, 400, "bad_request",
-                   "%s: cannot export to this format (stl, ply, 3mf, amf, wrl, 3ds, glb, "
+                   "%.32s: cannot export to this format (stl, ply, 3mf, amf, wrl, 3ds, glb, "
                    "nii.gz)", fmt);
+        cJSON_Delete(j);
         return 1;
     }
     r3d_labelmap *m = NULL;
