@@ -180,24 +180,30 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
     uint8_t *t = tmp->voxels;
     const float *hu = ct->voxels;
     if (want & W_BODY) {
-        /* Full-resolution edge: the coarse body, its rim re-thresholded. */
-        seg_upsample_into(c->body_lo, c->f, tmp);
-        uint16_t vb = value_of("body"), vs = value_of("skin");
-        for (int64_t p = 0; p < n; p++)
-            if (t[p])
-                o[p] = vb;
-        r3d_volume *d = r3d_image_distance(tmp, err);
-        if (!d) {
-            r3d_volume_free(tmp);
+        /* Body, and its outer 2 mm as skin (distance on the coarse grid,
+         * where the body was found; skin voxels must be tissue, not air). */
+        r3d_volume *d = r3d_image_distance(c->body_lo, err);
+        r3d_volume *sk = d ? seg_like(c->lo, R3D_U8, err) : NULL;
+        if (!sk) {
+            r3d_volume_free(d), r3d_volume_free(tmp);
             return err->code;
         }
         const float *dv = d->voxels;
-        for (int64_t p = 0; p < n; p++)
-            if (t[p] && dv[p] <= 2.0f && hu[p] > -500)
-                o[p] = vs;
-            else if (t[p] && dv[p] <= 2.0f)
-                o[p] = 0;
+        const uint8_t *bl = c->body_lo->voxels;
+        uint8_t *sv = sk->voxels;
+        int64_t nl = r3d_volume_nvox(c->lo);
+        double rim = fmax(2.0, 0.75 * fmax(c->lo->spacing_mm[0], c->lo->spacing_mm[1]));
+        for (int64_t p = 0; p < nl; p++)
+            sv[p] = bl[p] ? (dv[p] <= rim ? 2 : 1) : 0;
         r3d_volume_free(d);
+        seg_upsample_into(sk, c->f, tmp);
+        r3d_volume_free(sk);
+        uint16_t vb = value_of("body"), vs = value_of("skin");
+        for (int64_t p = 0; p < n; p++)
+            if (t[p] == 1)
+                o[p] = vb;
+            else if (t[p] == 2 && hu[p] > -500)
+                o[p] = vs;
     }
     if ((want & (W_LUNGS | W_LOBES)) && c->lung_lo) {
         const uint8_t *lobe = NULL;
@@ -255,6 +261,74 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
     }
     r3d_volume_free(tmp);
     return R3D_OK;
+}
+
+/* The RAS grid is the input's with axes permuted and flipped: every input
+ * voxel (i, j, k) is RAS voxel base + i*d0 + j*d1 + k*d2. Copy through that
+ * integer map; 0 when the grids are not related so (then resample). */
+static int map_back(const r3d_volume *ras, r3d_volume *in)
+{
+    double inv[3][4];
+    /* inverse of the RAS grid's affine (3x3 part by cofactors) */
+    const double(*a)[4] = ras->ijk_to_lps;
+    double det = a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
+                 a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+                 a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+    if (fabs(det) < 1e-12)
+        return 0;
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) {
+            int r1 = (q + 1) % 3, r2 = (q + 2) % 3, c1 = (r + 1) % 3, c2 = (r + 2) % 3;
+            inv[r][q] = (a[r1][c1] * a[r2][c2] - a[r1][c2] * a[r2][c1]) / det;
+        }
+    for (int r = 0; r < 3; r++)
+        inv[r][3] = -(inv[r][0] * a[0][3] + inv[r][1] * a[1][3] + inv[r][2] * a[2][3]);
+    /* RAS voxel coordinates of input voxel (i, j, k), for the 4 corners */
+    double c[4][3];
+    for (int e = 0; e < 4; e++) {
+        double ijk[3] = {e == 1, e == 2, e == 3}, x[3];
+        for (int r = 0; r < 3; r++)
+            x[r] = in->ijk_to_lps[r][3] + in->ijk_to_lps[r][0] * ijk[0] +
+                   in->ijk_to_lps[r][1] * ijk[1] + in->ijk_to_lps[r][2] * ijk[2];
+        for (int r = 0; r < 3; r++)
+            c[e][r] = inv[r][0] * x[0] + inv[r][1] * x[1] + inv[r][2] * x[2] + inv[r][3];
+    }
+    int64_t base[3], d[3][3];
+    for (int r = 0; r < 3; r++) {
+        base[r] = (int64_t)llround(c[0][r]);
+        if (fabs(c[0][r] - base[r]) > 1e-3)
+            return 0;
+        for (int e = 0; e < 3; e++) {
+            double dd = c[e + 1][r] - c[0][r];
+            d[e][r] = (int64_t)llround(dd);
+            if (fabs(dd - d[e][r]) > 1e-3)
+                return 0;
+        }
+    }
+    int64_t nx = in->dim[0], ny = in->dim[1], nz = in->dim[2];
+    int64_t rx = ras->dim[0], ry = ras->dim[1], rz = ras->dim[2];
+    /* all corners of the input must land inside the RAS grid */
+    for (int corner = 0; corner < 8; corner++) {
+        int64_t ijk[3] = {corner & 1 ? nx - 1 : 0, corner & 2 ? ny - 1 : 0, corner & 4 ? nz - 1 : 0};
+        for (int r = 0; r < 3; r++) {
+            int64_t x = base[r] + ijk[0] * d[0][r] + ijk[1] * d[1][r] + ijk[2] * d[2][r];
+            if (x < 0 || x >= (r == 0 ? rx : r == 1 ? ry : rz))
+                return 0;
+        }
+    }
+    int64_t st[3], b0 = base[0] + rx * (base[1] + ry * base[2]);
+    for (int e = 0; e < 3; e++)
+        st[e] = d[e][0] + rx * (d[e][1] + ry * d[e][2]);
+    const uint16_t *src = ras->voxels;
+    uint16_t *dst = in->voxels;
+    for (int64_t k = 0; k < nz; k++)
+        for (int64_t j = 0; j < ny; j++) {
+            int64_t q = b0 + j * st[1] + k * st[2];
+            uint16_t *o = dst + nx * (j + ny * k);
+            for (int64_t i = 0; i < nx; i++, q += st[0])
+                o[i] = src[q];
+        }
+    return 1;
 }
 
 void r3d_seg_result_free(r3d_seg_result *r)
@@ -402,7 +476,7 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
         st = err->code;
         goto fail;
     }
-    {
+    if (!map_back(lab, lm->vol)) {
         r3d_volume *back = r3d_image_resample(lab, ct_in, R3D_INTERP_NEAREST, 0, err);
         if (!back || back->dtype != R3D_U16) {
             r3d_volume_free(back);

@@ -13,15 +13,24 @@ r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
         return R3D_OK;
     const r3d_volume *ct = c->ct;
     int64_t n = r3d_volume_nvox(ct);
-    r3d_volume *lung = seg_like(ct, R3D_U8, err);
-    if (!lung)
+    /* Stay off the chest wall: one coarse voxel in from the lung's edge
+     * (eroded on the coarse grid, then brought to the full grid). */
+    r3d_volume *ll = seg_like(c->lo, R3D_U8, err);
+    if (!ll)
         return err->code;
-    seg_upsample_into(c->lung_lo, c->f, lung);
-    /* Stay off the chest wall: one coarse voxel in from the lung's edge. */
-    r3d_volume *inner = r3d_image_erode(lung, 1.5 * fmax(ct->spacing_mm[0], ct->spacing_mm[2]), err);
-    r3d_volume_free(lung);
-    if (!inner)
+    const uint8_t *lv = c->lung_lo->voxels;
+    uint8_t *lw = ll->voxels;
+    for (int64_t p = 0; p < r3d_volume_nvox(ll); p++)
+        lw[p] = lv[p] != 0;
+    r3d_volume *er = r3d_image_erode(ll, 1.01 * fmax(c->lo->spacing_mm[0], c->lo->spacing_mm[2]), err);
+    r3d_volume_free(ll);
+    r3d_volume *inner = er ? seg_like(ct, R3D_U8, err) : NULL;
+    if (!inner) {
+        r3d_volume_free(er);
         return err->code;
+    }
+    seg_upsample_into(er, c->f, inner);
+    r3d_volume_free(er);
     r3d_volume *wall = NULL;
     if (c->airway) {
         r3d_volume *aw = seg_like(ct, R3D_U8, err);
