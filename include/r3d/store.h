@@ -267,6 +267,13 @@ r3d_status r3d_audit_list(r3d_store *s, const r3d_actor *a, int64_t from, int ma
  * this returns. Restore = open the backup as a store and copy it back. */
 r3d_status r3d_store_backup(r3d_store *s, const r3d_actor *a, const char *dest_dir,
                             r3d_error *err);
+/* A label-map version (0 = the head) as the stored .nii.gz bytes, for the
+ * browser (like r3d_case_image_nifti); its label table as JSON text
+ * [{"value":1,"name":"liver","name_zh":"肝脏","rgb":[r,g,b]},...] if
+ * table_json is not NULL. free() both. */
+r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                            uint8_t **bytes, size_t *n, char **table_json, r3d_error *err);
+
 /* Write a fresh random 32-byte key for encryption at rest (mode 0600). */
 r3d_status r3d_store_key_generate(const char *path, r3d_error *err);
 

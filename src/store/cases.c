@@ -221,6 +221,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
     import_info ii;
     memset(&ii, 0, sizeof ii);
     r3d_volume *v = NULL;
+    r3d_labelmap *masks = NULL; /* an InVesalius project's masks */
     r3d_input_kind kind = r3d_input_detect(input);
     if (kind == R3D_INPUT_UNKNOWN) {
         struct stat sb;
@@ -248,9 +249,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
             return err ? err->code : R3D_EFORMAT;
     } else {
         r3d_input_opts io = R3D_INPUT_OPTS_INIT;
-        r3d_labelmap *masks = NULL;
         v = r3d_input_load(input, &io, &masks, NULL, err);
-        r3d_labelmap_free(masks);
         if (!v)
             return err ? err->code : R3D_EFORMAT;
         st = file_input(input, &ii, err);
@@ -261,6 +260,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
         st = st_volume_to_niigz(s, v, &nii, &nii_n, err);
     if (st) {
         r3d_volume_free(v);
+        r3d_labelmap_free(masks);
         free(ii.in);
         free(nii);
         return st;
@@ -410,6 +410,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
         st = st_commit(s, err);
     else if (in_txn)
         st_rollback(s);
+    int committed = !st;
     ST_UNLOCK(s);
     sodium_memzero(&ii.patient_name, sizeof ii.patient_name);
     sodium_memzero(&ii.patient_id, sizeof ii.patient_id);
@@ -417,8 +418,18 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
     free(nii);
     free(acq);
     r3d_volume_free(v);
-    if (!st && case_id)
-        *case_id = cid;
+    /* a project's own masks become the case's first label-map version */
+    if (!st && masks && masks->vol && masks->vol->dtype == R3D_U16) {
+        r3d_provenance p = {"import", "{\"source\":\"InVesalius project masks\"}"};
+        r3d_status ms = r3d_labels_commit(s, a, cid, masks, "masks of the imported project", &p,
+                                          NULL, err);
+        if (ms)
+            r3d_error_prefix(err, "case %lld imported, its masks not: ", (long long)cid);
+        st = ms;
+    }
+    r3d_labelmap_free(masks);
+    if (committed && case_id)
+        *case_id = cid; /* even if its masks failed: the case is there */
     return st;
 }
 

@@ -343,6 +343,59 @@ r3d_status r3d_labels_load(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d
     return R3D_OK;
 }
 
+r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                            uint8_t **bytes, size_t *n, char **table_json, r3d_error *err)
+{
+    if (!s || !bytes || !n)
+        return r3d_fail(err, R3D_EARG, "labels: no store or no output");
+    *bytes = NULL;
+    *n = 0;
+    if (table_json)
+        *table_json = NULL;
+    ST_LOCK(s);
+    r3d_status st = st_permit(s, a, R3D_ACT_CASE_VIEW, err);
+    if (!st)
+        st = st_case_exists(s, case_id, err);
+    if (!st)
+        st = resolve_version(s, case_id, &version, err);
+    char blob[65] = "";
+    char *table = NULL;
+    sqlite3_stmt *q = NULL;
+    if (!st && !(st = st_prepare(s, "SELECT blob, table_json FROM label_versions WHERE id = ?", &q,
+                                 err))) {
+        sqlite3_bind_int64(q, 1, version);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            st_col_copy(q, 0, blob, sizeof blob);
+            table = st_col_dup(q, 1);
+        }
+        sqlite3_finalize(q);
+    }
+    if (!st)
+        st = st_blob_get(s, blob, bytes, n, err);
+    if (!st) {
+        char obj[96];
+        snprintf(obj, sizeof obj, "case %lld version %lld", (long long)case_id, (long long)version);
+        if (!st_begin(s, NULL)) {
+            st = st_audit(s, a, "labels.view", obj, "ok", err);
+            st_touch_case(s, a, case_id);
+            st = finish_txn(s, st, err);
+        }
+    }
+    ST_UNLOCK(s);
+    if (st) {
+        free(*bytes);
+        *bytes = NULL;
+        *n = 0;
+        free(table);
+        return st;
+    }
+    if (table_json)
+        *table_json = table;
+    else
+        free(table);
+    return R3D_OK;
+}
+
 r3d_status r3d_labels_versions(r3d_store *s, const r3d_actor *a, r3d_id case_id,
                                r3d_version_info **v, int *n, r3d_error *err)
 {

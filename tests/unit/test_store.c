@@ -108,6 +108,21 @@ static void test_versions_undo(void)
         CHECK(memcmp(got->vol->voxels, m2->vol->voxels, r3d_volume_bytes(m2->vol)) == 0);
         r3d_labelmap_free(got);
     }
+    /* the head as .nii.gz bytes for the browser, with its table */
+    uint8_t *nb = NULL;
+    size_t nn = 0;
+    char *tj = NULL;
+    CHECK_INT(r3d_labels_nifti(f.s, &f.rev, c, 0, &nb, &nn, &tj, &e), R3D_OK);
+    if (nb) {
+        r3d_volume *lv = r3d_nifti_read_mem(nb, nn, "labels", &e);
+        CHECK(lv && lv->dtype == R3D_U16 &&
+              memcmp(lv->voxels, m1->vol->voxels, r3d_volume_bytes(m1->vol)) == 0);
+        r3d_volume_free(lv);
+    }
+    CHECK_CONTAINS(tj, "\"name_zh\":\"肝脏\"");
+    free(nb);
+    free(tj);
+    CHECK_INT(r3d_labels_nifti(f.s, &f.eng, c, 0, &nb, &nn, NULL, &e), R3D_EPERM);
     r3d_case_info info;
     CHECK_INT(r3d_case_get(f.s, &f.rev, c, &info, &e), R3D_OK);
     CHECK_INT(info.head_version, v1);
@@ -398,6 +413,34 @@ static void test_encrypted(void)
     fx_rmtree(tmp);
 }
 
+/* An InVesalius project: its masks become the first label-map version. */
+static void test_inv3_masks(void)
+{
+    const char *inv3 = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3";
+    if (access(inv3, R_OK) != 0)
+        SKIP("no %s (Debian package invesalius-examples)", inv3);
+    fx_store f;
+    CHECK(fx_open(&f, NULL));
+    r3d_id c = 0;
+    r3d_error e = R3D_ERROR_INIT;
+    CHECK_INT(r3d_case_import(f.s, &f.clin, inv3, NULL, &c, &e), R3D_OK);
+    r3d_case_info info;
+    CHECK_INT(r3d_case_get(f.s, &f.clin, c, &info, &e), R3D_OK);
+    CHECK_INT(info.n_versions, 1);
+    CHECK(info.head_version > 0);
+    r3d_labelmap *m = NULL;
+    CHECK_INT(r3d_labels_load(f.s, &f.clin, c, 0, &m, &e), R3D_OK);
+    if (m) {
+        CHECK_INT(m->vol->dim[0], info.dim[0]);
+        int64_t nz = 0;
+        for (int64_t i = 0; i < r3d_volume_nvox(m->vol); i++)
+            nz += ((uint16_t *)m->vol->voxels)[i] != 0;
+        CHECK(nz > 1000);
+        r3d_labelmap_free(m);
+    }
+    fx_close(&f);
+}
+
 int main(void)
 {
     RUN(test_import_and_view);
@@ -406,5 +449,6 @@ int main(void)
     RUN(test_jobs_and_recovery);
     RUN(test_check_backup_reopen);
     RUN(test_encrypted);
+    RUN(test_inv3_masks);
     return CHECK_DONE("test_store");
 }

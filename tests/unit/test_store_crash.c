@@ -278,7 +278,7 @@ static void test_kill9(void)
         }
         close(fds[1]);
         /* mostly a few edits in, sometimes during start-up */
-        int us = rand() % 10 == 0 ? rand() % 3000 : rand() % 60000;
+        int us = rand() % 10 == 0 ? rand() % 3000 : rand() % 100000;
         usleep((useconds_t)us);
         kill(pid, SIGKILL);
         int status = 0;
@@ -308,7 +308,8 @@ static void test_kill9(void)
             "%d rounds killed before any ack, %d rounds failed\n", rounds, now_s() - t0, acked,
             versions, early_kills, failed_rounds);
     CHECK(rounds >= 50);
-    CHECK(acked > rounds); /* the kills did land mid-work */
+    CHECK((rounds - early_kills) * 3 >= rounds); /* most kills landed mid-work */
+    CHECK(acked > rounds);
     CHECK_INT(failed_rounds, 0);
     fx_close(&f);
 }
