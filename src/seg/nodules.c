@@ -173,7 +173,7 @@ r3d_status seg_nodules(seg_ctx *c, r3d_error *err)
         for (int64_t x = 0; x < t; x++)
             hs += hu[queue[x]];
         double dia = cbrt(vol * 6 / M_PI);
-        if (dia < 3.0 || (dia < 6.0 && hs / t < -300)) {
+        if (dia < 3.0 || t < 5 || (dia < 6.0 && hs / t < -300)) {
             for (int64_t x = 0; x < t; x++)
                 nv[queue[x]] = 0;
             continue;

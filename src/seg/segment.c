@@ -545,6 +545,13 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
         r3d_label l;
         r3d_structure_label(s, &l);
         st = r3d_label_table_add(&lm->table, &l, err);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "value", s->value);
+        cJSON_AddStringToObject(o, "name", s->name);
+        cJSON_AddStringToObject(o, "name_zh", s->name_zh);
+        cJSON_AddNumberToObject(o, "voxels", (double)count[s->value]);
+        cJSON_AddNumberToObject(o, "volume_ml", round(count[s->value] * vox_ml * 1000) / 1000);
+        cJSON_AddItemToArray(sarr, o);
     }
     /* What was asked for and not found. */
     struct {
