@@ -78,6 +78,7 @@ typedef struct flow {
     double *pos;       /* per group, 3 */
     double *acc;       /* per group: summed moves along the edge */
     int32_t *k;        /* per group: how many labels moved it */
+    double smin;       /* smallest voxel spacing, mm */
 } flow;
 
 static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int64_t k)
@@ -316,7 +317,11 @@ static r3d_status taubin_to_volume(flow *f, int i, double strength, r3d_error *e
     for (int rep = 0; rep < 2; rep++) {
         double V, A;
         part_state(f, i, &V, &A);
+        /* A structure of a voxel or two that Taubin has shrunk to a point
+         * has almost no area: the offset is then no small correction and
+         * would blow it up, so it is held to half a voxel. */
         double delta = A > 0 ? (p->V0 - V) / A : 0;
+        delta = fmax(-0.5 * f->smin, fmin(0.5 * f->smin, delta));
         for (int64_t v = 0; v < m->nv; v++) {
             const double *n = p->nrm + 3 * v;
             double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
@@ -370,6 +375,7 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     memset(&f, 0, sizeof f);
     f.np = n;
     f.ng = ng;
+    f.smin = smin;
     r3d_status st = R3D_OK;
     f.P = calloc((size_t)n + 1, sizeof *f.P);
     f.pos = malloc((size_t)ng * 3 * sizeof *f.pos + 1);
