@@ -7,8 +7,8 @@
  * 16-byte header) in NIfTI's RAS millimetres, the frame NiiVue draws in, so
  * the browser loads it without conversion; GLB in DICOM's LPS frame is made
  * from it on request. Building a mesh = extract (marching cubes on the
- * label), Taubin smoothing, clean-up, outward orientation: the same steps as
- * `recon3d mesh`. */
+ * label), label-aware smoothing, clean-up, outward orientation: the same steps
+ * as `recon3d mesh`. */
 #include "server_internal.h"
 
 #include <stdio.h>
@@ -26,7 +26,10 @@ r3d_mesh *mesh_build(const r3d_volume *labels, uint16_t label, double smooth, r3
     r3d_mesh *m = r3d_mesh_from_label(labels, label, &eo, err);
     if (!m)
         return NULL;
-    if (r3d_mesh_smooth(m, smooth, err) != R3D_OK || r3d_mesh_remove_degenerate(m, err) != R3D_OK ||
+    /* the label-aware smoothing: rounds the terraces of thick slices
+     * without shrinking the object (src/mesh/surface.c) */
+    if (r3d_mesh_smooth_label(m, labels, label, smooth, err) != R3D_OK ||
+        r3d_mesh_remove_degenerate(m, err) != R3D_OK ||
         r3d_mesh_orient_outward(m, err) != R3D_OK) {
         r3d_mesh_free(m);
         return NULL;

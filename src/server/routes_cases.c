@@ -256,12 +256,25 @@ static int image_route(srv_req *q, srv_resp *r, r3d_id id, int gz)
     r3d_volume *v = NULL, *c = NULL;
     uint8_t *bytes = NULL;
     size_t n = 0;
+    r3d_case_info ci;
+    /* case_get checks the case exists and audits the view even on a cache hit */
+    if (r3d_case_get(q->srv->store, &q->actor, id, &ci, &err) != R3D_OK) {
+        resp_fail(r, &err);
+        return 1;
+    }
+    const char *ctype = gz ? "application/gzip" : "application/octet-stream";
+    if (nifti_cache_get(q->srv, 'i', id, 0, gz, &bytes, &n)) {
+        resp_bytes(r, 200, ctype, bytes, n);
+        return 1;
+    }
     if (r3d_case_image(q->srv->store, &q->actor, id, &v, &err) != R3D_OK ||
         !(c = grid_canonical(v, &err)) ||
         volume_to_nifti_bytes(q->srv, c, gz, &bytes, &n, &err) != R3D_OK)
         resp_fail(r, &err);
-    else
-        resp_bytes(r, 200, gz ? "application/gzip" : "application/octet-stream", bytes, n);
+    else {
+        nifti_cache_put(q->srv, 'i', id, 0, gz, bytes, n);
+        resp_bytes(r, 200, ctype, bytes, n);
+    }
     r3d_volume_free(v);
     r3d_volume_free(c);
     return 1;
@@ -408,8 +421,10 @@ int routes_cases(srv_req *q, srv_resp *r)
                 return 1;
             if (r3d_case_delete(st, &q->actor, id[0], &err) != R3D_OK)
                 resp_fail(r, &err);
-            else
+            else {
+                nifti_cache_drop(q->srv, id[0]);
                 resp_json(r, 200, cJSON_CreateObject());
+            }
         } else
             resp_error(r, 405, "method", "use GET or DELETE");
         return 1;

@@ -506,12 +506,27 @@ int routes_labels(srv_req *q, srv_resp *r)
         r3d_volume *c = NULL;
         uint8_t *bytes = NULL;
         size_t n = 0;
+        const char *ctype = gz ? "application/gzip" : "application/octet-stream";
+        r3d_case_info ci;
+        if (r3d_case_get(q->srv->store, &q->actor, id[0], &ci, &err) != R3D_OK) {
+            resp_fail(r, &err);
+            return 1;
+        }
+        if (v <= 0)
+            v = ci.head_version;
+        /* versions never change once made, so (case, version) is a safe key */
+        if (v > 0 && nifti_cache_get(q->srv, 'l', id[0], v, gz, &bytes, &n)) {
+            resp_bytes(r, 200, ctype, bytes, n);
+            return 1;
+        }
         if (r3d_labels_load(q->srv->store, &q->actor, id[0], v, &m, &err) != R3D_OK ||
             !(c = grid_canonical(m->vol, &err)) ||
             volume_to_nifti_bytes(q->srv, c, gz, &bytes, &n, &err) != R3D_OK)
             resp_fail(r, &err);
-        else
-            resp_bytes(r, 200, gz ? "application/gzip" : "application/octet-stream", bytes, n);
+        else {
+            nifti_cache_put(q->srv, 'l', id[0], v, gz, bytes, n);
+            resp_bytes(r, 200, ctype, bytes, n);
+        }
         r3d_volume_free(c);
         r3d_labelmap_free(m);
         return 1;

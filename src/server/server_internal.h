@@ -35,6 +35,18 @@ struct r3d_server {
     /* label-map edits of one case are serialised so two edits cannot both
      * start from the same head (the second would silently drop the first) */
     pthread_mutex_t edit_mu;
+    /* the last few NIfTI answers (image of a case, label map of a version):
+     * opening a case twice, or several tabs, re-encode nothing */
+    pthread_mutex_t cache_mu;
+    struct nifti_cached {
+        char kind;
+        int gz;
+        r3d_id case_id, version;
+        uint8_t *bytes;
+        size_t n;
+        uint64_t used;
+    } cache[3];
+    uint64_t cache_clock;
 };
 
 /* One request as a route sees it. */
@@ -114,6 +126,14 @@ r3d_volume *grid_canonical(const r3d_volume *native, r3d_error *err);
  * file). On localhost plain .nii loads faster than the browser inflates. */
 r3d_status volume_to_nifti_bytes(r3d_server *s, const r3d_volume *v, int gz, uint8_t **bytes,
                                  size_t *n, r3d_error *err);
+
+/* A copy of a cached answer (1) or 0; put takes a copy too. */
+int nifti_cache_get(r3d_server *s, char kind, r3d_id case_id, r3d_id version, int gz,
+                    uint8_t **bytes, size_t *n);
+void nifti_cache_put(r3d_server *s, char kind, r3d_id case_id, r3d_id version, int gz,
+                     const uint8_t *bytes, size_t n);
+void nifti_cache_drop(r3d_server *s, r3d_id case_id); /* a deleted case */
+void nifti_cache_free(r3d_server *s);
 
 /* ---- label tables as JSON, meshes (labels.c, meshes.c) ---- */
 cJSON *label_table_json(const r3d_labelmap *m, int with_counts);

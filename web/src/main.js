@@ -1,7 +1,7 @@
 // recon3d workstation front end: NiiVue renders, the C server computes.
 // Images and label maps arrive already in RAS voxel order (see docs/web.md),
 // so NiiVue's drawing bitmap indexes the same grid the server edits.
-import { Niivue, NVMesh, SLICE_TYPE, SHOW_RENDER } from '@niivue/niivue'
+import { Niivue, NVMesh, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '@niivue/niivue'
 import { t, setLang, defaultLang, getLang } from './i18n.js'
 
 const $ = (s) => document.querySelector(s)
@@ -74,15 +74,20 @@ function show(id) {
   $('#btn-logout').hidden = id === 'login'
 }
 
+function showWho(s) {
+  if (s) state.who = s
+  if (state.who) $('#who').textContent = `${state.who.user} (${t('role_' + state.who.role)})`
+}
+
 async function boot() {
   setLang(defaultLang())
   $('#lang').value = getLang()
-  $('#lang').onchange = () => { setLang($('#lang').value); renderObjects(); renderMeasure() }
+  $('#lang').onchange = () => { setLang($('#lang').value); renderObjects(); renderMeasure(); showWho() }
   try {
     const s = await api('GET', '/api/session')
     state.csrf = s.csrf
     state.user = s.user
-    $('#who').textContent = `${s.user} (${s.role})`
+    showWho(s)
     await openCases()
   } catch {
     const h = await api('GET', '/api/health').catch(() => ({}))
@@ -96,7 +101,7 @@ $('#login-go').onclick = () => guarded(async () => {
   if (!$('#setup-hint').hidden) await api('POST', '/api/setup', { user, password })
   const s = await api('POST', '/api/login', { user, password })
   state.csrf = s.csrf
-  $('#who').textContent = `${s.user} (${s.role})`
+  showWho(s)
   $('#setup-hint').hidden = true
   await openCases()
 })
@@ -139,6 +144,7 @@ $('#import-zip').onchange = () => guarded(async () => {
 const nv = new Niivue({
   backColor: [0.08, 0.08, 0.09, 1], show3Dcrosshair: true, isColorbar: false,
   meshThicknessOn2D: 1.5, dragAndDropEnabled: false, multiplanarShowRender: SHOW_RENDER.ALWAYS,
+  multiplanarLayout: MULTIPLANAR_TYPE.GRID,
   isDepthPickMesh: true, loadingText: '',
 })
 window.nv = nv
@@ -174,7 +180,7 @@ async function loadScene(labels, meshes) {
   state.version = labels.version
   state.labels = labels.labels
   const vols = [{ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii' }]
-  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii?version=${state.version}`, name: 'labels.nii', opacity: 0.45 })
+  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45 })
   const loadV = nv.loadVolumes(vols)
   for (const m of nv.meshes.slice()) nv.removeMesh(m)
   state.meshes.clear()

@@ -1,0 +1,67 @@
+// The browser half of bench/load_case/run.sh (see there).
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+const { RECON3D, SERIES, STRUCTURES, SRC } = process.env
+const { chromium } = createRequire(path.join(SRC, 'web/package.json'))('playwright-core')
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'r3d-bench-'))
+const portFile = path.join(tmp, 'port')
+const srv = spawn(RECON3D, ['serve', '--store', path.join(tmp, 'store'), '--port', '0', '--port-file', portFile, '--web', path.join(SRC, 'web/dist'), '--quiet'], { stdio: 'inherit' })
+while (!fs.existsSync(portFile)) await new Promise((r) => setTimeout(r, 100))
+const base = `http://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}`
+const pass = 'Timing-Run-Passphrase-2026'
+let cookie = '', csrf = ''
+async function api(method, p, body) {
+  const r = await fetch(base + p, { method, headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf }, body: body && JSON.stringify(body) })
+  const sc = r.headers.get('set-cookie')
+  if (sc) cookie = sc.split(';')[0]
+  return r
+}
+try {
+  const su = await api('POST', '/api/setup', { user: 'bench', password: pass })
+  if (su.status !== 201) throw new Error('set-up failed: ' + (await su.text()))
+  const li = await (await api('POST', '/api/login', { user: 'bench', password: pass })).json()
+  if (!li.csrf) throw new Error('login failed: ' + JSON.stringify(li))
+  csrf = li.csrf
+  let t = performance.now()
+  const c = await (await api('POST', '/api/cases', { path: SERIES })).json()
+  if (!c.dim) throw new Error('import failed: ' + JSON.stringify(c))
+  console.log(`import: ${((performance.now() - t) / 1000).toFixed(2)} s, ${c.dim.join('x')}`)
+  t = performance.now()
+  const { job } = await (await api('POST', `/api/cases/${c.id}/reconstruct`, { structures: STRUCTURES })).json()
+  let j
+  do { await new Promise((r) => setTimeout(r, 500)); j = await (await api('GET', `/api/jobs/${job}`)).json() } while (j.state === 'queued' || j.state === 'running')
+  console.log(`reconstruction (${STRUCTURES}): ${((performance.now() - t) / 1000).toFixed(1)} s, ${j.state}${j.message ? ': ' + j.message : ''}`)
+  const meshes = (await (await api('GET', `/api/cases/${c.id}/meshes`)).json()).meshes
+  const mb = meshes.reduce((a, m) => a + m.bytes, 0) / 1e6
+  console.log(`structures with meshes: ${meshes.length} (${mb.toFixed(1)} MB of MZ3)`)
+  // server side: everything the page fetches, sequentially
+  t = performance.now()
+  let bytes = 0
+  for (const p of [`/api/cases/${c.id}/image.nii`, `/api/cases/${c.id}/labels.nii`, ...meshes.map((m) => m.url)]) bytes += (await (await api('GET', p)).arrayBuffer()).byteLength
+  console.log(`server transfer of image + labels + meshes: ${((performance.now() - t) / 1000).toFixed(2)} s, ${(bytes / 1e6).toFixed(1)} MB`)
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'] })
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } })
+  await page.goto(base + '/')
+  await page.fill('#login-user', 'bench'); await page.fill('#login-pass', pass); await page.click('#login-go')
+  await page.waitForSelector('#cases:not([hidden])')
+  const times = []
+  for (let i = 0; i < 5; i++) {
+    await page.click('#btn-cases')
+    await page.waitForSelector(`button[data-case="${c.id}"]`)
+    await page.click(`button[data-case="${c.id}"]`)
+    await page.waitForFunction(() => window.r3d.busy === 0 && window.r3d.loadSeconds, null, { timeout: 300000 })
+    times.push(await page.evaluate(() => window.r3d.loadSeconds))
+    await page.evaluate(() => { window.r3d.loadSeconds = 0 })
+  }
+  times.sort((a, b) => a - b)
+  console.log(`browser load (image + labels + ${meshes.length} meshes, NiiVue on SwiftShader): median ${times[2].toFixed(2)} s, min ${times[0].toFixed(2)} s, max ${times[4].toFixed(2)} s`)
+  await browser.close()
+} finally {
+  srv.kill('SIGTERM')
+  await new Promise((r) => srv.on('exit', r))
+  fs.rmSync(tmp, { recursive: true, force: true })
+}
