@@ -9,7 +9,8 @@
  *
  * Units and axes - the decision: glTF is metres and +Y up, +Z forward
  * (front of the asset), +X left, by specification, and three.js (hence
- * NiiVue's and most web viewers' glTF path) follows it. We keep the
+ * most web viewers' glTF path) follows it. (NiiVue, the viewer of web/,
+ * reads no glTF at all: see docs/mesh-formats.md.) We keep the
  * vertex data in patient millimetres, exactly as in every other format
  * (so a tool that reads the accessors gets the same numbers as from
  * STL/OBJ and the images), and put every object node under one root node
