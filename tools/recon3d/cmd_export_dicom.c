@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "         [--models stl|obj|none] [--deidentify [--retain-dates]\n"
             "         [--clean-descriptors] [--retain-safe-private]] [--quiet]\n"
             "  INPUT        a `recon3d segment` output folder (labels.nii.gz, labels.json,\n"
-            "               meshes/) or one label map (NIfTI, NRRD)\n"
+            "               meshes/) or one label map (NIfTI, NRRD; names and colours from\n"
+            "               INPUT.json or labels.json beside it, else the registry)\n"
             "  --source     the DICOM series the labels were made from\n"
             "  -o OUTDIR    OUTDIR/<StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm: one SEG and\n"
             "               one encapsulated model per mesh\n"
@@ -475,8 +476,18 @@ int cmd_export_dicom(int argc, char **argv)
         snprintf(lpath, sizeof lpath, "%s/labels.nii.gz", a.input);
         snprintf(jpath, sizeof jpath, "%s/labels.json", a.input);
     } else {
+        /* A label table beside the file: <file>.json (what --seg-to-labels
+         * writes) or labels.json in its folder (a segment folder's). */
         snprintf(lpath, sizeof lpath, "%s", a.input);
-        jpath[0] = 0;
+        struct stat sj;
+        snprintf(jpath, sizeof jpath, "%s.json", a.input);
+        if (stat(jpath, &sj) != 0) {
+            const char *sl = strrchr(a.input, '/');
+            int dl = sl ? (int)(sl - a.input) : 1;
+            snprintf(jpath, sizeof jpath, "%.*s/labels.json", dl, sl ? a.input : ".");
+            if (stat(jpath, &sj) != 0)
+                jpath[0] = 0;
+        }
     }
     double t0 = cli_now();
     r3d_labelmap *lm = load_labels(lpath, &err);
