@@ -1108,6 +1108,8 @@ static r3d_status copy_el(ctx *c, const r3d_dcm_item *in, const r3d_dcm_el *e, r
         note(c->d, tag, "X", RES_REMOVED); /* curves; overlays with their data */
         return R3D_OK;
     }
+    if (tag == R3D_TAG(0x0008, 0x0005) && value_empty(e))
+        return R3D_OK; /* an empty character set is a Type 1C error; absent means the same */
     const rule *r = rule_find(tag);
     if (!r)
         return put_kept(c, e, out, depth);
