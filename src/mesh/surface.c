@@ -25,8 +25,8 @@
  * holds the volume at the mask's. Its rest state is the least-area surface
  * of that volume consistent with the mask, so terraces become round caps.
  * Measured on a sphere of radius 20 mm at 0.7 x 0.7 x 2.5 mm (distance to
- * the true surface, mean / p95): Taubin 0.181 / 0.625 mm, this 0.071 /
- * 0.167 mm. It is not used on isotropic grids: the one pressure for the
+ * the true surface, mean / p95): Taubin 0.181 / 0.625 mm, this 0.069 /
+ * 0.157 mm. It is not used on isotropic grids: the one pressure for the
  * whole surface rounds sharp rims and bulges flat faces (a one-voxel plate
  * gets 0.19 mm mean error, against 0.04 with Taubin).
  *
@@ -54,7 +54,12 @@
 #include <string.h>
 
 #define FLOW_LAMBDA 0.5      /* umbrella step */
-#define FLOW_PER_STRENGTH 16 /* iterations per unit of strength (5 -> 80) */
+#ifndef FLOW_PER_STRENGTH
+#define FLOW_PER_STRENGTH 6 /* iterations per unit of strength (5 -> 30) */
+#endif
+#ifndef FLOW_MOMENTUM
+#define FLOW_MOMENTUM 0.7 /* heavy-ball momentum: 30 steps do what 80 plain ones did */
+#endif
 #define FLOW_MARGIN 0.02     /* keep off the voxel centres by 2 % of the edge */
 #define ANISO_RATIO 1.5      /* largest / smallest spacing that counts as thick slices */
 #define NBLK 256             /* fixed blocks for the volume sums */
@@ -75,6 +80,7 @@ typedef struct flow {
     int64_t ng;
     double *p0, *d;    /* per group: inside centre (of its first label), to the other centre */
     double *t;         /* per group: position along the edge, 0 .. 1 */
+    double *vel;       /* per group: the last step (momentum) */
     double *pos;       /* per group, 3 */
     double *acc;       /* per group: summed moves along the edge */
     int32_t *k;        /* per group: how many labels moved it */
@@ -233,8 +239,11 @@ static void update_pass(void *ctx, int64_t b, int64_t e)
     flow *f = ctx;
     for (int64_t g = b; g < e; g++) {
         if (f->k[g]) {
-            double t = f->t[g] + f->acc[g] / f->k[g];
-            f->t[g] = t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+            double t0 = f->t[g];
+            double t = t0 + f->acc[g] / f->k[g] + FLOW_MOMENTUM * f->vel[g];
+            t = t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+            f->vel[g] = t - t0;
+            f->t[g] = t;
         }
         f->acc[g] = 0;
         f->k[g] = 0;
@@ -387,7 +396,8 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         f.t = malloc((size_t)ng * sizeof *f.t + 1);
         f.acc = calloc((size_t)ng + 1, sizeof *f.acc);
         f.k = calloc((size_t)ng + 1, sizeof *f.k);
-        if (!f.p0 || !f.d || !f.t || !f.acc || !f.k)
+        f.vel = calloc((size_t)ng + 1, sizeof *f.vel);
+        if (!f.p0 || !f.d || !f.t || !f.acc || !f.k || !f.vel)
             goto oom;
     }
     int64_t off = 0;
@@ -472,6 +482,7 @@ out:
     free(f.t);
     free(f.acc);
     free(f.k);
+    free(f.vel);
     return st;
 }
 

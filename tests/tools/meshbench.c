@@ -4,7 +4,9 @@
  *             [--pre OUT.stl] [--post OUT.stl]      -> one JSON line of timings
  *   meshbench --distance A.stl B.stl                -> one JSON line (mm)
  * MASK: any input recon3d reads; without --label every non-zero voxel is the
- * structure. Times are wall-clock seconds of each library call alone. */
+ * structure. Times are wall-clock seconds of each library call alone; the
+ * smoothing is what recon3d mesh does by default (r3d_mesh_smooth_label for
+ * masks, Taubin for thresholds). */
 #include "r3d/r3d.h"
 
 #include <math.h>
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
         return die(&e);
     r3d_extract_opts eo = R3D_EXTRACT_OPTS_INIT;
     r3d_mesh *m;
+    r3d_volume *l = NULL;
     double t0 = now();
     if (has_thr) {
         eo.iso = thr;
@@ -106,7 +109,7 @@ int main(int argc, char **argv)
     } else {
         /* the structure as label 1 of a uint16 map */
         int64_t dim[4] = {v->dim[0], v->dim[1], v->dim[2], 1};
-        r3d_volume *l = r3d_volume_new(dim, R3D_U16, &e);
+        l = r3d_volume_new(dim, R3D_U16, &e);
         if (!l)
             return die(&e);
         memcpy(l->ijk_to_lps, v->ijk_to_lps, sizeof l->ijk_to_lps);
@@ -117,13 +120,14 @@ int main(int argc, char **argv)
         }
         t0 = now();
         m = r3d_mesh_from_label(l, 1, &eo, &e);
-        r3d_volume_free(l);
     }
     double t1 = now();
     if (!m)
         return die(&e);
-    if (r3d_mesh_smooth(m, smooth, &e) != R3D_OK)
+    /* the default smoothing recon3d mesh applies: label-aware for masks */
+    if ((l ? r3d_mesh_smooth_label(m, l, 1, smooth, &e) : r3d_mesh_smooth(m, smooth, &e)) != R3D_OK)
         return die(&e);
+    r3d_volume_free(l);
     double t2 = now();
     int64_t before = m->nt;
     if (pre && !write_one(m, pre, &e))
