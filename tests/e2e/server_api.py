@@ -98,25 +98,37 @@ def start(tmp, *extra, expect_fail=False):
     portf = os.path.join(tmp, "port")
     if os.path.exists(portf):
         os.unlink(portf)
+    log = open(os.path.join(tmp, "server.log"), "w+")
     p = subprocess.Popen([RECON3D, "serve", "--store", store, "--port", "0", "--port-file", portf,
-                          "--quiet", *extra], stderr=subprocess.PIPE)
+                          "--quiet", *extra], stderr=log)
+    p.log = log
     if expect_fail:
-        _, err = p.communicate(timeout=30)
-        return p.returncode, err.decode()
+        p.wait(timeout=30)
+        log.seek(0)
+        return p.returncode, log.read()
     t0 = time.time()
     while not os.path.exists(portf):
         if p.poll() is not None or time.time() - t0 > 30:
-            raise RuntimeError("server did not start: " + p.stderr.read().decode())
+            log.seek(0)
+            raise RuntimeError("server did not start: " + log.read())
         time.sleep(0.05)
     return p, int(open(portf).read())
 
 
 def stop(p):
+    """SIGTERM, a clean exit, and nothing on stderr from the sanitizers
+    (the ASan build's run of this test is the server's memory check)."""
     p.terminate()
     try:
-        p.wait(timeout=30)
+        rc = p.wait(timeout=60)
     except subprocess.TimeoutExpired:
         p.kill()
+        rc = "killed"
+    p.log.seek(0)
+    err = p.log.read()
+    p.log.close()
+    bad = [l for l in err.splitlines() if "Sanitizer" in l or "runtime error" in l]
+    check(rc == 0 and not bad, "the server stops cleanly on SIGTERM, no sanitizer report", (rc, bad[:5]))
 
 
 def phantom(path):

@@ -182,7 +182,11 @@ async function loadScene(labels, meshes) {
   const vols = [{ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii' }]
   if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45 })
   const loadV = nv.loadVolumes(vols)
-  for (const m of nv.meshes.slice()) nv.removeMesh(m)
+  // NiiVue's addMesh/removeMesh re-upload every volume texture each time:
+  // with twenty structures that is most of the load, so meshes go in and
+  // out of nv.meshes directly with one redraw at the end
+  for (const m of nv.meshes) m.unloadMesh(nv.gl)
+  nv.meshes = []
   state.meshes.clear()
   const loadM = Promise.all(meshes.meshes.map(async (m) => {
     const r = await api('GET', m.url, undefined, { raw: true })
@@ -196,8 +200,9 @@ async function loadScene(labels, meshes) {
     const mesh = await NVMeshFromBuffer(buf, `${m.label}.mz3`, [...m.rgb, 255])
     state.meshes.set(m.label, mesh)
     const d = state.display.objects[m.label]
-    if (d) applyDisplay(m.label, d)
+    if (d) applyDisplay(m.label, d, false)
   }
+  nv.drawScene()
   setWL('soft')
   renderObjects()
   renderMeasure()
@@ -206,7 +211,7 @@ async function loadScene(labels, meshes) {
 async function NVMeshFromBuffer(buf, name, rgba) {
   const mesh = await NVMesh.readMesh(buf, name, nv.gl, 1, new Uint8Array(rgba), true)
   mesh.basePts = Float32Array.from(mesh.pts)
-  nv.addMesh(mesh)
+  nv.meshes.push(mesh)
   return mesh
 }
 
@@ -265,13 +270,15 @@ function select(value) {
   renderObjects()
 }
 
-function applyDisplay(label, d) {
+function applyDisplay(label, d, redraw = true) {
   const mesh = state.meshes.get(label)
   if (!mesh) return
-  if (d.visible !== undefined) nv.setMeshProperty(mesh.id, 'visible', d.visible)
-  if (d.opacity !== undefined) nv.setMeshProperty(mesh.id, 'opacity', d.opacity)
-  if (d.rgb) nv.setMeshProperty(mesh.id, 'rgba255', new Uint8Array([...d.rgb, 255]))
+  if (d.visible !== undefined) mesh.visible = d.visible
+  if (d.opacity !== undefined) mesh.opacity = d.opacity
+  if (d.rgb) mesh.rgba255 = new Uint8Array([...d.rgb, 255])
   if (d.transform) applyTransform(mesh, d.transform)
+  else mesh.updateMesh(nv.gl)
+  if (redraw) nv.drawScene()
 }
 
 function applyTransform(mesh, [tx, ty, tz, rzDeg]) {
@@ -288,7 +295,6 @@ function applyTransform(mesh, [tx, ty, tz, rzDeg]) {
     out[i + 2] = p[i + 2] + tz
   }
   mesh.updateMesh(nv.gl)
-  nv.updateGLVolume()
 }
 
 let saveTimer = 0
