@@ -70,6 +70,8 @@ typedef struct part {
     r3d__vtri vt;
     const int64_t *g;
     double *nrm;       /* 3 per vertex: sum of the incident faces' cross products */
+    double *fn;        /* 3 per triangle: its cross product */
+    int64_t *nstart, *nb; /* thick slices: unique neighbours (groups), CSR */
     double V0, delta;  /* the mask's volume; this step's pressure (mm) */
     double bv[NBLK], ba[NBLK];
 } part;
@@ -121,31 +123,10 @@ static const double *gpos(const flow *f, const part *p, uint32_t v)
     return f->pos + 3 * p->g[v];
 }
 
-static void normals_pass(void *ctx, int64_t b, int64_t e)
-{
-    flow *f = ctx;
-    part *p = &f->P[f->cur];
-    const r3d_mesh *m = p->m;
-    for (int64_t v = b; v < e; v++) {
-        double n[3] = {0, 0, 0};
-        for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
-            const uint32_t *t = m->t + 3 * (int64_t)p->vt.tri[s];
-            const double *a = gpos(f, p, t[0]), *bb = gpos(f, p, t[1]), *cc = gpos(f, p, t[2]);
-            double u[3] = {bb[0] - a[0], bb[1] - a[1], bb[2] - a[2]};
-            double w[3] = {cc[0] - a[0], cc[1] - a[1], cc[2] - a[2]};
-            n[0] += u[1] * w[2] - u[2] * w[1];
-            n[1] += u[2] * w[0] - u[0] * w[2];
-            n[2] += u[0] * w[1] - u[1] * w[0];
-        }
-        memcpy(p->nrm + 3 * v, n, sizeof n);
-    }
-}
-
-/* Block k of the current part: the signed volume of its triangles
- * (relative to one vertex, for precision far from the origin) and the
- * area its vertices sweep when pushed along the normal but held to their
- * edges (area x cos^2; plain area when d is NULL). */
-static void volume_pass(void *ctx, int64_t b, int64_t e)
+/* Block k of the current part's triangles: each face's cross product
+ * (kept for the vertex normals) and the block's signed volume, relative
+ * to one vertex for precision far from the origin. */
+static void face_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     part *p = &f->P[f->cur];
@@ -157,17 +138,39 @@ static void volume_pass(void *ctx, int64_t b, int64_t e)
         for (int64_t i = t0; i < t1; i++) {
             const uint32_t *t = m->t + 3 * i;
             const double *a = gpos(f, p, t[0]), *bb = gpos(f, p, t[1]), *cc = gpos(f, p, t[2]);
-            double A[3] = {a[0] - o[0], a[1] - o[1], a[2] - o[2]};
-            double B[3] = {bb[0] - o[0], bb[1] - o[1], bb[2] - o[2]};
-            double C[3] = {cc[0] - o[0], cc[1] - o[1], cc[2] - o[2]};
-            vol += A[0] * (B[1] * C[2] - B[2] * C[1]) - A[1] * (B[0] * C[2] - B[2] * C[0]) +
-                   A[2] * (B[0] * C[1] - B[1] * C[0]);
+            double u[3] = {bb[0] - a[0], bb[1] - a[1], bb[2] - a[2]};
+            double w[3] = {cc[0] - a[0], cc[1] - a[1], cc[2] - a[2]};
+            double *n = p->fn + 3 * i;
+            n[0] = u[1] * w[2] - u[2] * w[1];
+            n[1] = u[2] * w[0] - u[0] * w[2];
+            n[2] = u[0] * w[1] - u[1] * w[0];
+            vol += (a[0] - o[0]) * n[0] + (a[1] - o[1]) * n[1] + (a[2] - o[2]) * n[2];
         }
         p->bv[k] = vol / 6;
+    }
+}
+
+/* Block k of the current part's vertices: normals (sum of the incident
+ * faces' cross products) and the area they sweep when pushed along the
+ * normal but held to their edges (area x cos^2; plain area when there are
+ * no edges, d NULL). */
+static void vertex_pass(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const r3d_mesh *m = p->m;
+    for (int64_t k = b; k < e; k++) {
         int64_t v0 = m->nv * k / NBLK, v1 = m->nv * (k + 1) / NBLK;
         double wa = 0;
         for (int64_t v = v0; v < v1; v++) {
-            const double *n = p->nrm + 3 * v;
+            double n[3] = {0, 0, 0};
+            for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
+                const double *q = p->fn + 3 * (int64_t)p->vt.tri[s];
+                n[0] += q[0];
+                n[1] += q[1];
+                n[2] += q[2];
+            }
+            memcpy(p->nrm + 3 * v, n, sizeof n);
             double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
             if (!f->d) {
                 wa += ln / 6;
@@ -184,17 +187,47 @@ static void volume_pass(void *ctx, int64_t b, int64_t e)
     }
 }
 
-/* Normals, volume and swept area of part i; sets its pressure. */
+/* Normals, volume and swept area of part i. */
 static void part_state(flow *f, int i, double *V, double *A)
 {
     f->cur = i;
-    r3d_parallel_for(f->P[i].m->nv, normals_pass, f);
-    r3d_parallel_for(NBLK, volume_pass, f);
+    r3d_parallel_for(NBLK, face_pass, f);
+    r3d_parallel_for(NBLK, vertex_pass, f);
     *V = *A = 0;
     for (int k = 0; k < NBLK; k++) {
         *V += f->P[i].bv[k];
         *A += f->P[i].ba[k];
     }
+}
+
+/* Unique neighbours of every vertex of a part, as groups (CSR), from its
+ * vertex->triangle lists: the umbrella then reads each neighbour once. */
+static r3d_status part_neighbours(flow *f, part *p, r3d_error *err)
+{
+    const r3d_mesh *m = p->m;
+    p->nstart = malloc(((size_t)m->nv + 1) * sizeof *p->nstart);
+    p->nb = malloc(((size_t)2 * (size_t)(p->vt.start[m->nv]) + 1) * sizeof *p->nb);
+    if (!p->nstart || !p->nb)
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
+    int64_t w = 0;
+    for (int64_t v = 0; v < m->nv; v++) {
+        p->nstart[v] = w;
+        for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
+            const uint32_t *t = m->t + 3 * (int64_t)p->vt.tri[s];
+            for (int c = 0; c < 3; c++) {
+                if (t[c] == (uint32_t)v)
+                    continue;
+                int64_t g = p->g[t[c]], i = p->nstart[v];
+                while (i < w && p->nb[i] != g)
+                    i++;
+                if (i == w)
+                    p->nb[w++] = g;
+            }
+        }
+    }
+    p->nstart[m->nv] = w;
+    (void)f;
+    return R3D_OK;
 }
 
 /* One step of the current part: the umbrella Laplacian's normal part plus
@@ -204,22 +237,16 @@ static void move_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     part *p = &f->P[f->cur];
-    const r3d_mesh *m = p->m;
     for (int64_t v = b; v < e; v++) {
         int64_t g = p->g[v];
         const double *x = f->pos + 3 * g, *n = p->nrm + 3 * v, *d = f->d + 3 * g;
         double q[3] = {0, 0, 0};
-        int64_t cnt = 0;
-        for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
-            const uint32_t *t = m->t + 3 * (int64_t)p->vt.tri[s];
-            for (int k = 0; k < 3; k++)
-                if (t[k] != (uint32_t)v) { /* each neighbour twice on a closed fan */
-                    const double *r = gpos(f, p, t[k]);
-                    q[0] += r[0];
-                    q[1] += r[1];
-                    q[2] += r[2];
-                    cnt++;
-                }
+        int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
+        for (int64_t i = 0; i < cnt; i++) {
+            const double *r = f->pos + 3 * p->nb[s0 + i];
+            q[0] += r[0];
+            q[1] += r[1];
+            q[2] += r[2];
         }
         double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
         double dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
@@ -228,8 +255,8 @@ static void move_pass(void *ctx, int64_t b, int64_t e)
         double L[3] = {q[0] / (double)cnt - x[0], q[1] / (double)cnt - x[1],
                        q[2] / (double)cnt - x[2]};
         double u[3] = {n[0] / ln, n[1] / ln, n[2] / ln};
-        double s = FLOW_LAMBDA * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2]) + p->delta;
-        f->acc[g] += s * (u[0] * d[0] + u[1] * d[1] + u[2] * d[2]) / dd;
+        double st = FLOW_LAMBDA * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2]) + p->delta;
+        f->acc[g] += st * (u[0] * d[0] + u[1] * d[1] + u[2] * d[2]) / dd;
         f->k[g]++;
     }
 }
@@ -407,9 +434,12 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->g = grp + off;
         off += meshes[i]->nv;
         p->nrm = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->nrm + 1);
-        if (!p->nrm)
+        p->fn = malloc((size_t)meshes[i]->nt * 3 * sizeof *p->fn + 1);
+        if (!p->nrm || !p->fn)
             goto oom;
         if ((st = r3d__vtri_build(p->m, &p->vt, err)) != R3D_OK)
+            goto out;
+        if (aniso && (st = part_neighbours(&f, p, err)) != R3D_OK)
             goto out;
         p->V0 = meshes[i]->nt ? (double)count_label(labels, values[i]) * fabs(det) : 0;
     }
@@ -474,6 +504,9 @@ out:
         for (int i = 0; i < n; i++) {
             r3d__vtri_free(&f.P[i].vt);
             free(f.P[i].nrm);
+            free(f.P[i].fn);
+            free(f.P[i].nstart);
+            free(f.P[i].nb);
         }
     free(f.P);
     free(f.pos);
