@@ -344,6 +344,130 @@ static void test_deid_report_names_tags_never_values(void)
     r3d_deid_free(d);
 }
 
+/* Retain Safe Private: only the listed creators' listed elements survive
+ * (by creator, or at the vendor's usual block when the creator element was
+ * stripped and Manufacturer names the vendor); an implicit-VR private
+ * sequence stays a sequence; an empty SpecificCharacterSet is dropped. */
+static r3d_dcm_file *build_private(int explicit_vr, const char *manufacturer, int with_creator)
+{
+    dbuf b;
+    db_init(&b, explicit_vr, 0);
+    db_str(&b, 0x0008, 0x0005, "CS", "");
+    db_str(&b, 0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.4");
+    db_str(&b, 0x0008, 0x0018, "UI", "1.2.3.4.9");
+    db_str(&b, 0x0008, 0x0060, "CS", "MR");
+    db_str(&b, 0x0008, 0x0070, "LO", manufacturer);
+    db_str(&b, 0x0010, 0x0010, "PN", "Doe^Jane");
+    if (with_creator) {
+        db_str(&b, 0x0029, 0x0010, "LO", "SIEMENS CSA HEADER");
+        db_str(&b, 0x0029, 0x0011, "LO", "SIEMENS MEDCOM HEADER2");
+    }
+    static const uint8_t csa[8] = {'S', 'V', '1', '0', 4, 3, 2, 1};
+    db_el(&b, 0x0029, 0x1010, "OB", csa, 8);     /* CSA image header: safe */
+    db_str(&b, 0x0029, 0x1020, "OB", "PROTOCOL Doe"); /* CSA series header: not kept */
+    db_str(&b, 0x0029, 0x1160, "LO", "Doe");       /* other creator's block: not kept */
+    if (with_creator) {
+        db_str(&b, 0x2005, 0x0014, "LO", "Philips MR Imaging DD 005");
+        /* (2005,140F) private sequence with one item holding a scale slope */
+        dbuf it;
+        db_init(&it, explicit_vr, 0);
+        db_str(&it, 0x2005, 0x0010, "LO", "Philips MR Imaging DD 001");
+        float ss = 0.5f;
+        db_el(&it, 0x2005, 0x100E, "FL", &ss, 4);
+        db_str(&it, 0x2005, 0x1011, "LO", "Doe"); /* not in the list */
+        db_hdr(&b, 0x2005, 0x140F, "SQ", R3D_DCM_UNDEFINED);
+        db_item(&b, R3D_DCM_UNDEFINED);
+        db_put(&b, it.b, it.n);
+        db_item_end(&b);
+        db_seq_end(&b);
+        free(it.b);
+    }
+    db_image(&b, 2, 2, 1, 16, 12, 0, "MONOCHROME2", 0);
+    db_hdr(&b, 0x7FE0, 0x0010, "OW", 8);
+    for (int i = 1; i <= 4; i++)
+        db_u16(&b, (uint16_t)i);
+    dbuf f;
+    db_part10(&f, explicit_vr ? "1.2.840.10008.1.2.1" : "1.2.840.10008.1.2", b.b, b.n);
+    free(b.b);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_dcm_file *file = r3d_dcm_parse(f.b, f.n, 1, "private.dcm", 0, &err);
+    if (!file)
+        fprintf(stderr, "  build: %s\n", err.msg);
+    return file;
+}
+
+static void test_deid_retain_safe_private(void)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_deid_opts o = R3D_DEID_OPTS_INIT;
+    o.retain_safe_private = 1;
+    for (int ev = 0; ev <= 1; ev++) {
+        r3d_dcm_file *in = build_private(ev, "SIEMENS", 1);
+        CHECK(in != NULL);
+        if (!in)
+            return;
+        r3d_deid *d = r3d_deid_new_keyed(&o, KEY, &err);
+        r3d_dcm_file *out = deid(d, in, NULL, &err);
+        CHECK(out != NULL);
+        if (out) {
+            const r3d_dcm_item *r = r3d_dcm_root(out);
+            const r3d_dcm_el *e = r3d_dcm_find(r, T(0x0029, 0x1010));
+            CHECK(e && e->len == 8 && !memcmp(e->val, "SV10", 4));
+            CHECK(r3d_dcm_find(r, T(0x0029, 0x0010)) != NULL); /* its creator */
+            CHECK(r3d_dcm_find(r, T(0x0029, 0x1020)) == NULL);
+            CHECK(r3d_dcm_find(r, T(0x0029, 0x1160)) == NULL);
+            CHECK(r3d_dcm_find(r, T(0x0029, 0x0011)) == NULL);
+            CHECK(r3d_dcm_find(r, T(0x0008, 0x0005)) == NULL); /* empty charset dropped */
+            const r3d_dcm_el *sq = r3d_dcm_find(r, T(0x2005, 0x140F));
+            CHECK(sq && sq->vr == R3D_VR('S', 'Q') && sq->n_items == 1);
+            if (sq && sq->n_items == 1) {
+                const r3d_dcm_item *it = &sq->items[0];
+                CHECK_NEAR(r3d_dcm_num1(out, it, T(0x2005, 0x100E), 0), 0.5, 1e-9);
+                CHECK(r3d_dcm_find(it, T(0x2005, 0x1011)) == NULL);
+            }
+            char buf[128];
+            CHECK_STR(str(out, T(0x0010, 0x0010), buf), ""); /* Z: emptied */
+            const r3d_dcm_item *m = r3d_dcm_seq_item(r, T(0x0012, 0x0064), 1);
+            CHECK(m != NULL);
+            if (m) {
+                r3d_dcm_str(out, m, T(0x0008, 0x0100), -1, buf, sizeof buf);
+                CHECK_STR(buf, "113111");
+            }
+            r3d_dcm_close(out);
+        }
+        r3d_deid_free(d);
+        r3d_dcm_close(in);
+    }
+    /* creator stripped: kept at the usual block only for the named vendor */
+    for (int vendor = 0; vendor <= 1; vendor++) {
+        r3d_dcm_file *in = build_private(1, vendor ? "SIEMENS" : "ACME", 0);
+        r3d_deid *d = r3d_deid_new_keyed(&o, KEY, &err);
+        r3d_dcm_file *out = in ? deid(d, in, NULL, &err) : NULL;
+        CHECK(out != NULL);
+        if (out) {
+            CHECK((r3d_dcm_find(r3d_dcm_root(out), T(0x0029, 0x1010)) != NULL) == vendor);
+            CHECK(r3d_dcm_find(r3d_dcm_root(out), T(0x0029, 0x1020)) == NULL);
+            r3d_dcm_close(out);
+        }
+        r3d_deid_free(d);
+        r3d_dcm_close(in);
+    }
+    /* without the option: nothing private at all */
+    r3d_deid_opts basic = R3D_DEID_OPTS_INIT;
+    r3d_dcm_file *in = build_private(1, "SIEMENS", 1);
+    r3d_deid *d = r3d_deid_new_keyed(&basic, KEY, &err);
+    r3d_dcm_file *out = in ? deid(d, in, NULL, &err) : NULL;
+    CHECK(out != NULL);
+    if (out) {
+        const r3d_dcm_item *r = r3d_dcm_root(out);
+        for (uint32_t i = 0; i < r->n; i++)
+            CHECK(!((r->el[i].tag >> 16) & 1));
+        r3d_dcm_close(out);
+    }
+    r3d_deid_free(d);
+    r3d_dcm_close(in);
+}
+
 int main(void)
 {
     RUN(test_deid_basic_profile_actions_on_a_ct);
@@ -353,5 +477,6 @@ int main(void)
     RUN(test_deid_big_endian_and_implicit_inputs_become_explicit_le);
     RUN(test_deid_encapsulated_keeps_fragments_and_syntax);
     RUN(test_deid_report_names_tags_never_values);
+    RUN(test_deid_retain_safe_private);
     return CHECK_DONE("test_deid");
 }
