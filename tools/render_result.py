@@ -109,81 +109,85 @@ def main():
 
 
 def render3d(lab, aff, table, report, prefix):
-    import vtk
-    from vtk.util import numpy_support as ns
+    """Surfaces by marching cubes (scikit-image) drawn with matplotlib's 3D
+    axes (no display needed), seen from the front."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+    from skimage import measure
 
-    def surface(mask, rgb, opacity):
-        m = np.ascontiguousarray(mask.astype(np.uint8).transpose(2, 1, 0))
-        imgd = vtk.vtkImageData()
-        imgd.SetDimensions(mask.shape)
-        imgd.SetSpacing(*nib.affines.voxel_sizes(aff))
-        arr = ns.numpy_to_vtk(m.ravel(), deep=True, array_type=vtk.VTK_UNSIGNED_CHAR)
-        imgd.GetPointData().SetScalars(arr)
-        mc = vtk.vtkFlyingEdges3D()
-        mc.SetInputData(imgd)
-        mc.SetValue(0, 0.5)
-        sm = vtk.vtkWindowedSincPolyDataFilter()
-        sm.SetInputConnection(mc.GetOutputPort())
-        sm.SetNumberOfIterations(15)
-        sm.SetPassBand(0.1)
-        sm.NormalizeCoordinatesOn()
-        mapper = vtk.vtkPolyDataMapper()
-        mapper.SetInputConnection(sm.GetOutputPort())
-        mapper.ScalarVisibilityOff()
-        actor = vtk.vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*(np.array(rgb) / 255.0))
-        actor.GetProperty().SetOpacity(opacity)
-        return actor
+    sp = nib.affines.voxel_sizes(aff)
 
-    def view(actors, path, title):
-        ren = vtk.vtkRenderer()
-        ren.SetBackground(1, 1, 1)
-        for a in actors:
-            ren.AddActor(a)
-        win = vtk.vtkRenderWindow()
-        win.SetOffScreenRendering(1)
-        win.SetSize(900, 900)
-        win.AddRenderer(ren)
-        cam = ren.GetActiveCamera()
-        ren.ResetCamera()
-        # Anterior view: look from +A (front) toward the patient, S up.
-        fp = np.array(cam.GetFocalPoint())
-        d = cam.GetDistance()
-        cam.SetPosition(*(fp + np.array([0, d, 0])))
-        cam.SetViewUp(0, 0, 1)
-        ren.ResetCamera()
-        ren.ResetCameraClippingRange()
-        txt = vtk.vtkTextActor()
-        txt.SetInput(title)
-        txt.GetTextProperty().SetColor(0, 0, 0)
-        txt.GetTextProperty().SetFontSize(18)
-        ren.AddActor2D(txt)
-        win.Render()
-        w2i = vtk.vtkWindowToImageFilter()
-        w2i.SetInput(win)
-        w2i.Update()
-        wr = vtk.vtkPNGWriter()
-        wr.SetFileName(path)
-        wr.SetInputConnection(w2i.GetOutputPort())
-        wr.Write()
+    def add(ax, mask, rgb, alpha, step=2):
+        if mask.sum() < 10:
+            return
+        drawn.append(mask)
+        # Work at about 2 mm: fewer faces, still the shape.
+        f = [max(1, int(round(step / s))) for s in sp]
+        m = mask[::f[0], ::f[1], ::f[2]]
+        if m.sum() < 5:
+            return
+        m = np.pad(m, 1).astype(np.float32)
+        v, fc, _, _ = measure.marching_cubes(m, 0.5, spacing=tuple(sp[i] * f[i] for i in range(3)))
+        col = Poly3DCollection(v[fc], facecolor=np.array(rgb) / 255.0, alpha=alpha, linewidth=0)
+        ax.add_collection3d(col)
 
-    names = {t["name"]: t for t in table}
-    actors = []
+    drawn = []
+
+    def finish(ax, fig, title, path):
+        # Limits: the drawn structures' box (voxel axes RAS: +x patient right).
+        box = np.zeros(3), np.array(lab.shape) * sp
+        if drawn:
+            m = np.zeros(lab.shape, bool)
+            for d in drawn:
+                m |= d
+            idx = [np.where(m.any(axis=tuple(a for a in range(3) if a != ax_)))[0] for ax_ in range(3)]
+            box = (np.array([i.min() for i in idx]) * sp - 10, np.array([i.max() for i in idx]) * sp + 10)
+        ext = box[1] - box[0]
+        ax.set_xlim(box[0][0], box[1][0])
+        ax.set_ylim(box[0][1], box[1][1])
+        ax.set_zlim(box[0][2], box[1][2])
+        ax.set_box_aspect(ext, zoom=1.35)
+        # From the front (camera on +y, anterior), superior up: the patient's
+        # right (+x) is on the image's left, as a radiologist sees it.
+        ax.view_init(elev=5, azim=90)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        drawn.clear()
+
+    airway = ("trachea", "bronchi", "bronchus_main_left", "bronchus_main_right", "bronchi_lobar",
+              "bronchi_segmental", "bronchi_subsegmental")
+    fig = plt.figure(figsize=(9, 9))
+    ax = fig.add_subplot(111, projection="3d")
     for t in table:
         n = t["name"]
-        if n.startswith("lung_") and ("lobe" in n or n in ("lung_left", "lung_right")):
-            actors.append(surface(lab == t["value"], t["color"], 0.18))
-        elif n in ("trachea", "bronchi", "bronchus_main_left", "bronchus_main_right", "bronchi_lobar",
-                   "bronchi_segmental", "bronchi_subsegmental"):
-            actors.append(surface(lab == t["value"], t["color"], 1.0))
+        if "lobe" in n or n in ("lung_left", "lung_right"):
+            add(ax, lab == t["value"], t["color"], 0.08, step=4)
+        elif n in airway:
+            add(ax, lab == t["value"], t["color"], 1.0, step=1)
         elif t["value"] >= 1000:
-            actors.append(surface(lab == t["value"], (255, 220, 0), 1.0))
-    view(actors, prefix + "-3d.png", "lobes (translucent), airway by generation, nodules (yellow); anterior view")
-    bones = [surface(lab == names[n]["value"], names[n]["color"], 1.0)
-             for n in ("spine", "ribs", "sternum", "bones") if n in names]
-    if bones:
-        view(bones, prefix + "-bones.png", "skeleton: spine, ribs, sternum, other bones; anterior view")
+            add(ax, lab == t["value"], (255, 200, 0), 1.0, step=1)
+    finish(ax, fig, "lobes (translucent), airway by generation, nodules (yellow); front view",
+           prefix + "-3d.png")
+    fig = plt.figure(figsize=(9, 9))
+    ax = fig.add_subplot(111, projection="3d")
+    for t in table:
+        if t["name"] in ("spine", "ribs", "sternum", "bones"):
+            add(ax, lab == t["value"], t["color"], 1.0, step=3)
+    finish(ax, fig, "skeleton: spine, ribs, sternum, other bones; front view", prefix + "-bones.png")
+    # The airway tree alone, coloured by generation.
+    fig = plt.figure(figsize=(9, 9))
+    ax = fig.add_subplot(111, projection="3d")
+    gen_col = {"trachea": (40, 40, 40), "bronchus_main_left": (220, 30, 30), "bronchus_main_right": (220, 30, 30),
+               "bronchi_lobar": (240, 140, 0), "bronchi_segmental": (30, 160, 30),
+               "bronchi_subsegmental": (30, 80, 220), "bronchi": (150, 40, 200)}
+    for t in table:
+        if t["name"] in gen_col:
+            add(ax, lab == t["value"], gen_col[t["name"]], 1.0, step=1)
+    a = report.get("airway", {})
+    finish(ax, fig, "airway by generation: 0 grey, 1 red, 2 orange, 3 green, 4 blue, 5+ purple\n"
+           "branches per generation %s" % a.get("branches_per_generation"), prefix + "-airway.png")
 
 
 if __name__ == "__main__":

@@ -185,8 +185,12 @@ static int64_t lps_to_index(const r3d_volume *v, const double x[3])
 #define LOCAL_MM 20.0
 #define LOCAL_MAX_MM3 600.0
 #define LOCAL_T0 -900.0
-#define LOCAL_VT_MIN 0.04
+#define LOCAL_VT_MIN 0.10
+#define LOCAL_VT_MAX 0.50
+#define LOCAL_FRANGI_C 40.0
 #define LOCAL_ROUNDS 3
+#define LOCAL_BRIDGE_MM 2.5
+#define LOCAL_TUBE_SLACK 1.5
 
 static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
                               const r3d_airway_tree *t, double t0, int64_t *added, r3d_error *err)
@@ -258,9 +262,32 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
                 }
         if (ns == 0)
             continue;
+        /* A bridge: non-airway voxels darker than -700 HU within
+         * LOCAL_BRIDGE_MM of a seed (partial volume at a narrowing can
+         * break the lumen for a voxel or two). */
+        {
+            int64_t br[3];
+            for (int a = 0; a < 3; a++)
+                br[a] = (int64_t)ceil(LOCAL_BRIDGE_MM / sp[a]);
+            for (int s_ = 0; s_ < ns; s_++) {
+                int64_t i0 = seeds[s_] % bdim[0], j0 = (seeds[s_] / bdim[0]) % bdim[1],
+                        k0 = seeds[s_] / (bdim[0] * bdim[1]);
+                for (int64_t k = k0 - br[2]; k <= k0 + br[2]; k++)
+                    for (int64_t j = j0 - br[1]; j <= j0 + br[1]; j++)
+                        for (int64_t i = i0 - br[0]; i <= i0 + br[0]; i++) {
+                            if (i < 0 || j < 0 || k < 0 || i >= bdim[0] || j >= bdim[1] || k >= bdim[2])
+                                continue;
+                            double dx = (i - i0) * sp[0], dy = (j - j0) * sp[1], dz = (k - k0) * sp[2];
+                            int64_t q = i + bdim[0] * (j + bdim[1] * k);
+                            if (!mk[q] && bv[q] <= -700 &&
+                                dx * dx + dy * dy + dz * dz <= LOCAL_BRIDGE_MM * LOCAL_BRIDGE_MM)
+                                mk[q] = 3;
+                        }
+            }
+        }
         /* Dark-tube contrast (Frangi) of the box, once per leaf. */
         static const double sig[3] = {0.8, 1.2, 1.8};
-        r3d_volume *fr = r3d_image_frangi(box, sig, 3, 0, err);
+        r3d_volume *fr = r3d_image_frangi_c(box, sig, 3, 0, LOCAL_FRANGI_C, err);
         if (!fr) {
             r3d_volume_free(box), r3d_volume_free(cand);
             free(mk);
@@ -269,12 +296,13 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
         const float *fv = fr->voxels;
         r3d_volume *best = NULL;
         float *cv = cand->voxels;
-        for (double vt = 0.30; vt >= LOCAL_VT_MIN; vt -= 0.05) {
+        for (double vt = LOCAL_VT_MAX; vt >= LOCAL_VT_MIN - 1e-9; vt -= 0.05) {
             for (int64_t q = 0; q < bn; q++)
                 cv[q] = mk[q] == 1   ? -2000.0f
                         : mk[q] == 2 ? 1000.0f
-                        : (bv[q] <= LOCAL_T0 || (bv[q] <= -650 && fv[q] >= vt)) ? -1500.0f
-                                                                                 : 1000.0f;
+                        : (mk[q] == 3 || bv[q] <= LOCAL_T0 || (bv[q] <= -650 && fv[q] >= vt))
+                            ? -1500.0f
+                            : 1000.0f;
             r3d_grow_opts go = {-3000, -1000, 26, (int64_t)(LOCAL_MAX_MM3 / vv) + ns, 3.0};
             int leaked = 0;
             r3d_volume *lm = r3d_image_region_grow(cand, seeds, ns, &go, &leaked, err);
@@ -284,6 +312,28 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
                 free(mk);
                 return err->code;
             }
+            /* A tube, not a bush: the new voxels must fit a tube no wider
+             * than the branch they continue, as long as they reach. */
+            int tube = 1;
+            if (!leaked) {
+                const uint8_t *lv = lm->voxels;
+                int64_t nn = 0;
+                double reach = 0;
+                for (int64_t q = 0; q < bn; q++) {
+                    if (!lv[q] || mk[q] == 1)
+                        continue;
+                    nn++;
+                    double dx = (q % bdim[0] - r[0]) * sp[0], dy = ((q / bdim[0]) % bdim[1] - r[1]) * sp[1],
+                           dz = (q / (bdim[0] * bdim[1]) - r[2]) * sp[2];
+                    double d = sqrt(dx * dx + dy * dy + dz * dz);
+                    if (d > reach)
+                        reach = d;
+                }
+                double rad = fmax(t->b[b].radius_mm, 1.0);
+                tube = nn == 0 || nn * vv <= LOCAL_TUBE_SLACK * M_PI * rad * rad * reach;
+            }
+            if (!tube)
+                leaked = 1;
             if (leaked) {
                 r3d_volume_free(lm);
                 break;
@@ -298,7 +348,7 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
                 for (int64_t j = 0; j < bdim[1]; j++)
                     for (int64_t i = 0; i < bdim[0]; i++) {
                         int64_t bi = i + bdim[0] * (j + bdim[1] * k);
-                        if (!lv[bi] || mk[bi])
+                        if (!lv[bi] || mk[bi] == 1 || mk[bi] == 2)
                             continue;
                         int64_t p = (ei + i - r[0]) + nx * ((ej + j - r[1]) + ny * (ek + k - r[2]));
                         if (!m[p])
