@@ -4,17 +4,17 @@
  * (they connect through the bronchi); walking down from its top, the first
  * slice holding a small, round, near-midline section of it is the trachea.
  * Growth: region growing on the full grid from that section over voxels
- * darker than a threshold that is raised step by step (-950 HU upwards)
- * while the tree grows smoothly; the step at which it suddenly balloons
- * (a leak into the parenchyma) or the front-size leak control of
- * r3d_image_region_grow fires is rejected and the previous tree kept.
- * Everything outside the body counts as wall, so a leak can never reach the
- * air around the patient. The tree is then cut into branches and
- * generations (src/analysis/airway_tree.c). */
+ * darker than a threshold that is raised step by step (-960 HU upwards);
+ * the step at which the tree suddenly balloons (more than doubles: a leak
+ * into the parenchyma) is rejected and the previous tree kept. Everything
+ * outside the body counts as wall, so a leak can never reach the air
+ * around the patient. Small airways, whose lumen is no darker than the
+ * parenchyma at this resolution, are then followed from each branch end by
+ * local growth over dark tubes (grow_leaves). The tree is cut into
+ * branches and generations (src/analysis/airway_tree.c) after each round. */
 #include "seg_internal.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,12 +176,15 @@ static int64_t lps_to_index(const r3d_volume *v, const double x[3])
 /* Second pass: from the end of every terminal branch, grow locally (a box
  * of +-LOCAL_MM) over voxels that are airway lumen either by value (below
  * LOCAL_T0) or by shape: darker than -650 HU where the dark-tube Frangi
- * vesselness of the box (sigmas 0.8-1.8 mm) reaches vt. vt is lowered
- * step by step while the local growth stays a tube; a growth that balloons
- * (front-size leak control, or more than LOCAL_MAX_MM3) is rejected at that
- * step. The existing tree is a wall except near the branch end, so growth
- * cannot run back up. New voxels join mask; rounds repeat from the new
- * ends. */
+ * vesselness of the box (sigmas 0.8-1.8 mm, c = LOCAL_FRANGI_C) reaches vt;
+ * voxels darker than -700 HU within LOCAL_BRIDGE_MM of the end bridge a
+ * lumen that partial volume interrupts. vt is lowered step by step while
+ * the local growth stays a tube: a growth that balloons (front-size leak
+ * control, more than LOCAL_MAX_MM3) or is a bush rather than a tube (more
+ * volume than LOCAL_TUBE_SLACK x a cylinder of the parent's radius over
+ * its reach) is rejected at that step. The existing tree is a wall except
+ * near the branch end, so growth cannot run back up. New voxels join mask;
+ * rounds repeat from the new ends. */
 #define LOCAL_MM 20.0
 #define LOCAL_MAX_MM3 600.0
 #define LOCAL_T0 -900.0
