@@ -355,9 +355,9 @@ static r3d_status taubin_to_volume(flow *f, int i, double strength, r3d_error *e
         part_state(f, i, &V, &A);
         /* A structure of a voxel or two that Taubin has shrunk to a point
          * has almost no area: the offset is then no small correction and
-         * would blow it up, so it is held to half a voxel. */
+         * would blow it up, so it is held to a quarter of a voxel. */
         double delta = A > 0 ? (p->V0 - V) / A : 0;
-        delta = fmax(-0.5 * f->smin, fmin(0.5 * f->smin, delta));
+        delta = fmax(-0.25 * f->smin, fmin(0.25 * f->smin, delta));
         for (int64_t v = 0; v < m->nv; v++) {
             const double *n = p->nrm + 3 * v;
             double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);

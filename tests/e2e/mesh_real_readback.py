@@ -213,6 +213,37 @@ def mask_extent(path, labels=None):
     return pts.min(axis=0), pts.max(axis=0), step
 
 
+def shared_boundary_check(obj_path, src, name):
+    """Touching labels share their boundary vertices: every 6-neighbour pair
+    of voxels with two different non-zero labels is one grid edge, and
+    both labels' surfaces have a vertex on it at exactly the same place;
+    so the positions found in two objects of the OBJ (%.9g round-trips
+    float32) must be exactly as many as those voxel pairs (nibabel)."""
+    import nibabel as nib
+    objs, cur = [], None
+    with open(obj_path) as f:
+        for line in f:
+            if line.startswith("o "):
+                cur = []
+                objs.append(cur)
+            elif line.startswith("v ") and cur is not None:
+                cur.append(line.split()[1:4])
+    seen = {}
+    for k, o in enumerate(objs):
+        for p in set(map(tuple, o)):
+            seen[p] = seen.get(p, 0) + 1
+    shared = sum(1 for c in seen.values() if c >= 2)
+    a = np.asanyarray(nib.load(src).dataobj)
+    pairs = 0
+    for ax in range(3):
+        x = np.take(a, range(a.shape[ax] - 1), axis=ax)
+        y = np.take(a, range(1, a.shape[ax]), axis=ax)
+        pairs += int(np.count_nonzero((x != y) & (x > 0) & (y > 0)))
+    check(pairs > 0 and shared == pairs,
+          f"{name}: touching labels share their boundary vertices ({pairs} label-label voxel "
+          f"faces, {shared} shared positions)")
+
+
 def main():
     if not os.path.exists(os.path.join(DATA, CASES[0][1])):
         print(f"SKIP: no ../shared/data masks at {DATA}")
@@ -280,6 +311,8 @@ def main():
                 check(r.returncode == 0 and nf == n and all(v == 0 for v in bad.values()),
                       f"admesh {name}.stl: {n} facets, nothing to fix", f"{nf} {bad}")
             threemf_check(out["3mf"], name, n, nlabels)
+            if nlabels > 1:
+                shared_boundary_check(out["obj"], src, name)
             doc = ET.parse(out["amf"]).getroot()
             check(len(doc.findall("object")) == nlabels and len(doc.findall(".//triangle")) == n,
                   f"{name}.amf: ElementTree reads {nlabels} objects, {n} triangles")

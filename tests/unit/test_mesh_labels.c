@@ -175,10 +175,50 @@ static void test_mesh_labels_match_single_label_away_from_contact(void)
     r3d_volume_free(v);
 }
 
+static void test_mesh_labels_single_voxel_stays_a_voxel(void)
+{
+    /* a label of one voxel beside a larger one: Taubin shrinks its
+     * octahedron almost to a point, and the offset to the mask's volume
+     * must not blow it up (it once reached +-99 m); it stays within a voxel
+     * of its centre, closed and outward */
+    int64_t dim[4] = {9, 9, 9, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_U16, NULL);
+    for (int r = 0; r < 3; r++)
+        v->ijk_to_lps[r][r] = 3.0;
+    r3d_volume_update_spacing(v);
+    uint16_t *l = v->voxels;
+    for (int k = 2; k < 7; k++)
+        for (int j = 2; j < 7; j++)
+            for (int i = 2; i < 5; i++)
+                l[(k * 9 + j) * 9 + i] = 1;
+    l[(4 * 9 + 4) * 9 + 6] = 13; /* touching label 1 along x */
+    l[(1 * 9 + 1) * 9 + 8] = 13; /* and a lone voxel of the same label */
+    r3d_scene s = {0};
+    uint16_t vals[2] = {1, 13};
+    CHECK_INT(r3d_mesh_from_labels(v, vals, 2, NULL, 5, &s, NULL), R3D_OK);
+    CHECK_INT(s.n, 2);
+    if (s.n == 2) {
+        r3d_mesh_metrics mm;
+        r3d_mesh_metrics_run(s.m[1], &mm);
+        fprintf(stderr, "  one-voxel label: box %.2f..%.2f, %.2f..%.2f, %.2f..%.2f mm, %.2f mm3\n",
+                mm.bbox_min[0], mm.bbox_max[0], mm.bbox_min[1], mm.bbox_max[1], mm.bbox_min[2],
+                mm.bbox_max[2], mm.volume_mm3);
+        /* centres x 18 and 24, y and z 3 and 12 mm; voxels 3 mm */
+        CHECK(mm.bbox_min[0] > 18 - 3 && mm.bbox_max[0] < 24 + 3);
+        CHECK(mm.bbox_min[1] > 3 - 3 && mm.bbox_max[1] < 12 + 3);
+        CHECK(mm.bbox_min[2] > 3 - 3 && mm.bbox_max[2] < 12 + 3);
+        CHECK(mm.volume_mm3 > 0 && mm.volume_mm3 < 2 * 27);
+        CHECK_INT(mesh_edge_defects(s.m[1]), 0);
+    }
+    r3d_scene_clear(&s);
+    r3d_volume_free(v);
+}
+
 int main(void)
 {
     RUN(test_mesh_labels_touching_share_vertices_isotropic);
     RUN(test_mesh_labels_touching_share_vertices_thick_slices);
     RUN(test_mesh_labels_match_single_label_away_from_contact);
+    RUN(test_mesh_labels_single_voxel_stays_a_voxel);
     return CHECK_DONE("test_mesh_labels");
 }
