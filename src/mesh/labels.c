@@ -73,7 +73,8 @@ r3d_status r3d_mesh_from_labels(const r3d_volume *labels, const uint16_t *values
     int64_t e = 0, ng = 0;
     for (int i = first; i < out->n; i++) {
         const r3d_mesh *m = out->m[i];
-        memcpy(key + 3 * e, m->v, (size_t)m->nv * 3 * sizeof *key);
+        if (m->nv) /* an absent label's mesh has no array at all */
+            memcpy(key + 3 * e, m->v, (size_t)m->nv * 3 * sizeof *key);
         for (int64_t v = 0; v < m->nv; v++, e++) {
             const uint32_t *k = key + 3 * e;
             uint64_t h = hash3(k) & (uint64_t)(cap - 1);
