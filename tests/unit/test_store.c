@@ -1,7 +1,7 @@
 /* test_store.c - the case store end to end through its API: import, label
  * versions with undo, meshes, documents, jobs (and their recovery after a
  * crash), trace, check, backup, reopen, encryption at rest. */
-#define _XOPEN_SOURCE 700
+#define _GNU_SOURCE
 #include "check.h"
 #include "test_store_fixture.h"
 
@@ -395,6 +395,26 @@ static void test_encrypted(void)
     CHECK_INT(r3d_file_read_all(path, &b, &n, &e), R3D_OK);
     CHECK(n > 4 && memcmp(b, "R3DS", 4) == 0 && !r3d_is_gzip(b, n));
     free(b);
+    /* patient identity is sealed in the database too */
+    char named[512];
+    if (test_data("dicom/deb_pydicom/CT_small.dcm", named, sizeof named)) {
+        r3d_id c2 = 0;
+        CHECK_INT(r3d_case_import(f.s, &f.clin, named, NULL, &c2, &e), R3D_OK);
+        r3d_case_info info;
+        CHECK_INT(r3d_case_get(f.s, &f.clin, c2, &info, &e), R3D_OK);
+        CHECK_STR(info.patient_name, "CompressedSamples^CT1");
+        const char *files[] = {"store.db", "store.db-wal"};
+        for (int i = 0; i < 2; i++) {
+            char p2[1200];
+            snprintf(p2, sizeof p2, "%s/%s", f.store, files[i]);
+            uint8_t *db = NULL;
+            size_t dn = 0;
+            if (r3d_file_read_all(p2, &db, &dn, NULL) == R3D_OK) {
+                CHECK(!memmem(db, dn, "CompressedSamples", 17));
+                free(db);
+            }
+        }
+    }
     char *rep = NULL;
     CHECK_INT(r3d_store_check(f.s, &rep, &e), R3D_OK);
     free(rep);
