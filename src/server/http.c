@@ -336,6 +336,7 @@ r3d_status r3d_server_start(r3d_store *store, const r3d_server_opts *opts, r3d_s
     pthread_cond_init(&s->wake, NULL);
     pthread_mutex_init(&s->edit_mu, NULL);
     pthread_mutex_init(&s->cache_mu, NULL);
+    pthread_mutex_init(&s->mcache_mu, NULL);
     if (o.import_root && !s->import_root) {
         r3d_fail(err, R3D_ENOTFOUND, "server: import root %s does not exist", o.import_root);
         goto fail;
@@ -405,6 +406,7 @@ fail:
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->edit_mu);
     pthread_mutex_destroy(&s->cache_mu);
+    pthread_mutex_destroy(&s->mcache_mu);
     free(s);
     return err ? err->code : R3D_EIO;
 }
@@ -429,5 +431,7 @@ void r3d_server_stop(r3d_server *s)
     pthread_mutex_destroy(&s->edit_mu);
     pthread_mutex_destroy(&s->cache_mu);
     nifti_cache_free(s);
+    mcache_free(s);
+    pthread_mutex_destroy(&s->mcache_mu);
     free(s);
 }

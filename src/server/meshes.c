@@ -17,6 +17,115 @@
 #include <unistd.h>
 
 #define MESH_MAX_TRIANGLES 100000
+#define MCACHE_MAX_BYTES ((size_t)512 << 20)
+
+/* ---- the mesh cache (see server_internal.h) ---------------------------------- */
+
+static struct mesh_cached *mcache_find(r3d_server *s, r3d_id c, r3d_id v, int label,
+                                       const char *params)
+{
+    for (int i = 0; i < s->mcache_n; i++) {
+        struct mesh_cached *e = &s->mcache[i];
+        if (e->case_id == c && e->version == v && e->label == label && !strcmp(e->params, params))
+            return e;
+    }
+    return NULL;
+}
+
+int mcache_get(r3d_server *s, r3d_id case_id, r3d_id version, int label, const char *params,
+               uint8_t **bytes, size_t *n)
+{
+    int hit = 0;
+    pthread_mutex_lock(&s->mcache_mu);
+    struct mesh_cached *e = mcache_find(s, case_id, version, label, params);
+    if (e && (*bytes = malloc(e->n ? e->n : 1))) {
+        memcpy(*bytes, e->bytes, e->n);
+        *n = e->n;
+        e->used = ++s->mcache_clock;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&s->mcache_mu);
+    return hit;
+}
+
+static void mcache_remove_at(r3d_server *s, int i)
+{
+    s->mcache_bytes -= s->mcache[i].n;
+    free(s->mcache[i].bytes);
+    s->mcache[i] = s->mcache[--s->mcache_n];
+}
+
+void mcache_put(r3d_server *s, r3d_id case_id, r3d_id version, int label, const char *params,
+                const uint8_t *bytes, size_t n)
+{
+    if (strlen(params) >= sizeof s->mcache[0].params || n > MCACHE_MAX_BYTES / 4)
+        return;
+    uint8_t *copy = malloc(n ? n : 1);
+    if (!copy)
+        return;
+    memcpy(copy, bytes, n);
+    pthread_mutex_lock(&s->mcache_mu);
+    struct mesh_cached *e = mcache_find(s, case_id, version, label, params);
+    if (e)
+        mcache_remove_at(s, (int)(e - s->mcache));
+    while (s->mcache_n && s->mcache_bytes + n > MCACHE_MAX_BYTES) {
+        int old = 0;
+        for (int i = 1; i < s->mcache_n; i++)
+            if (s->mcache[i].used < s->mcache[old].used)
+                old = i;
+        mcache_remove_at(s, old);
+    }
+    if (s->mcache_n == s->mcache_cap) {
+        int cap = s->mcache_cap ? 2 * s->mcache_cap : 64;
+        struct mesh_cached *nc = realloc(s->mcache, (size_t)cap * sizeof *nc);
+        if (!nc) {
+            pthread_mutex_unlock(&s->mcache_mu);
+            free(copy);
+            return;
+        }
+        s->mcache = nc;
+        s->mcache_cap = cap;
+    }
+    e = &s->mcache[s->mcache_n++];
+    memset(e, 0, sizeof *e);
+    e->case_id = case_id;
+    e->version = version;
+    e->label = label;
+    snprintf(e->params, sizeof e->params, "%s", params);
+    e->bytes = copy;
+    e->n = n;
+    e->used = ++s->mcache_clock;
+    s->mcache_bytes += n;
+    pthread_mutex_unlock(&s->mcache_mu);
+}
+
+void mcache_drop_case(r3d_server *s, r3d_id case_id)
+{
+    pthread_mutex_lock(&s->mcache_mu);
+    for (int i = s->mcache_n - 1; i >= 0; i--)
+        if (s->mcache[i].case_id == case_id)
+            mcache_remove_at(s, i);
+    pthread_mutex_unlock(&s->mcache_mu);
+}
+
+void mcache_free(r3d_server *s)
+{
+    for (int i = 0; i < s->mcache_n; i++)
+        free(s->mcache[i].bytes);
+    free(s->mcache);
+}
+
+r3d_status mesh_display_get(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                            int label, uint8_t **bytes, size_t *n, r3d_error *err)
+{
+    if (mcache_get(s, case_id, version, label, MESH_DISPLAY_PARAMS, bytes, n))
+        return R3D_OK;
+    r3d_status st = r3d_mesh_get(s->store, a, case_id, version, label, "mz3", MESH_DISPLAY_PARAMS,
+                                 bytes, n, err);
+    if (st == R3D_OK)
+        mcache_put(s, case_id, version, label, MESH_DISPLAY_PARAMS, *bytes, *n);
+    return st;
+}
 
 r3d_mesh *mesh_build(const r3d_volume *labels, uint16_t label, double smooth, r3d_frame frame,
                      r3d_error *err)
@@ -133,6 +242,10 @@ r3d_status mesh_store_label(r3d_server *s, const r3d_actor *a, r3d_id case_id, r
     if (st == R3D_OK)
         st = r3d_mesh_put(s->store, a, case_id, version, label, "mz3", MESH_DISPLAY_PARAMS, b, n,
                           err);
+    if (st == R3D_OK) {
+        mcache_put(s, case_id, version, label, params, b, n);
+        mcache_put(s, case_id, version, label, MESH_DISPLAY_PARAMS, b, n);
+    }
     free(b);
     return st;
 }
@@ -146,11 +259,38 @@ void mesh_carry_over(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id f
             continue;
         uint8_t *b = NULL;
         size_t n = 0;
-        if (r3d_mesh_get(s->store, a, case_id, from, L, "mz3", MESH_DISPLAY_PARAMS, &b, &n, NULL) ==
-            R3D_OK)
-            r3d_mesh_put(s->store, a, case_id, to, L, "mz3", MESH_DISPLAY_PARAMS, b, n, NULL);
+        if (mesh_display_get(s, a, case_id, from, L, &b, &n, NULL) == R3D_OK &&
+            r3d_mesh_put(s->store, a, case_id, to, L, "mz3", MESH_DISPLAY_PARAMS, b, n, NULL) ==
+                R3D_OK)
+            mcache_put(s, case_id, to, L, MESH_DISPLAY_PARAMS, b, n);
         free(b);
     }
+}
+
+/* The label table of a version as JSON (with voxel counts and volumes when
+ * asked), from the cache or by loading the label map once. */
+cJSON *labels_json_cached(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                          int with_counts, r3d_error *err)
+{
+    const char *key = with_counts ? "table+counts" : "table";
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (mcache_get(s, case_id, version, -1, key, &b, &n)) {
+        cJSON *j = cJSON_ParseWithLength((const char *)b, n);
+        free(b);
+        if (j)
+            return j;
+    }
+    r3d_labelmap *m = NULL;
+    if (r3d_labels_load(s->store, a, case_id, version, &m, err) != R3D_OK)
+        return NULL;
+    cJSON *j = label_table_json(m, with_counts);
+    r3d_labelmap_free(m);
+    char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+    if (txt)
+        mcache_put(s, case_id, version, -1, key, (const uint8_t *)txt, strlen(txt));
+    free(txt);
+    return j;
 }
 
 /* GET .../meshes: the head's labels and whether each has a display mesh. */
@@ -166,34 +306,33 @@ static void list_route(srv_req *q, srv_resp *r, r3d_id id)
     cJSON_AddNumberToObject(j, "version", (double)ci.head_version);
     cJSON *a = cJSON_AddArrayToObject(j, "meshes");
     if (ci.head_version) {
-        r3d_labelmap *m = NULL;
-        if (r3d_labels_load(q->srv->store, &q->actor, id, 0, &m, &err) != R3D_OK) {
+        cJSON *tab = labels_json_cached(q->srv, &q->actor, id, ci.head_version, 0, &err);
+        if (!tab) {
             cJSON_Delete(j);
             resp_fail(r, &err);
             return;
         }
-        for (int i = 0; i < m->table.n; i++) {
-            const r3d_label *l = &m->table.v[i];
+        const cJSON *l;
+        cJSON_ArrayForEach(l, tab)
+        {
+            int value = cJSON_GetObjectItem(l, "value")->valueint;
             uint8_t *b = NULL;
             size_t n = 0;
-            if (r3d_mesh_get(q->srv->store, &q->actor, id, ci.head_version, l->value, "mz3",
-                             MESH_DISPLAY_PARAMS, &b, &n, NULL) != R3D_OK)
+            if (mesh_display_get(q->srv, &q->actor, id, ci.head_version, value, &b, &n, NULL) !=
+                R3D_OK)
                 continue;
             free(b);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "label", l->value);
-            cJSON_AddStringToObject(e, "name", l->name);
-            cJSON_AddStringToObject(e, "name_zh", l->name_zh);
-            int rgb[3] = {l->rgb[0], l->rgb[1], l->rgb[2]};
-            cJSON_AddItemToObject(e, "rgb", cJSON_CreateIntArray(rgb, 3));
+            cJSON *e = cJSON_Duplicate(l, 1);
+            cJSON_DeleteItemFromObject(e, "value");
+            cJSON_AddNumberToObject(e, "label", value);
             cJSON_AddNumberToObject(e, "bytes", (double)n);
             char url[96];
-            snprintf(url, sizeof url, "/api/cases/%lld/meshes/%u.mz3?version=%lld", (long long)id,
-                     l->value, (long long)ci.head_version);
+            snprintf(url, sizeof url, "/api/cases/%lld/meshes/%d.mz3?version=%lld", (long long)id,
+                     value, (long long)ci.head_version);
             cJSON_AddStringToObject(e, "url", url);
             cJSON_AddItemToArray(a, e);
         }
-        r3d_labelmap_free(m);
+        cJSON_Delete(tab);
     }
     resp_json(r, 200, j);
 }
@@ -217,8 +356,20 @@ static void get_route(srv_req *q, srv_resp *r, r3d_id id, int64_t label, const c
         snprintf(params, sizeof params, "{\"smooth\":%g}", atof(sm));
     uint8_t *b = NULL;
     size_t n = 0;
-    if (r3d_mesh_get(q->srv->store, &q->actor, id, v, (int)label, "mz3",
-                     sm ? params : MESH_DISPLAY_PARAMS, &b, &n, &err) != R3D_OK) {
+    r3d_status got;
+    if (!sm && mcache_get(q->srv, id, v, (int)label, MESH_DISPLAY_PARAMS, &b, &n)) {
+        /* the store audits what it hands out; a cached copy is audited here */
+        char obj[96];
+        snprintf(obj, sizeof obj, "case %lld version %lld label %lld", (long long)id,
+                 (long long)v, (long long)label);
+        r3d_audit(q->srv->store, &q->actor, "mesh.view", obj, "ok", NULL);
+        got = R3D_OK;
+    } else if (!sm)
+        got = mesh_display_get(q->srv, &q->actor, id, v, (int)label, &b, &n, &err);
+    else
+        got = r3d_mesh_get(q->srv->store, &q->actor, id, v, (int)label, "mz3", params, &b, &n,
+                           &err);
+    if (got != R3D_OK) {
         if (err.code == R3D_ENOTFOUND)
             resp_error(r, 404, "not_found",
                        "label %lld of version %lld has no mesh yet; reconstruct it first",
@@ -259,6 +410,68 @@ static void get_route(srv_req *q, srv_resp *r, r3d_id id, int64_t label, const c
         resp_fail(r, &err);
     else
         resp_bytes(r, 200, "model/gltf-binary", b, n);
+}
+
+/* GET .../meshes.bin?version=V: every display mesh of a version in one
+ * answer, [uint32 label][uint32 n][n bytes of MZ3] each, little endian; one
+ * request and one audit entry instead of one per structure. */
+static void bundle_route(srv_req *q, srv_resp *r, r3d_id id)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    const char *vs = req_arg(q, "version");
+    r3d_id v = vs ? strtoll(vs, NULL, 10) : 0;
+    r3d_case_info ci;
+    if (r3d_case_get(q->srv->store, &q->actor, id, &ci, &err) != R3D_OK) {
+        resp_fail(r, &err);
+        return;
+    }
+    if (v <= 0)
+        v = ci.head_version;
+    if (v <= 0) {
+        resp_error(r, 404, "not_found", "this case has no labels yet");
+        return;
+    }
+    cJSON *tab = labels_json_cached(q->srv, &q->actor, id, v, 0, &err);
+    if (!tab) {
+        resp_fail(r, &err);
+        return;
+    }
+    uint8_t *out = NULL;
+    size_t on = 0, cap = 0;
+    int count = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, tab)
+    {
+        int value = cJSON_GetObjectItem(l, "value")->valueint;
+        uint8_t *b = NULL;
+        size_t n = 0;
+        if (mesh_display_get(q->srv, &q->actor, id, v, value, &b, &n, NULL) != R3D_OK)
+            continue;
+        if (on + n + 8 > cap) {
+            size_t nc = (on + n + 8) * 2;
+            uint8_t *nb = realloc(out, nc);
+            if (!nb) {
+                free(b);
+                free(out);
+                cJSON_Delete(tab);
+                resp_error(r, 503, "busy", "out of memory");
+                return;
+            }
+            out = nb, cap = nc;
+        }
+        put32(out + on, (uint32_t)value);
+        put32(out + on + 4, (uint32_t)n);
+        memcpy(out + on + 8, b, n);
+        on += n + 8;
+        count++;
+        free(b);
+    }
+    cJSON_Delete(tab);
+    char obj[96];
+    snprintf(obj, sizeof obj, "case %lld version %lld: %d meshes", (long long)id, (long long)v,
+             count);
+    r3d_audit(q->srv->store, &q->actor, "mesh.view", obj, "ok", NULL);
+    resp_bytes(r, 200, "application/octet-stream", out ? out : (uint8_t *)calloc(1, 1), on);
 }
 
 /* POST .../labels/{L}/mesh {"smooth":S}: regenerate (a job). */
@@ -312,6 +525,13 @@ int routes_meshes(srv_req *q, srv_resp *r)
             return resp_error(r, 405, "method", "use GET"), 1;
         if (require(q, r, R3D_ACT_CASE_VIEW))
             list_route(q, r, id[0]);
+        return 1;
+    }
+    if (path_match(q->path, "/api/cases/*/meshes.bin", id, NULL)) {
+        if (strcmp(q->method, "GET"))
+            return resp_error(r, 405, "method", "use GET"), 1;
+        if (require(q, r, R3D_ACT_CASE_VIEW))
+            bundle_route(q, r, id[0]);
         return 1;
     }
     if (path_match(q->path, "/api/cases/*/meshes/$", id, s)) {

@@ -423,6 +423,7 @@ int routes_cases(srv_req *q, srv_resp *r)
                 resp_fail(r, &err);
             else {
                 nifti_cache_drop(q->srv, id[0]);
+                mcache_drop_case(q->srv, id[0]);
                 resp_json(r, 200, cJSON_CreateObject());
             }
         } else

@@ -474,7 +474,6 @@ int routes_labels(srv_req *q, srv_resp *r)
         if (!require(q, r, R3D_ACT_CASE_VIEW))
             return 1;
         r3d_case_info ci;
-        r3d_labelmap *m = NULL;
         if (r3d_case_get(q->srv->store, &q->actor, id[0], &ci, &err) != R3D_OK) {
             resp_fail(r, &err);
             return 1;
@@ -482,13 +481,13 @@ int routes_labels(srv_req *q, srv_resp *r)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "version", (double)ci.head_version);
         if (ci.head_version) {
-            if (r3d_labels_load(q->srv->store, &q->actor, id[0], 0, &m, &err) != R3D_OK) {
+            cJSON *tab = labels_json_cached(q->srv, &q->actor, id[0], ci.head_version, 1, &err);
+            if (!tab) {
                 cJSON_Delete(j);
                 resp_fail(r, &err);
                 return 1;
             }
-            cJSON_AddItemToObject(j, "labels", label_table_json(m, 1));
-            r3d_labelmap_free(m);
+            cJSON_AddItemToObject(j, "labels", tab);
         } else
             cJSON_AddItemToObject(j, "labels", cJSON_CreateArray());
         resp_json(r, 200, j);

@@ -47,6 +47,25 @@ struct r3d_server {
         uint64_t used;
     } cache[3];
     uint64_t cache_clock;
+    /* meshes and label tables by (case, version, label, params): versions
+     * never change, so these are always right; display meshes are replaced
+     * only through mesh_store_label, which updates the cache too. The store
+     * audits every mesh it hands out (one fsync each); the bundle route
+     * serves a version's meshes from here with one audit entry. */
+    pthread_mutex_t mcache_mu;
+    struct mesh_cached *mcache;
+    int mcache_n, mcache_cap;
+    size_t mcache_bytes;
+    uint64_t mcache_clock;
+};
+
+struct mesh_cached {
+    r3d_id case_id, version;
+    int label; /* -1: a label table (JSON) rather than a mesh */
+    char params[48];
+    uint8_t *bytes;
+    size_t n;
+    uint64_t used;
 };
 
 /* One request as a route sees it. */
@@ -153,6 +172,17 @@ r3d_status mesh_store_label(r3d_server *s, const r3d_actor *a, r3d_id case_id, r
 void mesh_carry_over(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id from,
                      r3d_id to, const r3d_labelmap *m, uint16_t skip);
 #define MESH_DISPLAY_PARAMS "{\"role\":\"display\"}"
+int mcache_get(r3d_server *s, r3d_id case_id, r3d_id version, int label, const char *params,
+               uint8_t **bytes, size_t *n); /* 1 = a malloc'ed copy in *bytes */
+void mcache_put(r3d_server *s, r3d_id case_id, r3d_id version, int label, const char *params,
+                const uint8_t *bytes, size_t n);
+void mcache_drop_case(r3d_server *s, r3d_id case_id);
+void mcache_free(r3d_server *s);
+cJSON *labels_json_cached(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                          int with_counts, r3d_error *err);
+/* A display mesh from the cache or the store (then cached). */
+r3d_status mesh_display_get(r3d_server *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                            int label, uint8_t **bytes, size_t *n, r3d_error *err);
 
 /* ---- jobs (jobs.c) ---- */
 r3d_status jobs_start(r3d_server *s, r3d_error *err);

@@ -325,6 +325,14 @@ def routes(tmp, port, ph_path, ph_img, ph_aff):
         check(ok, "GET .../meshes/L.mz3: the cube's surface at +-20 mm in RAS", (lo, hi))
     else:
         check(False, "GET .../meshes/L.mz3", st)
+    st, bundle = doc.req("GET", f"/api/cases/{pid}/meshes.bin", raw=True)
+    ok = st == 200 and len(bundle) >= 8
+    if ok:
+        lab0, n0 = struct.unpack_from("<II", bundle, 0)
+        ok = lab0 == L and n0 + 8 == len(bundle) and bundle[8:] == b
+    check(ok, "GET .../meshes.bin: every display mesh of the head, same bytes as one by one", st)
+    st, j = doc.req("GET", f"/api/cases/{cid}/meshes.bin")
+    check(st == 404, "GET .../meshes.bin of a case without labels: 404", (st, j))
     st, b = doc.req("GET", f"/api/cases/{pid}/meshes/{L}.glb", raw=True)
     check(st == 200 and b[:4] == b"glTF", "GET .../meshes/L.glb is binary glTF", (st, b[:8]))
     st, j = doc.req("GET", f"/api/cases/{pid}/meshes/{L}.obj")

@@ -188,11 +188,21 @@ async function loadScene(labels, meshes) {
   for (const m of nv.meshes) m.unloadMesh(nv.gl)
   nv.meshes = []
   state.meshes.clear()
-  const loadM = Promise.all(meshes.meshes.map(async (m) => {
-    const r = await api('GET', m.url, undefined, { raw: true })
-    const buf = await r.arrayBuffer()
-    return { m, buf }
-  }))
+  // every mesh of the version in one answer: [u32 label][u32 n][n bytes] ...
+  const loadM = (async () => {
+    if (!meshes.meshes.length) return []
+    const r = await api('GET', `/api/cases/${state.caseId}/meshes.bin?version=${meshes.version}`, undefined, { raw: true })
+    const all = await r.arrayBuffer()
+    const dv = new DataView(all), byLabel = new Map(meshes.meshes.map((m) => [m.label, m]))
+    const out = []
+    for (let o = 0; o + 8 <= all.byteLength;) {
+      const label = dv.getUint32(o, true), n = dv.getUint32(o + 4, true)
+      const m = byLabel.get(label)
+      if (m) out.push({ m, buf: all.slice(o + 8, o + 8 + n) })
+      o += 8 + n
+    }
+    return out
+  })()
   await loadV
   if (state.version && nv.volumes[1]) applyLabelColormap()
   const bufs = await loadM
