@@ -49,6 +49,7 @@
 #define RIGHT SCT("24028007", "Right")
 #define LUNG SCT("39607008", "Lung")
 #define BRONCHUS SCT("955009", "Bronchus")
+#define SEGMENT SCT("72674008", "Segment of lung")
 
 static const r3d_structure k_structures[] = {
     /* ---- TotalSegmentator v2 "total" (values 1..117) ------------------- */
@@ -207,6 +208,48 @@ static const r3d_structure k_structures[] = {
     {216, "ribs", "肋骨", {230, 210, 180}, ANAT, SCT("113197003", "Rib"), NONE, NONE, NONE},
     /* Slicer's generic-anatomy bone colour. */
     {217, "bones", "骨骼", {241, 214, 145}, ANAT, SCT("272673000", "Bone"), NONE, NONE, NONE},
+    /* Lung segments (bronchopulmonary segments, S1..S10; left S1+2 and
+     * S7+8 joined as is usual), the territories of the segmental bronchi.
+     * Only three have a SNOMED CT concept we could verify (DICOM CID 6127:
+     * right S2, right S3, left S3); the others are the parent concept
+     * Segment of lung (72674008, CID 6110) with laterality, and their lobe
+     * as anatomic region. */
+    {220, "lung_segment_right_s1", "右肺上叶尖段", {120, 220, 235}, ANAT, SEGMENT, RIGHT,
+     SCT("45653009", "Upper lobe of lung"), RIGHT},
+    {221, "lung_segment_right_s2", "右肺上叶后段", {85, 200, 215}, ANAT, SCT("3236000", "Posterior segment of right upper lobe"), NONE,
+     NONE, NONE},
+    {222, "lung_segment_right_s3", "右肺上叶前段", {150, 235, 245}, ANAT, SCT("39743006", "Anterior segment of right upper lobe"), NONE,
+     NONE, NONE},
+    {223, "lung_segment_right_s4", "右肺中叶外侧段", {95, 165, 200}, ANAT, SEGMENT, RIGHT,
+     SCT("72481006", "Middle lobe of right lung"), NONE},
+    {224, "lung_segment_right_s5", "右肺中叶内侧段", {45, 140, 180}, ANAT, SEGMENT, RIGHT,
+     SCT("72481006", "Middle lobe of right lung"), NONE},
+    {225, "lung_segment_right_s6", "右肺下叶背段", {30, 120, 140}, ANAT, SEGMENT, RIGHT,
+     SCT("90572001", "Lower lobe of lung"), RIGHT},
+    {226, "lung_segment_right_s7", "右肺下叶内基底段", {60, 150, 130}, ANAT, SEGMENT, RIGHT,
+     SCT("90572001", "Lower lobe of lung"), RIGHT},
+    {227, "lung_segment_right_s8", "右肺下叶前基底段", {20, 175, 165}, ANAT, SEGMENT, RIGHT,
+     SCT("90572001", "Lower lobe of lung"), RIGHT},
+    {228, "lung_segment_right_s9", "右肺下叶外基底段", {90, 190, 170}, ANAT, SEGMENT, RIGHT,
+     SCT("90572001", "Lower lobe of lung"), RIGHT},
+    {229, "lung_segment_right_s10", "右肺下叶后基底段", {10, 100, 110}, ANAT, SEGMENT, RIGHT,
+     SCT("90572001", "Lower lobe of lung"), RIGHT},
+    {230, "lung_segment_left_s1_2", "左肺上叶尖后段", {110, 245, 200}, ANAT, SEGMENT, LEFT,
+     SCT("45653009", "Upper lobe of lung"), LEFT},
+    {231, "lung_segment_left_s3", "左肺上叶前段", {60, 225, 255}, ANAT, SCT("22270008", "Anterior segment of left upper lobe"), NONE,
+     NONE, NONE},
+    {232, "lung_segment_left_s4", "左肺上叶上舌段", {170, 230, 255}, ANAT, SEGMENT, LEFT,
+     SCT("45653009", "Upper lobe of lung"), LEFT},
+    {233, "lung_segment_left_s5", "左肺上叶下舌段", {130, 190, 250}, ANAT, SEGMENT, LEFT,
+     SCT("45653009", "Upper lobe of lung"), LEFT},
+    {234, "lung_segment_left_s6", "左肺下叶背段", {50, 180, 230}, ANAT, SEGMENT, LEFT,
+     SCT("90572001", "Lower lobe of lung"), LEFT},
+    {235, "lung_segment_left_s7_8", "左肺下叶内前基底段", {25, 150, 210}, ANAT, SEGMENT, LEFT,
+     SCT("90572001", "Lower lobe of lung"), LEFT},
+    {236, "lung_segment_left_s9", "左肺下叶外基底段", {70, 130, 230}, ANAT, SEGMENT, LEFT,
+     SCT("90572001", "Lower lobe of lung"), LEFT},
+    {237, "lung_segment_left_s10", "左肺下叶后基底段", {40, 110, 200}, ANAT, SEGMENT, LEFT,
+     SCT("90572001", "Lower lobe of lung"), LEFT},
 };
 
 #define N_FIXED ((int)(sizeof k_structures / sizeof k_structures[0]))

@@ -135,7 +135,9 @@ static void test_structures_totalsegmentator_v2_numbering(void)
 static void test_structures_ours_exist(void)
 {
     static const char *ours[] = {"body", "skin", "lung_left", "lung_right", "airway", "bronchi",
-                                 "pulmonary_artery", "pulmonary_vessels", "mandible", "ribs"};
+                                 "pulmonary_artery", "pulmonary_vessels", "mandible", "ribs",
+                                 "lung_segment_right_s1", "lung_segment_left_s1_2",
+                                 "lung_segment_right_s10", "lung_segment_left_s7_8"};
     for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
         const r3d_structure *s = r3d_structure_find(ours[i]);
         CHECK(s != NULL);
@@ -149,6 +151,15 @@ static void test_structures_ours_exist(void)
     CHECK(r3d_structure_find("") == NULL);
     CHECK(r3d_structure_find(NULL) == NULL);
     CHECK(r3d_structure_find("Liver") == NULL); /* names are exact */
+    /* 18 bronchopulmonary segments, each in its lobe */
+    int nseg = 0;
+    for (int i = 0; i < r3d_structure_count(); i++)
+        if (!strncmp(r3d_structure_at(i)->name, "lung_segment_", 13)) {
+            const r3d_structure *s = r3d_structure_at(i);
+            nseg++;
+            CHECK(s->region.value[0] || strstr(s->type.meaning, "segment of"));
+        }
+    CHECK_INT(nseg, 18);
 }
 
 static void test_structures_unique_and_ordered(void)
