@@ -17,6 +17,7 @@
 #define T(g, e) R3D_TAG(0x##g, 0x##e)
 
 static char g_dir[64];
+static const char *g_charset; /* SpecificCharacterSet of the written series, NULL = none */
 
 /* A CT series of nz slices of rows x cols, oblique in-plane orientation so
  * every axis matters, written as Part 10 files with our writer. */
@@ -32,7 +33,13 @@ static int write_series(const char *dir, int rows, int cols, int nz, const doubl
         r3d_dcm_ds_put_str(ds, T(0008, 0016), 0, "1.2.840.10008.5.1.4.1.1.2", NULL);
         r3d_dcm_ds_put_str(ds, T(0008, 0018), 0, sop, NULL);
         r3d_dcm_ds_put_str(ds, T(0008, 0060), 0, "CT", NULL);
-        r3d_dcm_ds_put_str(ds, T(0010, 0010), 0, "Test^Patient", NULL);
+        if (g_charset) {
+            r3d_dcm_ds_put_str(ds, T(0008, 0005), 0, g_charset, NULL);
+            static const char gb_name[] = "\xd5\xc5^\xc8\xfd"; /* 张^三 in GB18030 */
+            r3d_dcm_ds_put_text(ds, T(0010, 0010), R3D_VR('P', 'N'), gb_name, 5, NULL);
+        } else {
+            r3d_dcm_ds_put_str(ds, T(0010, 0010), 0, "Test^Patient", NULL);
+        }
         r3d_dcm_ds_put_str(ds, T(0010, 0020), 0, "ID42", NULL);
         r3d_dcm_ds_put_str(ds, T(0020, 000D), 0, "1.2.826.0.1.3680043.10.2", NULL);
         r3d_dcm_ds_put_str(ds, T(0020, 000E), 0, "1.2.826.0.1.3680043.10.3", NULL);
@@ -436,6 +443,61 @@ static void test_encapsulated_stl_holds_the_writer_bytes(void)
     r3d_dcm_source_free(src);
 }
 
+/* A source in GB18030 (usual in Chinese hospitals): the SEG keeps that
+ * character set, the patient name's bytes, and writes the Chinese segment
+ * description in GB18030; a Latin-1 source gets no Chinese text at all. */
+static void test_seg_chinese_names_follow_the_source_charset(void)
+{
+    const char *sets[2] = {"GB18030", "ISO_IR 100"};
+    for (int c = 0; c < 2; c++) {
+        char dir[128];
+        snprintf(dir, sizeof dir, "%s/cs%d", g_dir, c);
+        mkdir(dir, 0777);
+        const double iop[6] = {1, 0, 0, 0, 1, 0};
+        g_charset = sets[c];
+        CHECK(write_series(dir, 4, 4, 2, iop, 1.0, 0));
+        g_charset = NULL;
+        r3d_error e = R3D_ERROR_INIT;
+        r3d_dcm_source *src = r3d_dcm_source_open(dir, NULL, &e);
+        r3d_volume *v = src ? r3d_dcm_source_load(src, &e) : NULL;
+        CHECK(v != NULL);
+        if (!v) {
+            r3d_dcm_source_free(src);
+            continue;
+        }
+        r3d_labelmap *lm = labels_on(v);
+        ((uint16_t *)lm->vol->voxels)[5] = 5; /* liver, 肝 */
+        r3d_dcm_ds *ds = NULL;
+        CHECK_INT(r3d_seg_build(lm, src, NULL, &ds, NULL, &e), R3D_OK);
+        uint8_t *buf = NULL;
+        size_t nb = 0;
+        if (ds)
+            r3d_dcm_write_mem(ds, NULL, &buf, &nb, &e);
+        r3d_dcm_file *f = buf ? r3d_dcm_parse(buf, nb, 1, "cs.dcm", 0, &e) : NULL;
+        CHECK(f != NULL);
+        if (f) {
+            char s[64];
+            const r3d_dcm_item *root = r3d_dcm_root(f);
+            r3d_dcm_str(f, root, T(0008, 0005), -1, s, sizeof s);
+            CHECK_STR(s, sets[c]);
+            const r3d_dcm_el *pn = r3d_dcm_find(root, T(0010, 0010));
+            if (c == 0)
+                CHECK(pn && pn->len >= 5 && !memcmp(pn->val, "\xd5\xc5^\xc8\xfd", 5));
+            const r3d_dcm_item *seg = r3d_dcm_seq_item(root, T(0062, 0002), 0);
+            const r3d_dcm_el *d = seg ? r3d_dcm_find(seg, T(0062, 0006)) : NULL;
+            if (c == 0)
+                CHECK(d && d->len >= 2 && !memcmp(d->val, "\xb8\xce", 2)); /* 肝 in GB18030 */
+            else
+                CHECK(d == NULL);
+            r3d_dcm_close(f);
+        }
+        r3d_dcm_ds_free(ds);
+        r3d_labelmap_free(lm);
+        r3d_volume_free(v);
+        r3d_dcm_source_free(src);
+    }
+}
+
 static void test_seg_reader_refuses_non_seg(void)
 {
     char dir[128], path[200];
@@ -463,6 +525,7 @@ int main(void)
     RUN(test_seg_own_grid_equals_series_grid_when_every_slice_has_labels);
     RUN(test_seg_counts_voxels_off_the_source_planes);
     RUN(test_encapsulated_stl_holds_the_writer_bytes);
+    RUN(test_seg_chinese_names_follow_the_source_charset);
     RUN(test_seg_reader_refuses_non_seg);
     rm_dir(g_dir);
     return CHECK_DONE("test_dicom_seg");

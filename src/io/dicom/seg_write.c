@@ -29,6 +29,7 @@
  */
 #include "r3d/dicom_seg.h"
 
+#include <iconv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,19 +255,41 @@ done:
     return st;
 }
 
-static int is_utf8_charset(const r3d_dcm_ds *h)
+/* How the copied header's character set lets us write Chinese names:
+ * CS_UTF8 (none yet - the writer then declares ISO_IR 192 - or ISO_IR 192),
+ * CS_GB18030 (common in Chinese hospitals: converted with iconv), or
+ * CS_ASCII (any other set: the Chinese name is left out). */
+enum { CS_ASCII, CS_UTF8, CS_GB18030 };
+static int header_charset(const r3d_dcm_ds *h)
 {
     uint32_t n;
     const uint8_t *v = r3d_dcm_ds_value(h, T(0008, 0005), &n, NULL);
     if (!v)
-        return 1; /* none yet: the writer declares ISO_IR 192 when needed */
+        return CS_UTF8;
     char cs[80];
     size_t m = n < sizeof cs - 1 ? n : sizeof cs - 1;
     memcpy(cs, v, m);
     while (m && (cs[m - 1] == ' ' || cs[m - 1] == 0))
         m--;
     cs[m] = 0;
-    return !strcmp(cs, "ISO_IR 192");
+    if (!strcmp(cs, "ISO_IR 192"))
+        return CS_UTF8;
+    if (!strcmp(cs, "GB18030"))
+        return CS_GB18030;
+    return CS_ASCII;
+}
+
+/* UTF-8 -> GB18030; 0 when it cannot be converted. */
+static size_t to_gb18030(const char *in, char *out, size_t cap)
+{
+    iconv_t cd = iconv_open("GB18030", "UTF-8");
+    if (cd == (iconv_t)-1)
+        return 0;
+    char *ip = (char *)in, *op = out;
+    size_t il = strlen(in), ol = cap;
+    size_t r = iconv(cd, &ip, &il, &op, &ol);
+    iconv_close(cd);
+    return r == (size_t)-1 || il ? 0 : cap - ol;
 }
 
 static int is_ascii(const char *s)
@@ -288,7 +311,7 @@ static void now_text(char date[9], char time_[16])
 
 /* One item of the Segment Sequence. */
 static r3d_status put_segment(r3d_dcm_ds *ds, int number, uint16_t value,
-                              const r3d_labelmap *lm, int utf8, const r3d_seg_write_opts *o,
+                              const r3d_labelmap *lm, int charset, const r3d_seg_write_opts *o,
                               r3d_error *err)
 {
     r3d_status st = R3D_OK;
@@ -304,7 +327,7 @@ static r3d_status put_segment(r3d_dcm_ds *ds, int number, uint16_t value,
     uint8_t rgb[3];
     if (s) {
         snprintf(name, sizeof name, "%s", s->name);
-        snprintf(desc, sizeof desc, "%s", utf8 ? s->name_zh : "");
+        snprintf(desc, sizeof desc, "%s", charset != CS_ASCII ? s->name_zh : "");
         memcpy(rgb, s->rgb, 3);
     } else {
         if (l && l->name[0] && is_ascii(l->name))
@@ -319,8 +342,14 @@ static r3d_status put_segment(r3d_dcm_ds *ds, int number, uint16_t value,
     }
     CHECK(r3d_dcm_ds_put_u16(it, T(0062, 0004), (uint16_t)number, err));
     CHECK(r3d_dcm_ds_put_str(it, T(0062, 0005), 0, name, err));
-    if (desc[0])
+    if (desc[0] && charset == CS_GB18030 && !is_ascii(desc)) {
+        char gb[192];
+        size_t n = to_gb18030(desc, gb, sizeof gb);
+        if (n)
+            CHECK(r3d_dcm_ds_put_text(it, T(0062, 0006), 0, gb, n, err));
+    } else if (desc[0]) {
         CHECK(r3d_dcm_ds_put_str(it, T(0062, 0006), 0, desc, err));
+    }
     CHECK(r3d_dcm_ds_put_str(it, T(0062, 0008), 0, "AUTOMATIC", err));
     CHECK(r3d_dcm_ds_put_str(it, T(0062, 0009), 0, o->algorithm_name, err));
     uint16_t lab[3];
@@ -459,7 +488,7 @@ r3d_status r3d_seg_build(const r3d_labelmap *lm, const r3d_dcm_source *src,
 
     /* ---- patient, study, frame of reference: as the source ---- */
     CHECK(r3d_dcm_ds_merge(ds, src->header, err));
-    int utf8 = is_utf8_charset(src->header);
+    int charset = header_charset(src->header);
     char date[9], tim[16];
     now_text(date, tim);
     if (o.sop_uid)
@@ -530,7 +559,7 @@ r3d_status r3d_seg_build(const r3d_labelmap *lm, const r3d_dcm_source *src,
     CHECK(r3d_dcm_ds_put_str(ds, T(0070, 0084), 0, "", err));
     CHECK(r3d_dcm_ds_put_seq(ds, T(0062, 0002), err));
     for (int s = 0; s < n_values; s++)
-        CHECK(put_segment(ds, s + 1, values[s], lm, utf8, &o, err));
+        CHECK(put_segment(ds, s + 1, values[s], lm, charset, &o, err));
     inf.n_segments = n_values;
 
     /* ---- multi-frame dimensions ---- */
