@@ -54,7 +54,7 @@ r3d_status seg_nodules(seg_ctx *c, r3d_error *err)
     const uint8_t *aw = c->airway ? c->airway->voxels : NULL;
     for (int64_t p = 0; p < n; p++)
         dv[p] = lv[p] && hu[p] >= NOD_HU && !(aw && aw[p]);
-    r3d_volume *d = r3d_image_distance(dense, err);
+    r3d_volume *d = seg_in_box(dense, 1, SEG_DISTANCE, 0, err);
     if (!d) {
         r3d_volume_free(lung), r3d_volume_free(dense);
         return err->code;

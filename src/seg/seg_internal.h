@@ -73,6 +73,19 @@ int64_t seg_count(const r3d_volume *m, uint8_t value); /* value 0 = any non-zero
  * (26-connected breadth-first, in steps). In place on lab (uint8). */
 void seg_propagate(r3d_volume *lab, const r3d_volume *within);
 void seg_progress(seg_ctx *c, const char *stage, int64_t done, int64_t total);
+/* Bounding box of a uint8 mask's non-zero voxels, grown by pad voxels and
+ * clipped to the grid; 0 when the mask is empty. */
+int seg_box(const r3d_volume *m, int pad, int64_t lo[3], int64_t hi[3]);
+/* The box lo..hi (inclusive) of v as a volume of its own (same dtype,
+ * affine moved to the box), and the way back. */
+r3d_volume *seg_crop(const r3d_volume *v, const int64_t lo[3], const int64_t hi[3], r3d_error *err);
+void seg_paste(const r3d_volume *box, r3d_volume *v, const int64_t lo[3]);
+/* Distance map (float32) or dilation by mm (uint8) of a uint8 mask,
+ * computed only in its bounding box grown by pad voxels (pad must cover
+ * what the operation reaches: the result is exact then) and returned on
+ * the mask's full grid. */
+enum { SEG_DISTANCE = 0, SEG_DILATE = 1 };
+r3d_volume *seg_in_box(const r3d_volume *m, int pad, int op, double mm, r3d_error *err);
 
 /* ---- pipelines, in the order the driver runs them ---- */
 const char *seg_lobe_name(int lobe); /* 1..5 -> "lung_upper_lobe_right" ... */

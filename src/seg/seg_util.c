@@ -204,3 +204,84 @@ void seg_progress(seg_ctx *c, const char *stage, int64_t done, int64_t total)
     if (c->progress)
         c->progress(c->progress_ctx, stage, done, total);
 }
+
+int seg_box(const r3d_volume *m, int pad, int64_t lo[3], int64_t hi[3])
+{
+    int64_t nx = m->dim[0], ny = m->dim[1], nz = m->dim[2];
+    const uint8_t *v = m->voxels;
+    for (int a = 0; a < 3; a++)
+        lo[a] = m->dim[a], hi[a] = -1;
+    for (int64_t k = 0; k < nz; k++)
+        for (int64_t j = 0; j < ny; j++) {
+            const uint8_t *row = v + nx * (j + ny * k);
+            for (int64_t i = 0; i < nx; i++)
+                if (row[i]) {
+                    if (i < lo[0]) lo[0] = i;
+                    if (i > hi[0]) hi[0] = i;
+                    if (j < lo[1]) lo[1] = j;
+                    if (j > hi[1]) hi[1] = j;
+                    if (k < lo[2]) lo[2] = k;
+                    if (k > hi[2]) hi[2] = k;
+                }
+        }
+    if (hi[0] < 0)
+        return 0;
+    for (int a = 0; a < 3; a++) {
+        lo[a] = lo[a] - pad < 0 ? 0 : lo[a] - pad;
+        hi[a] = hi[a] + pad >= m->dim[a] ? m->dim[a] - 1 : hi[a] + pad;
+    }
+    return 1;
+}
+
+r3d_volume *seg_crop(const r3d_volume *v, const int64_t lo[3], const int64_t hi[3], r3d_error *err)
+{
+    int64_t dim[4] = {hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1, 1};
+    r3d_volume *o = r3d_volume_new(dim, v->dtype, err);
+    if (!o)
+        return NULL;
+    memcpy(o->ijk_to_lps, v->ijk_to_lps, sizeof o->ijk_to_lps);
+    memcpy(o->spacing_mm, v->spacing_mm, sizeof o->spacing_mm);
+    for (int r = 0; r < 3; r++)
+        for (int a = 0; a < 3; a++)
+            o->ijk_to_lps[r][3] += v->ijk_to_lps[r][a] * lo[a];
+    size_t es = r3d_dtype_size(v->dtype);
+    int64_t nx = v->dim[0], ny = v->dim[1];
+    for (int64_t k = 0; k < dim[2]; k++)
+        for (int64_t j = 0; j < dim[1]; j++)
+            memcpy((uint8_t *)o->voxels + es * (size_t)(dim[0] * (j + dim[1] * k)),
+                   (const uint8_t *)v->voxels +
+                       es * (size_t)(lo[0] + nx * (lo[1] + j + ny * (lo[2] + k))),
+                   es * (size_t)dim[0]);
+    return o;
+}
+
+void seg_paste(const r3d_volume *box, r3d_volume *v, const int64_t lo[3])
+{
+    size_t es = r3d_dtype_size(v->dtype);
+    int64_t nx = v->dim[0], ny = v->dim[1];
+    for (int64_t k = 0; k < box->dim[2]; k++)
+        for (int64_t j = 0; j < box->dim[1]; j++)
+            memcpy((uint8_t *)v->voxels + es * (size_t)(lo[0] + nx * (lo[1] + j + ny * (lo[2] + k))),
+                   (const uint8_t *)box->voxels + es * (size_t)(box->dim[0] * (j + box->dim[1] * k)),
+                   es * (size_t)box->dim[0]);
+}
+
+r3d_volume *seg_in_box(const r3d_volume *m, int pad, int op, double mm, r3d_error *err)
+{
+    int64_t lo[3], hi[3];
+    r3d_volume *out = seg_like(m, op == SEG_DISTANCE ? R3D_F32 : R3D_U8, err);
+    if (!out || !seg_box(m, pad, lo, hi))
+        return out;
+    r3d_volume *c = seg_crop(m, lo, hi, err);
+    r3d_volume *r = !c ? NULL
+                    : op == SEG_DISTANCE ? r3d_image_distance(c, err)
+                                         : r3d_image_dilate(c, mm, err);
+    r3d_volume_free(c);
+    if (!r) {
+        r3d_volume_free(out);
+        return NULL;
+    }
+    seg_paste(r, out, lo);
+    r3d_volume_free(r);
+    return out;
+}

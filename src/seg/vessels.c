@@ -42,7 +42,8 @@ r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
         uint8_t *w = aw->voxels;
         for (int64_t p = 0; p < n; p++)
             w[p] = a[p] != 0;
-        wall = r3d_image_dilate(aw, 2.0, err);
+        wall = seg_in_box(aw, (int)ceil(2.0 / fmin(ct->spacing_mm[0], ct->spacing_mm[2])) + 1,
+                          SEG_DILATE, 2.0, err);
         r3d_volume_free(aw);
         if (!wall) {
             r3d_volume_free(inner);
@@ -55,10 +56,16 @@ r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
     for (int64_t p = 0; p < n; p++)
         v[p] = v[p] && hu[p] >= VESSEL_HU && !(wl && wl[p]);
     r3d_volume_free(wall);
-    r3d_status st = seg_drop_small(inner, 26, 10, err);
-    if (st != R3D_OK) {
-        r3d_volume_free(inner);
-        return st;
+    int64_t lo[3], hi[3];
+    if (seg_box(inner, 1, lo, hi)) {
+        r3d_volume *box = seg_crop(inner, lo, hi, err);
+        r3d_status st = box ? seg_drop_small(box, 26, 10, err) : err->code;
+        if (st != R3D_OK) {
+            r3d_volume_free(box), r3d_volume_free(inner);
+            return st;
+        }
+        seg_paste(box, inner, lo);
+        r3d_volume_free(box);
     }
     c->vessels = inner;
     return R3D_OK;
