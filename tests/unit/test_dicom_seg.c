@@ -498,6 +498,77 @@ static void test_seg_chinese_names_follow_the_source_charset(void)
     }
 }
 
+/* Damaged SEGs (truncated, bytes changed) fail with a message or read,
+ * never crash: run under ASan/UBSan this is the reader's memory test. */
+static void test_seg_reader_survives_damaged_files(void)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/dmg", g_dir);
+    mkdir(dir, 0777);
+    const double iop[6] = {0.6, 0.8, 0, 0, 0, -1};
+    CHECK(write_series(dir, 9, 7, 4, iop, 2.0, 0));
+    r3d_error e = R3D_ERROR_INIT;
+    r3d_dcm_source *src = r3d_dcm_source_open(dir, NULL, &e);
+    r3d_volume *v = src ? r3d_dcm_source_load(src, &e) : NULL;
+    CHECK(v != NULL);
+    if (!v) {
+        r3d_dcm_source_free(src);
+        return;
+    }
+    r3d_labelmap *lm = labels_on(v);
+    uint16_t *L = lm->vol->voxels;
+    for (int64_t q = 0; q < r3d_volume_nvox(v); q++)
+        L[q] = q % 5 == 0 ? 5 : q % 7 == 0 ? 10 : 0;
+    r3d_dcm_ds *ds = NULL;
+    uint8_t *good = NULL;
+    size_t n = 0;
+    CHECK_INT(r3d_seg_build(lm, src, NULL, &ds, NULL, &e), R3D_OK);
+    if (ds)
+        CHECK_INT(r3d_dcm_write_mem(ds, NULL, &good, &n, &e), R3D_OK);
+    r3d_dcm_ds_free(ds);
+    uint32_t rng = 12345;
+    int ok = 0, refused = 0;
+    for (int trial = 0; good && trial < 300; trial++) {
+        size_t m = n;
+        uint8_t *b = malloc(n);
+        memcpy(b, good, n);
+        if (trial % 3 == 0) {
+            rng = rng * 1103515245u + 12345u;
+            m = 132 + (rng >> 8) % (n - 132); /* truncated */
+        } else {
+            for (int k = 0; k < 1 + trial % 8; k++) { /* a few bytes changed */
+                rng = rng * 1103515245u + 12345u;
+                size_t at = 132 + (rng >> 8) % (n - 132);
+                rng = rng * 1103515245u + 12345u;
+                b[at] = (uint8_t)(rng >> 16);
+            }
+        }
+        r3d_error e2 = R3D_ERROR_INIT;
+        r3d_dcm_file *f = r3d_dcm_parse(b, m, 1, "damaged.dcm", 0, &e2);
+        if (!f) {
+            refused++;
+            continue;
+        }
+        r3d_labelmap *out = NULL;
+        r3d_seg_read_info ri;
+        r3d_status st = r3d_seg_read_file(f, trial % 2 ? v : NULL, &out, &ri, &e2);
+        if (st == R3D_OK) {
+            ok++;
+            r3d_labelmap_free(out);
+            r3d_seg_read_info_free(&ri);
+        } else {
+            refused++;
+            CHECK(e2.msg[0] != 0 && out == NULL);
+        }
+        r3d_dcm_close(f);
+    }
+    CHECK_INT(ok + refused, 300);
+    free(good);
+    r3d_labelmap_free(lm);
+    r3d_volume_free(v);
+    r3d_dcm_source_free(src);
+}
+
 static void test_seg_reader_refuses_non_seg(void)
 {
     char dir[128], path[200];
@@ -526,6 +597,7 @@ int main(void)
     RUN(test_seg_counts_voxels_off_the_source_planes);
     RUN(test_encapsulated_stl_holds_the_writer_bytes);
     RUN(test_seg_chinese_names_follow_the_source_charset);
+    RUN(test_seg_reader_survives_damaged_files);
     RUN(test_seg_reader_refuses_non_seg);
     rm_dir(g_dir);
     return CHECK_DONE("test_dicom_seg");
