@@ -131,30 +131,13 @@ static void fsync_dir(const char *path)
     }
 }
 
-r3d_status st_blob_put(r3d_store *s, const void *plain, size_t n, char hash_out[65],
-                       char plain_out[65], r3d_error *err)
+r3d_status st_blob_write(r3d_store *s, const void *plain, size_t n, char hash_out[65],
+                         char plain_out[65], r3d_error *err)
 {
     char plain_hash[65];
     st_sha256_hex(plain, n, plain_hash);
     if (plain_out)
         memcpy(plain_out, plain_hash, 65);
-    /* Unsealed stores deduplicate: the same bytes are already there. */
-    if (!s->sealed) {
-        char path[4200];
-        st_blob_path(s, plain_hash, path, sizeof path);
-        struct stat sb;
-        sqlite3_stmt *q = NULL;
-        int have_row = 0;
-        if (st_prepare(s, "SELECT size FROM blobs WHERE sha256 = ?", &q, NULL) == R3D_OK) {
-            sqlite3_bind_text(q, 1, plain_hash, -1, SQLITE_STATIC);
-            have_row = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == (int64_t)n;
-            sqlite3_finalize(q);
-        }
-        if (have_row && stat(path, &sb) == 0 && (size_t)sb.st_size == n) {
-            memcpy(hash_out, plain_hash, 65);
-            return R3D_OK;
-        }
-    }
     uint8_t *stored = NULL;
     size_t sn = 0;
     r3d_status st = st_seal(s, plain, n, &stored, &sn, err);
@@ -171,19 +154,28 @@ r3d_status st_blob_put(r3d_store *s, const void *plain, size_t n, char hash_out[
         free(stored);
         return r3d_fail(err, R3D_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
     }
+    /* Always written, even when a blob of that name exists: the rename
+     * replaces a damaged copy instead of trusting it. */
     st_blob_path(s, hash_out, path, sizeof path);
     st = r3d_file_write_atomic(path, stored, sn, err);
     free(stored);
+    return st;
+}
+
+r3d_status st_blob_record(r3d_store *s, const char *hash, const char *plain_hash, size_t n,
+                          r3d_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    r3d_status st = st_prepare(s, "INSERT OR IGNORE INTO blobs(sha256, plain_sha256, size, "
+                                  "created) VALUES(?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                               &q, err);
     if (st)
         return st;
-    sqlite3_stmt *q = NULL;
-    if ((st = st_prepare(s, "INSERT OR IGNORE INTO blobs(sha256, plain_sha256, size, created) "
-                            "VALUES(?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                         &q, err)))
-        return st;
-    sqlite3_bind_text(q, 1, hash_out, -1, SQLITE_TRANSIENT);
+    size_t stored = s->sealed ? n + 4 + crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES
+                              : n;
+    sqlite3_bind_text(q, 1, hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, plain_hash, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 3, (int64_t)sn);
+    sqlite3_bind_int64(q, 3, (int64_t)stored);
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)

@@ -300,8 +300,10 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
                  (long long)v->dim[2]);
     }
 
+    char blob[65], blob_plain[65], created[32];
+    if (!st)
+        st = st_blob_write(s, nii, nii_n, blob, blob_plain, err);
     ST_LOCK(s);
-    char blob[65], created[32];
     st_iso_now(created);
     sqlite3_stmt *q = NULL;
     r3d_id pid = 0, study = 0, ser = 0, cid = 0;
@@ -309,7 +311,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
         st = st_begin(s, err);
     int in_txn = !st;
     if (!st)
-        st = st_blob_put(s, nii, nii_n, blob, NULL, err);
+        st = st_blob_record(s, blob, blob_plain, nii_n, err);
     /* patient: found again by a (keyed, when sealed) hash of ID and name */
     if (!st) {
         char keytext[256], pkey[65];

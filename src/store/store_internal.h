@@ -83,12 +83,16 @@ char *st_unseal_text(r3d_store *s, const char *stored);
 /* ---- blobs -------------------------------------------------------------------------- */
 
 /* Store bytes (sealed when the store has a key) under blobs/ab/<sha256 of the
- * stored bytes>, written to a temporary name, fsynced, renamed, folder
- * fsynced; records the row in blobs (inside the caller's transaction).
- * hash_out: the stored-bytes hash (the blob's name); plain_out (may be
- * NULL): SHA-256 of the plain bytes. */
-r3d_status st_blob_put(r3d_store *s, const void *plain, size_t n, char hash_out[65],
-                       char plain_out[65], r3d_error *err);
+ * stored bytes>: temporary name, fsync, rename, folder fsync. Needs no SQL
+ * and no lock (call it before taking the store lock: big images then do
+ * not stall other threads). hash_out: the stored bytes' hash (the blob's
+ * name); plain_out (may be NULL): SHA-256 of the plain bytes. */
+r3d_status st_blob_write(r3d_store *s, const void *plain, size_t n, char hash_out[65],
+                         char plain_out[65], r3d_error *err);
+/* The row naming a written blob, inside the caller's transaction (so a
+ * committed row never names a missing file). n: the plain size. */
+r3d_status st_blob_record(r3d_store *s, const char *hash, const char *plain_hash, size_t n,
+                          r3d_error *err);
 /* Read, check the hash, unseal. */
 r3d_status st_blob_get(r3d_store *s, const char *hash, uint8_t **plain, size_t *n,
                        r3d_error *err);

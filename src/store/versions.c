@@ -224,8 +224,10 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
         st = r3d_fail(err, R3D_ENOMEM, "labels: out of memory");
     if (!st)
         st = st_volume_to_niigz(s, m->vol, &nii, &nii_n, err);
-    ST_LOCK(s);
     char blob[65], plain[65], created[32];
+    if (!st)
+        st = st_blob_write(s, nii, nii_n, blob, plain, err);
+    ST_LOCK(s);
     st_iso_now(created);
     r3d_id vid = 0;
     int in_txn = 0;
@@ -234,7 +236,7 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     if (!st)
         st = st_case_exists(s, case_id, err); /* deleted meanwhile? */
     if (!st)
-        st = st_blob_put(s, nii, nii_n, blob, plain, err);
+        st = st_blob_record(s, blob, plain, nii_n, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO label_versions(case_id, parent, blob, "
                                     "plain_sha256, table_json, author, algorithm, params_json, "
@@ -504,12 +506,18 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
         st = st_case_exists(s, case_id, err);
     if (!st)
         st = resolve_version(s, case_id, &version, err);
+    ST_UNLOCK(s);
+    char blob[65], plain[65];
+    if (!st)
+        st = st_blob_write(s, bytes, n, blob, plain, err);
+    ST_LOCK(s);
     int in_txn = 0;
     if (!st && !(st = st_begin(s, err)))
         in_txn = 1;
-    char blob[65], plain[65];
     if (!st)
-        st = st_blob_put(s, bytes, n, blob, plain, err);
+        st = st_case_exists(s, case_id, err); /* deleted meanwhile? */
+    if (!st)
+        st = st_blob_record(s, blob, plain, n, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO meshes(case_id, version_id, label, format, "
                                     "params_json, blob, plain_sha256, size, author, created, "
