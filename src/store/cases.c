@@ -527,7 +527,7 @@ r3d_status r3d_case_get(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_ca
     if (!st) {
         char obj[64];
         snprintf(obj, sizeof obj, "case %lld", (long long)case_id);
-        if (!st_begin(s, NULL)) {
+        if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "case.view", obj, identity ? "ok, with identity" : "ok", err);
             st_touch_case(s, a, case_id);
             if (st || (st = st_commit(s, err)))
@@ -596,11 +596,16 @@ static r3d_status image_blob(r3d_store *s, const r3d_actor *a, r3d_id case_id, u
     if (!st) {
         char obj[64];
         snprintf(obj, sizeof obj, "case %lld image", (long long)case_id);
-        if (!st_begin(s, NULL)) {
+        if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "case.view", obj, "ok", err);
             st_touch_case(s, a, case_id);
             if (st || (st = st_commit(s, err)))
                 st_rollback(s);
+        }
+        if (st) { /* no view without its audit entry */
+            free(*bytes);
+            *bytes = NULL;
+            *n = 0;
         }
     }
     return st;

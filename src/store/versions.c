@@ -309,7 +309,7 @@ r3d_status r3d_labels_load(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d
     if (!st) {
         char obj[96];
         snprintf(obj, sizeof obj, "case %lld version %lld", (long long)case_id, (long long)version);
-        if (!st_begin(s, NULL)) {
+        if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "labels.view", obj, "ok", err);
             st_touch_case(s, a, case_id);
             st = finish_txn(s, st, err);
@@ -377,7 +377,7 @@ r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3
     if (!st) {
         char obj[96];
         snprintf(obj, sizeof obj, "case %lld version %lld", (long long)case_id, (long long)version);
-        if (!st_begin(s, NULL)) {
+        if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "labels.view", obj, "ok", err);
             st_touch_case(s, a, case_id);
             st = finish_txn(s, st, err);
