@@ -27,6 +27,7 @@ native file we cannot read but pydicom can. Ends with
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import tempfile
@@ -130,20 +131,53 @@ def reference_here(path):
     return arr.reshape(frames, ds.Rows, ds.Columns, samples)
 
 
+class _Worker:
+    """One child process decodes every reference in turn (pydicom and numpy
+    are imported once, not 200 times); a decoder library that aborts (GDCM
+    does on some files) takes only the child down, and the next file gets
+    a new one."""
+    proc = None
+
+    @classmethod
+    def ask(cls, path, out):
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls.proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            cls.proc.stdin.write(json.dumps([path, out]) + "\n")
+            cls.proc.stdin.flush()
+            ready, _, _ = select.select([cls.proc.stdout], [], [], 300)
+            line = cls.proc.stdout.readline() if ready else ""
+            if not ready:
+                cls.proc.kill()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            cls.proc.wait()
+            cls.proc = None
+            return "pydicom's decoder ended the process"
+        return line.strip()
+
+
+def serve():
+    for line in sys.stdin:
+        path, out = json.loads(line)
+        try:
+            np.save(out, reference_here(path))
+            print("ok", flush=True)
+        except Exception as e:  # noqa: BLE001 - any decoder failure is an answer
+            msg = (str(e).splitlines() or [type(e).__name__])[0] or type(e).__name__
+            print(msg, flush=True)
+
+
 def reference(path, tmp):
-    """reference_here in a child process: a decoder library that aborts
-    (GDCM does on some files) must not take the test down."""
+    """reference_here, in the worker process."""
     out = os.path.join(tmp, "ref.npy")
     if os.path.exists(out):
         os.remove(out)
-    try:
-        r = subprocess.run([sys.executable, __file__, "--ref", path, out], capture_output=True,
-                           text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError("pydicom timed out")
-    if r.returncode != 0 or not os.path.exists(out):
-        lines = [l for l in (r.stdout + r.stderr).strip().splitlines() if l.strip()]
-        raise RuntimeError(lines[-1] if lines else "pydicom exit %d" % r.returncode)
+    answer = _Worker.ask(path, out)
+    if answer != "ok" or not os.path.exists(out):
+        raise RuntimeError(answer)
     return np.load(out)
 
 
@@ -343,7 +377,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--ref":
-        np.save(sys.argv[3], reference_here(sys.argv[2]))
+    if len(sys.argv) == 2 and sys.argv[1] == "--serve":
+        serve()
         sys.exit(0)
     sys.exit(main())
