@@ -330,6 +330,51 @@ static void test_write_file_is_atomic_and_complete(void)
     rmdir(dir);
 }
 
+/* merge copies deeply (sequences, encapsulated fragments) and replaces
+ * same-tag elements; value returns the stored bytes; the source can be
+ * freed afterwards. */
+static void test_merge_copies_deeply_and_value_reads_back(void)
+{
+    r3d_error e = R3D_ERROR_INIT;
+    r3d_dcm_ds *a = r3d_dcm_ds_new(), *b = r3d_dcm_ds_new();
+    r3d_dcm_ds_put_str(a, T(0x0010, 0x0010), 0, "Doe^Jane", &e);
+    r3d_dcm_ds_put_str(a, T(0x0020, 0x000D), 0, "1.2.3", &e);
+    r3d_dcm_ds *it = r3d_dcm_ds_add_item(a, T(0x0008, 0x1115), &e);
+    r3d_dcm_ds_put_str(it, T(0x0020, 0x000E), 0, "1.2.3.4", &e);
+    static const uint8_t f0[4] = {1, 2, 3, 4};
+    const uint8_t *frag[1] = {f0};
+    uint32_t fl[1] = {4};
+    r3d_dcm_ds_put_encapsulated(a, T(0x7FE0, 0x0010), NULL, 0, frag, fl, 1, &e);
+    r3d_dcm_ds_put_str(b, T(0x0010, 0x0010), 0, "Other^Name", &e);
+    r3d_dcm_ds_put_str(b, T(0x0008, 0x0016), 0, "1.2.840.10008.5.1.4.1.1.2", &e);
+    r3d_dcm_ds_put_str(b, T(0x0008, 0x0018), 0, "1.2.3.9", &e);
+    CHECK_INT(r3d_dcm_ds_merge(b, a, &e), R3D_OK);
+    r3d_dcm_ds_free(a);
+    uint32_t n = 0;
+    uint16_t vr = 0;
+    const uint8_t *v = r3d_dcm_ds_value(b, T(0x0010, 0x0010), &n, &vr);
+    CHECK(v && n == 8 && !memcmp(v, "Doe^Jane", 8) && vr == R3D_VR('P', 'N'));
+    v = r3d_dcm_ds_value(b, T(0x0020, 0x000D), &n, &vr);
+    CHECK(v && n == 6 && !memcmp(v, "1.2.3\0", 6)); /* UI padded with NUL */
+    CHECK(r3d_dcm_ds_value(b, T(0x0008, 0x1115), NULL, NULL) == NULL); /* a sequence */
+    CHECK(r3d_dcm_ds_value(b, T(0x0010, 0x0020), NULL, NULL) == NULL); /* absent */
+    uint8_t *buf = NULL;
+    size_t nb = 0;
+    r3d_dcm_write_opts o = {"1.2.840.10008.1.2.4.50"};
+    CHECK_INT(r3d_dcm_write_mem(b, &o, &buf, &nb, &e), R3D_OK);
+    r3d_dcm_file *f = buf ? r3d_dcm_parse(buf, nb, 1, "merged.dcm", 0, &e) : NULL;
+    CHECK(f != NULL);
+    if (f) {
+        const r3d_dcm_item *ri = r3d_dcm_seq_item(r3d_dcm_root(f), T(0x0008, 0x1115), 0);
+        char s[64];
+        CHECK(ri && r3d_dcm_str(f, ri, T(0x0020, 0x000E), -1, s, sizeof s) && !strcmp(s, "1.2.3.4"));
+        const r3d_dcm_el *px = r3d_dcm_find(r3d_dcm_root(f), T(0x7FE0, 0x0010));
+        CHECK(px && px->n_frag == 1 && px->frag_len[0] == 4 && !memcmp(px->frag[0], f0, 4));
+        r3d_dcm_close(f);
+    }
+    r3d_dcm_ds_free(b);
+}
+
 int main(void)
 {
     RUN(test_siphash_reference_vectors);
@@ -340,5 +385,6 @@ int main(void)
     RUN(test_numbers_encode_per_vr);
     RUN(test_bad_requests_fail_with_a_message);
     RUN(test_write_file_is_atomic_and_complete);
+    RUN(test_merge_copies_deeply_and_value_reads_back);
     return CHECK_DONE("test_dicom_write");
 }
