@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 static void test_import_and_view(void)
@@ -433,6 +434,84 @@ static void test_encrypted(void)
     fx_rmtree(tmp);
 }
 
+/* Many threads on one handle and a second process on the same store at
+ * once: every call succeeds, nothing is lost, the audit chain stays whole. */
+typedef struct th_arg {
+    fx_store *f;
+    r3d_id c;
+    int id, ok, fail;
+    r3d_labelmap *m;
+} th_arg;
+
+static void *worker(void *p)
+{
+    th_arg *t = p;
+    for (int i = 0; i < 12; i++) {
+        r3d_error e = R3D_ERROR_INIT;
+        char json[64];
+        snprintf(json, sizeof json, "{\"thread\":%d,\"i\":%d}", t->id, i);
+        r3d_case_info info;
+        r3d_status st = i % 3 == 0 ? r3d_labels_commit(t->f->s, &t->f->clin, t->c, t->m, "", NULL,
+                                                       NULL, &e)
+                        : i % 3 == 1 ? r3d_case_doc_put(t->f->s, &t->f->clin, t->c, "measurements",
+                                                        json, &e)
+                                     : r3d_case_get(t->f->s, &t->f->rev, t->c, &info, &e);
+        if (st) {
+            fprintf(stderr, "  thread %d: %s\n", t->id, e.msg);
+            t->fail++;
+        } else {
+            t->ok++;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    fx_store f;
+    CHECK(fx_open(&f, NULL));
+    r3d_id c = fx_import(&f);
+    r3d_labelmap *m = fx_labels(f.s, &f.clin, c, 10);
+    pid_t pid = fork();
+    if (pid == 0) { /* another process: the CLI next to the server */
+        r3d_store *s = NULL;
+        r3d_actor a;
+        if (r3d_store_open(f.store, NULL, &s, NULL) ||
+            r3d_session_check(s, f.tok_clin, "other process", &a, NULL))
+            _exit(2);
+        for (int i = 0; i < 20; i++)
+            if (r3d_case_doc_put(s, &a, c, "display", "{\"from\":\"process\"}", NULL))
+                _exit(3);
+        r3d_store_close(s);
+        _exit(0);
+    }
+    pthread_t th[4];
+    th_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (th_arg){&f, c, i, 0, 0, m};
+        pthread_create(&th[i], NULL, worker, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+        CHECK_INT(args[i].fail, 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_INT(ok, 48);
+    r3d_case_info info;
+    r3d_error e = R3D_ERROR_INIT;
+    CHECK_INT(r3d_case_get(f.s, &f.rev, c, &info, &e), R3D_OK);
+    CHECK_INT(info.n_versions, 16);
+    char *rep = NULL;
+    CHECK_INT(r3d_store_check(f.s, &rep, &e), R3D_OK);
+    free(rep);
+    r3d_labelmap_free(m);
+    fx_close(&f);
+}
+
 /* An InVesalius project: its masks become the first label-map version. */
 static void test_inv3_masks(void)
 {
@@ -469,6 +548,7 @@ int main(void)
     RUN(test_jobs_and_recovery);
     RUN(test_check_backup_reopen);
     RUN(test_encrypted);
+    RUN(test_concurrent);
     RUN(test_inv3_masks);
     return CHECK_DONE("test_store");
 }
