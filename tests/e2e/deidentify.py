@@ -439,6 +439,36 @@ def main():
                     else:
                         stats[k] += v
                 verdict(not why, rel, "; ".join(why[:4]))
+        # References across files survive: a de-identified SEG (or any object
+        # referring to images) names the de-identified images of the same run.
+        sop_map, refs_ok, refs_n = {}, [], 0
+        for rel, dst in written.items():
+            try:
+                a = pydicom.dcmread(plain_input(rel, tmp), stop_before_pixels=True, force=True)
+                b = pydicom.dcmread(os.path.join(out, dst), stop_before_pixels=True)
+                sop_map[str(a.SOPInstanceUID)] = str(b.SOPInstanceUID)
+            except Exception:  # noqa: BLE001
+                continue
+        for rel, dst in sorted(written.items()):
+            try:
+                a = pydicom.dcmread(plain_input(rel, tmp), stop_before_pixels=True, force=True)
+            except Exception:  # noqa: BLE001
+                continue
+            if "ReferencedSeriesSequence" not in a:
+                continue
+            b = pydicom.dcmread(os.path.join(out, dst), stop_before_pixels=True)
+            ra = [str(i.ReferencedSOPInstanceUID) for s_ in a.ReferencedSeriesSequence
+                  for i in s_.get("ReferencedInstanceSequence", [])]
+            rb = [str(i.ReferencedSOPInstanceUID) for s_ in b.ReferencedSeriesSequence
+                  for i in s_.get("ReferencedInstanceSequence", [])]
+            for x, y in zip(ra, rb):
+                if x in sop_map:
+                    refs_n += 1
+                    if sop_map[x] != y:
+                        refs_ok.append(f"{rel}: reference to {x[-12:]} not remapped like its image")
+        verdict(refs_n > 0 and not refs_ok,
+                f"{refs_n} references (SEG -> images) point at the de-identified images",
+                "; ".join(refs_ok[:2]) or ("" if refs_n else "no cross-file reference found"))
         # The options, over one folder of varied test files.
         sub = os.path.join(DATA, "deb_pydicom")
         if os.path.isdir(sub):
