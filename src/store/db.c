@@ -680,9 +680,21 @@ static void remove_leftovers(r3d_store *s)
 
 /* ---- open / close ----------------------------------------------------------------------- */
 
+/* mkdir -p, each new folder owner-only */
 static r3d_status mkdir_p(const char *path, r3d_error *err)
 {
-    if (mkdir(path, 0700) == 0 || errno == EEXIST)
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return r3d_fail(err, R3D_EIO, "%s: cannot create the folder: %s", buf,
+                            strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) == 0 || errno == EEXIST)
         return R3D_OK;
     return r3d_fail(err, R3D_EIO, "%s: cannot create the folder: %s", path, strerror(errno));
 }
@@ -743,6 +755,9 @@ r3d_status st_open(const char *dir, const r3d_store_opts *opts, const uint8_t *k
         st = st_sqlfail(s, err, rc, "cannot open");
         goto fail;
     }
+    /* patient data: owner only (SQLite gives its WAL and shm files the
+     * database file's mode) */
+    chmod(path, 0600);
     sqlite3_busy_timeout(s->db, 10000);
     sqlite3_extended_result_codes(s->db, 1);
     /* journal_mode must be set outside a transaction; it is persistent. */
