@@ -127,7 +127,8 @@ static void test_structures_totalsegmentator_v2_numbering(void)
     CHECK(r3d_structure_by_value(R3D_LABEL_NODULE_MAX + 1) == NULL);
     CHECK(r3d_structure_by_value(65535) == NULL);
     for (int i = 117; i < r3d_structure_count(); i++)
-        CHECK(r3d_structure_at(i)->value >= 200 && r3d_structure_at(i)->value < R3D_LABEL_NODULE_FIRST);
+        CHECK(r3d_structure_at(i)->value >= 200 &&
+              r3d_structure_at(i)->value < R3D_LABEL_NODULE_FIRST);
     CHECK(r3d_structure_at(-1) == NULL);
     CHECK(r3d_structure_at(r3d_structure_count()) == NULL);
 }
@@ -262,8 +263,10 @@ static void test_structures_nodules(void)
     CHECK_STR(a->category.value, "49755003");
     CHECK_STR(a->type.value, "27925004");
     CHECK_STR(a->region.value, "39607008");
-    CHECK(r3d_structure_find("lung_nodule_7") == r3d_structure_by_value(R3D_LABEL_NODULE_FIRST + 6));
-    static const char *bad[] = {"lung_nodule_", "lung_nodule_0", "lung_nodule_01", "lung_nodule_1001",
+    CHECK(r3d_structure_find("lung_nodule_7") ==
+          r3d_structure_by_value(R3D_LABEL_NODULE_FIRST + 6));
+    static const char *bad[] = {"lung_nodule_", "lung_nodule_0", "lung_nodule_01",
+                                "lung_nodule_1001",
                                 "lung_nodule_7x", "lung_nodule_-1", "lung_nodule_99999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(r3d_structure_find(bad[i]) == NULL);

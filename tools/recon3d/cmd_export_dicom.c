@@ -225,8 +225,8 @@ static r3d_status fill_table(r3d_labelmap *lm, const char *json_path, r3d_error 
                 snprintf(l.name_zh, sizeof l.name_zh, "%s", zh->valuestring);
             for (int k = 0; k < 3 && cJSON_GetArraySize(c) == 3; k++) {
                 cJSON *ck = cJSON_GetArrayItem(c, k);
-                if (cJSON_IsNumber(ck))
-                    l.rgb[k] = (uint8_t)(ck->valuedouble < 0 ? 0 : ck->valuedouble > 255 ? 255 : ck->valuedouble);
+                double x = cJSON_IsNumber(ck) ? ck->valuedouble : 0;
+                l.rgb[k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
             }
             if (!r3d_label_table_find(&lm->table, l.value) &&
                 r3d_label_table_add(&lm->table, &l, err) != R3D_OK) {
@@ -411,7 +411,7 @@ static int seg_to_labels(const char *seg, const char *source, const char *series
     return rc;
 }
 
-R3D_COMMAND(62, export_dicom, "labels and meshes as DICOM SEG and encapsulated STL/OBJ in the source study")
+R3D_COMMAND(62, export_dicom, "labels and meshes as DICOM SEG and encapsulated STL/OBJ models")
 
 int cmd_export_dicom(int argc, char **argv)
 {

@@ -187,7 +187,8 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
     if (st != R3D_OK)
         return st;
     if (p.samples != 1 || p.rows < 1 || p.cols < 1 || p.frames < 1)
-        return r3d_fail(err, R3D_EFORMAT, "%s: SEG pixel description (%d samples, %dx%d, %d frames)",
+        return r3d_fail(err, R3D_EFORMAT,
+                        "%s: SEG pixel description (%d samples, %dx%d, %d frames)",
                         path, p.samples, p.cols, p.rows, p.frames);
     const int nf = p.frames, rows = p.rows, cols = p.cols;
     double maxfrac = r3d_dcm_num1(f, root, T(0062, 000E), 255);
@@ -356,8 +357,9 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
         double base[3], sc[3], sr[3];
         for (int a = 0; a < 3; a++) {
             base[a] = inv[a][0] * ipp[0] + inv[a][1] * ipp[1] + inv[a][2] * ipp[2] + inv[a][3];
-            sc[a] = (inv[a][0] * iop[0] + inv[a][1] * iop[1] + inv[a][2] * iop[2]) * fg[k].spacing[1];
-            sr[a] = (inv[a][0] * iop[3] + inv[a][1] * iop[4] + inv[a][2] * iop[5]) * fg[k].spacing[0];
+            const double *m = inv[a];
+            sc[a] = (m[0] * iop[0] + m[1] * iop[1] + m[2] * iop[2]) * fg[k].spacing[1];
+            sr[a] = (m[0] * iop[3] + m[1] * iop[4] + m[2] * iop[5]) * fg[k].spacing[0];
         }
         uint16_t value = labelmap ? 0 : inf.seg[seg_index[fg[k].segment] - 1].value;
         for (int r = 0; r < rows; r++) {

@@ -168,8 +168,9 @@ static void sample_images(void *vctx, int64_t begin, int64_t end)
         for (int a = 0; a < 3; a++) {
             base[a] = c->inv[a][0] * ipp[0] + c->inv[a][1] * ipp[1] + c->inv[a][2] * ipp[2] +
                       c->inv[a][3];
-            step_c[a] = (c->inv[a][0] * iop[0] + c->inv[a][1] * iop[1] + c->inv[a][2] * iop[2]) * dc;
-            step_r[a] = (c->inv[a][0] * iop[3] + c->inv[a][1] * iop[4] + c->inv[a][2] * iop[5]) * dr;
+            const double *m = c->inv[a];
+            step_c[a] = (m[0] * iop[0] + m[1] * iop[1] + m[2] * iop[2]) * dc;
+            step_r[a] = (m[0] * iop[3] + m[1] * iop[4] + m[2] * iop[5]) * dr;
         }
         uint8_t present[65536 / 8];
         memset(present, 0, sizeof present);
