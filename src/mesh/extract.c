@@ -212,7 +212,48 @@ typedef struct ext {
     layer *L;                 /* nz + 1 layers */
     int64_t nchunks;
     atomic_int oom;
+    /* int16 images (CT): inside is raw >= thr16, exactly when the float
+     * path's (float)(raw * slope + inter) >= (float)iso; values are made
+     * only where an edge is crossed, never a whole float plane */
+    int raw16;
+    int32_t thr16;
+    double sl, in;
 } ext;
+
+static float raw16_value(const ext *x, int64_t K, int64_t I, int64_t J)
+{
+    if (K < 1 || K > x->nz || I < 1 || I > x->nx || J < 1 || J > x->ny)
+        return NAN;
+    const int16_t *p = (const int16_t *)x->vol->voxels;
+    return (float)(p[((K - 1) * x->ny + (J - 1)) * x->nx + (I - 1)] * x->sl + x->in);
+}
+
+static void classify_raw16(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
+{
+    int64_t W = x->W, H = x->H, nx = x->nx;
+    memset(row, 0, (size_t)H);
+    if (K < 1 || K > x->nz) {
+        memset(in, 0, (size_t)(W * H));
+        return;
+    }
+    memset(in, 0, (size_t)W);
+    memset(in + (H - 1) * W, 0, (size_t)W);
+    const int16_t *base = (const int16_t *)x->vol->voxels + (K - 1) * nx * x->ny;
+    int32_t thr = x->thr16;
+    for (int64_t j = 0; j < x->ny; j++) {
+        uint8_t *o = in + (j + 1) * W;
+        const int16_t *p = base + j * nx;
+        unsigned any = 0;
+        o[0] = 0;
+        o[nx + 1] = 0;
+        for (int64_t i = 0; i < nx; i++) {
+            unsigned b = p[i] >= thr;
+            o[i + 1] = (uint8_t)b;
+            any |= b;
+        }
+        row[j + 1] = (uint8_t)(any ? 2 : 0);
+    }
+}
 
 /* Padded plane K (0 and nz+1 are outside) as floats, NaN meaning "outside,
  * place the vertex half-way": the virtual border voxels. */
@@ -382,6 +423,8 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
     float iso = (float)x->iso;
     if (x->is_label)
         load_label_plane(x, b, in1, r1);
+    else if (x->raw16)
+        classify_raw16(x, b, in1, r1);
     else {
         load_plane(x, b, f1);
         classify(f1, iso, W, H, in1, r1);
@@ -398,6 +441,8 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
         r1 = ti;
         if (x->is_label)
             load_label_plane(x, K + 1, in1, r1);
+        else if (x->raw16)
+            classify_raw16(x, K + 1, in1, r1);
         else {
             load_plane(x, K + 1, f1);
             classify(f1, iso, W, H, in1, r1);
@@ -418,10 +463,13 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                     goto done;
                 }
                 double a[3] = {(double)I, (double)J, (double)K};
+                float here = x->raw16 ? raw16_value(x, K, I, J) : f0[n];
                 if (cx)
-                    put_vertex(x, l, (uint32_t)(n * 2), f0[n], f0[n + 1], a, 0);
+                    put_vertex(x, l, (uint32_t)(n * 2), here,
+                               x->raw16 ? raw16_value(x, K, I + 1, J) : f0[n + 1], a, 0);
                 if (cy)
-                    put_vertex(x, l, (uint32_t)(n * 2 + 1), f0[n], f0[n + W], a, 1);
+                    put_vertex(x, l, (uint32_t)(n * 2 + 1), here,
+                               x->raw16 ? raw16_value(x, K, I, J + 1) : f0[n + W], a, 1);
             }
         }
         l->nplane = l->nv;
@@ -438,7 +486,11 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                         goto done;
                     }
                     double a[3] = {(double)I, (double)J, (double)K};
-                    put_vertex(x, l, (uint32_t)n, f0[n], f1[n], a, 2);
+                    if (x->raw16)
+                        put_vertex(x, l, (uint32_t)n, raw16_value(x, K, I, J),
+                                   raw16_value(x, K + 1, I, J), a, 2);
+                    else
+                        put_vertex(x, l, (uint32_t)n, f0[n], f1[n], a, 2);
                 }
                 if (I + 1 >= W || J + 1 >= H)
                     continue;
@@ -684,8 +736,28 @@ r3d_mesh *r3d_mesh_from_image(const r3d_volume *v, const r3d_extract_opts *o, r3
         r3d_fail(err, R3D_EARG, "mesh_from_image: iso value is not a finite number");
     else if (v && v->dtype == R3D_RGB24)
         r3d_fail(err, R3D_EUNSUPPORTED, "mesh_from_image: colour volumes have no grey level");
-    else
+    else {
+        if (v && v->voxels && v->dtype == R3D_I16 && v->scl_slope > 0 &&
+            isfinite(v->scl_slope) && isfinite(v->scl_inter)) {
+            /* the smallest raw value the float path calls inside */
+            x->raw16 = 1;
+            x->sl = v->scl_slope;
+            x->in = v->scl_inter;
+            float iso = (float)x->iso;
+            double t = ceil((x->iso - x->in) / x->sl) - 2;
+            if (t < -32769)
+                t = -32769;
+            if (t > 32768)
+                t = 32768;
+            int32_t r = (int32_t)t;
+            while (r <= 32767 && !((float)(r * x->sl + x->in) >= iso))
+                r++;
+            while (r > -32768 && (float)((r - 1) * x->sl + x->in) >= iso)
+                r--;
+            x->thr16 = r; /* 32768: nothing inside; -32768 or less: everything */
+        }
         m = extract(x, o, "mesh_from_image", err);
+    }
     free(x);
     return m;
 }

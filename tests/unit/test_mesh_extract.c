@@ -365,6 +365,44 @@ static int same_mesh(const r3d_mesh *a, const r3d_mesh *b)
            !memcmp(a->t, b->t, (size_t)a->nt * 3 * sizeof *a->t);
 }
 
+static void test_mesh_grey_int16_fast_path_equals_float_path(void)
+{
+    /* int16 images are classified on raw values (no float plane): the
+     * surface must be bit for bit the one of the same real values given
+     * as float32, for thresholds on, between and beyond the stored values,
+     * with a slope and an intercept */
+    int64_t dim[4] = {23, 19, 17, 1};
+    r3d_volume *v = r3d_volume_new(dim, R3D_I16, NULL);
+    r3d_volume *f = r3d_volume_new(dim, R3D_F32, NULL);
+    v->scl_slope = 0.37;
+    v->scl_inter = -1024;
+    int16_t *p = v->voxels;
+    float *q = f->voxels;
+    uint32_t seed = 7;
+    for (int64_t k = 0; k < dim[2]; k++)
+        for (int64_t j = 0; j < dim[1]; j++)
+            for (int64_t i = 0; i < dim[0]; i++) {
+                int64_t n = (k * dim[1] + j) * dim[0] + i;
+                double x = i - 11.0, y = j - 9.0, z = k - 8.0;
+                seed = seed * 1664525u + 1013904223u;
+                p[n] = (int16_t)(3000 - 300 * sqrt(x * x + y * y + z * z) + (seed >> 24));
+                q[n] = (float)(p[n] * v->scl_slope + v->scl_inter);
+            }
+    double isos[6] = {-1024 + 0.37 * 1500, 100.0, 0.0, 123.4567, -5000, 5000};
+    for (int c = 0; c < 6; c++) {
+        r3d_extract_opts o = R3D_EXTRACT_OPTS_INIT;
+        o.iso = isos[c];
+        r3d_mesh *a = r3d_mesh_from_image(v, &o, NULL), *b = r3d_mesh_from_image(f, &o, NULL);
+        CHECK(same_mesh(a, b));
+        if (c < 4)
+            CHECK(a && a->nt > 0);
+        r3d_mesh_free(a);
+        r3d_mesh_free(b);
+    }
+    r3d_volume_free(v);
+    r3d_volume_free(f);
+}
+
 static void test_mesh_same_whatever_the_thread_count(void)
 {
     phantom p = ph_shell(12, 7);
@@ -718,6 +756,7 @@ int main(void)
     RUN(test_mesh_every_cube_case_closed_manifold_outward);
     RUN(test_mesh_random_labels_closed_and_manifold);
     RUN(test_mesh_grey_iso_surface_at_radius_within_0_05mm);
+    RUN(test_mesh_grey_int16_fast_path_equals_float_path);
     RUN(test_mesh_same_whatever_the_thread_count);
     RUN(test_mesh_ras_frame_negates_x_and_y);
     RUN(test_mesh_closed_at_the_volume_border);
