@@ -257,6 +257,18 @@ def main():
                           os.path.join(ts, "example_ct_dicom"), "-o", out_r, "-q")
             verdict(rc == 2 and "SeriesInstanceUID" in err and not outputs(out_r),
                     "a source without study/series UIDs is refused, nothing written", f"exit {rc} {err[-200:]}")
+        # A folder of several series: the one on the label map's grid is chosen
+        # (dcmqi's 23x38x3 label map among the 3-slice CT and the 24x38x3 image).
+        small = os.path.join(base, "23x38x3", "nrrd", "label.nrrd")
+        if os.path.exists(small):
+            out_p = os.path.join(tmp, "out_pick")
+            rc, err = run("export-dicom", small, "--source", base, "-o", out_p, "--models", "none", "-q")
+            want = str(pydicom.dcmread(os.path.join(base, "23x38x3", "image", "IMG0001.dcm"),
+                                       stop_before_pixels=True).SeriesInstanceUID)
+            got = [str(pydicom.dcmread(f).ReferencedSeriesSequence[0].SeriesInstanceUID)
+                   for f in outputs(out_p)]
+            verdict(rc == 0 and got == [want], "several series in --source: the one on the label grid",
+                    f"exit {rc} {got} {err[-200:]}")
         rc, err = run("export-dicom", seg_dir, "-o", os.path.join(tmp, "x"))
         verdict(rc == 1 and "--source" in err, "no --source: usage error", f"exit {rc}")
     finally:

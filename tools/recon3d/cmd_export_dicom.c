@@ -38,7 +38,8 @@ static void usage(FILE *f)
             "  INPUT        a `recon3d segment` output folder (labels.nii.gz, labels.json,\n"
             "               meshes/) or one label map (NIfTI, NRRD; names and colours from\n"
             "               INPUT.json or labels.json beside it, else the registry)\n"
-            "  --source     the DICOM series the labels were made from\n"
+            "  --source     the DICOM series the labels were made from (a folder with\n"
+            "               several series: the one on the label map's grid, or --series)\n"
             "  -o OUTDIR    OUTDIR/<StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm: one SEG and\n"
             "               one encapsulated model per mesh\n"
             "  --models     stl (default): Encapsulated STL; obj: Encapsulated OBJ + MTL;\n"
@@ -348,6 +349,69 @@ static r3d_status collect_meshes(const exp_args *a, int is_dir, const r3d_labelm
     return st;
 }
 
+/* Do the two grids have the same voxel centres (axes possibly permuted or
+ * flipped, as a NRRD or a reoriented NIfTI of the same series has)? Each
+ * series grid corner must land on a label-map corner, and each axis step on
+ * one label axis step. */
+static int same_voxels(const double m[4][4], const int64_t dim[3], const r3d_volume *lab)
+{
+    const double (*l)[4] = lab->ijk_to_lps;
+    double a = l[0][0], b = l[0][1], c = l[0][2], d = l[1][0], e = l[1][1], f = l[1][2],
+           g = l[2][0], h = l[2][1], i = l[2][2];
+    double det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+    if (!(fabs(det) > 1e-12))
+        return 0;
+    double inv[3][3] = {{(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det},
+                        {(f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det},
+                        {(d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det}};
+    /* series voxel (x,y,z) -> label index: A * (x,y,z) + t */
+    for (int col = 0; col < 4; col++) {
+        double v[3];
+        for (int r = 0; r < 3; r++)
+            v[r] = m[r][col] - (col == 3 ? l[r][3] : 0);
+        for (int r = 0; r < 3; r++) {
+            double x = inv[r][0] * v[0] + inv[r][1] * v[1] + inv[r][2] * v[2];
+            if (fabs(x - floor(x + 0.5)) > 1e-3)
+                return 0; /* not onto voxel centres */
+            if (col < 3 && fabs(x) > 1e-3 && fabs(fabs(x) - 1) > 1e-3)
+                return 0; /* not a unit step along one label axis */
+            if (col == 3 && (x < -1e-3 || x > lab->dim[r] - 1 + 1e-3))
+                return 0;
+        }
+    }
+    (void)dim;
+    return 1;
+}
+
+/* Without --series: the series of the source whose grid is the label map's
+ * (the one it was segmented from). Returns how many match; uid is set when
+ * exactly one does. */
+static int pick_series(const char *source, const r3d_volume *lab, char uid[65])
+{
+    r3d_scan_opts so = R3D_SCAN_OPTS_INIT;
+    so.quiet = 1;
+    r3d_dicom_scan *s = r3d_dicom_scan_path(source, &so, NULL);
+    if (!s)
+        return 0;
+    int found = -1, n = 0;
+    for (int i = 0; i < r3d_dicom_scan_count(s); i++) {
+        const r3d_series_info *in = r3d_dicom_scan_info(s, i);
+        int64_t nv = (int64_t)in->cols * in->rows * in->n_slices;
+        if (nv != lab->dim[0] * lab->dim[1] * lab->dim[2] || in->multiframe || in->mosaic ||
+            in->n_volumes != 1)
+            continue; /* not this grid, or a source derived objects cannot refer to */
+        if (same_voxels(in->ijk_to_lps, (const int64_t[3]){in->cols, in->rows, in->n_slices},
+                        lab)) {
+            found = i;
+            n++;
+        }
+    }
+    if (n == 1)
+        snprintf(uid, 65, "%s", r3d_dicom_scan_info(s, found)->uid);
+    r3d_dicom_scan_free(s);
+    return n;
+}
+
 /* --seg-to-labels SEG [--source DICOM] -o OUT.nii[.gz]: the other way, a
  * DICOM SEG into a label map (on the source series' grid when given, else
  * on the SEG's own), with OUT's labels.json-style table beside it. */
@@ -498,6 +562,17 @@ int cmd_export_dicom(int argc, char **argv)
     r3d_deid *d = NULL;
     r3d_scene sc = {0};
     if (fill_table(lm, jpath[0] ? jpath : NULL, &err) != R3D_OK) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    char picked[65] = "";
+    int matches = a.series ? 0 : pick_series(a.source, lm->vol, picked);
+    if (matches == 1) {
+        a.series = picked;
+    } else if (matches > 1) {
+        r3d_fail(&err, R3D_EARG,
+                 "%s: %d series are on the label map's grid: choose one with --series UID|N",
+                 a.source, matches);
         rc = cli_fail(&err);
         goto done;
     }
