@@ -7,8 +7,11 @@
  * structure ("lung_upper_lobe_left", "vertebrae_T7", "rib_left_5"), and so do
  * label values (its "total" task numbering), so our label maps and its are
  * directly comparable. Structures it lacks (body, skin, lung_left, airway
- * generations, pulmonary vessels, nodules) have values from 200 up; the k-th
- * lung nodule of a study is R3D_LABEL_NODULE_FIRST + k - 1, "lung_nodule_<k>". */
+ * generations, pulmonary vessels, nodules) have values from 200 up (200..217
+ * body/lungs/airway/vessels/bones, 220..237 the bronchopulmonary segments
+ * "lung_segment_right_s1".."lung_segment_left_s10"); the k-th lung nodule of
+ * a study is R3D_LABEL_NODULE_FIRST + k - 1, "lung_nodule_<k>". Where the
+ * codes come from: src/seg/structures.c and docs/dicom-output.md. */
 #ifndef R3D_SEG_H
 #define R3D_SEG_H
 
