@@ -31,9 +31,13 @@ def load(ct_path, out):
         np.asanyarray(lab.dataobj).astype(np.int32), table, report
 
 
-def colour_image(lab, table, alpha=0.45):
+def colour_image(lab, table, alpha=0.5):
+    """Filled colours per label; body and skin are left unfilled (they
+    would hide everything) and drawn as an outline instead."""
     rgba = np.zeros(lab.shape + (4,), np.float32)
     for t in table:
+        if t["name"] in ("body", "skin"):
+            continue
         m = lab == t["value"]
         if m.any():
             rgba[m, :3] = np.array(t["color"]) / 255.0
@@ -71,13 +75,17 @@ def main():
     fig, ax = plt.subplots(1, 2, figsize=(12, 6.2))
     show(ax[0], img[:, :, k], np.zeros_like(rgba[:, :, k]), sy / sx, "CT (lung window)")
     show(ax[1], img[:, :, k], rgba[:, :, k], sy / sx, "labels")
+    body = np.isin(lab[:, :, k], [t["value"] for t in table if t["name"] in ("body", "skin")])
+    if body.any():
+        ax[1].contour(body.T.astype(float), [0.5], colors="orange", linewidths=0.6, origin="lower")
     for t in nod:
         m = lab[:, :, k] == t["value"]
         if m.any():
             ii, jj = np.where(m)
-            for a in ax:
-                a.add_patch(plt.Circle((ii.mean(), jj.mean()), 12, fill=False, color="yellow", lw=1.2))
-            ax[1].text(ii.mean() + 14, jj.mean() + 14, t["name"], color="yellow", fontsize=8)
+            rad = max(ii.max() - ii.min(), jj.max() - jj.min()) / 2 + 8
+            ax[0].add_patch(plt.Circle((ii.mean(), jj.mean()), rad, fill=False, color="yellow", lw=1.2))
+            ax[1].contour(m.T.astype(float), [0.5], colors="yellow", linewidths=1.0, origin="lower")
+            ax[1].text(ii.mean() - rad, jj.mean() + rad + 4, t["name"], color="yellow", fontsize=8)
     fig.suptitle("axial slice %d (image right = patient left: RAS voxel axes shown radiologically)" % k,
                  fontsize=9)
     # Radiological convention: patient right on image left.
@@ -100,7 +108,7 @@ def main():
     show(ax[1], img[:, j, :], rgba[:, j, :], sz / sx, "labels")
     for a in ax:
         a.invert_xaxis()
-    fig.suptitle("coronal slice %d" % j, fontsize=9)
+    fig.suptitle("coronal slice %d (through the trachea; patient right on the image left)" % j, fontsize=9)
     fig.tight_layout()
     fig.savefig(prefix + "-coronal.png", dpi=90)
     plt.close(fig)

@@ -89,7 +89,8 @@ r3d_status seg_nodules(seg_ctx *c, r3d_error *err)
                 cs[ncs].p = p, cs[ncs].r = r;
                 ncs++;
             }
-    qsort(cs, (size_t)ncs, sizeof *cs, cmp_cand);
+    if (ncs > 1)
+        qsort(cs, (size_t)ncs, sizeof *cs, cmp_cand);
     r3d_volume *nod = seg_like(ct, R3D_U8, err);
     int64_t *queue = NULL;
     int64_t qcap = 0;
