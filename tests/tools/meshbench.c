@@ -1,7 +1,9 @@
 /* meshbench.c - times the mesh stages for bench/mesh_vs_vtk and measures
  * surface distances between mesh files.
  *   meshbench MASK [--label V | --threshold X] [--smooth S] [--decimate F]
- *             [--pre OUT.stl] [--post OUT.stl]      -> one JSON line of timings
+ *             [--pre OUT.stl] [--post OUT.stl] [--threads N] [--cpu]
+ *                                                   -> one JSON line of timings
+ *   (--cpu: process CPU seconds instead of wall-clock, for a loaded machine)
  *   meshbench --distance A.stl B.stl                -> one JSON line (mm)
  * MASK: any input recon3d reads; without --label every non-zero voxel is the
  * structure. Times are wall-clock seconds of each library call alone; the
@@ -15,10 +17,12 @@
 #include <string.h>
 #include <time.h>
 
+static int cpu_clock; /* --cpu: process CPU time instead of wall-clock */
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -73,7 +77,7 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *in = NULL, *pre = NULL, *post = NULL;
-    int label = -1, has_thr = 0;
+    int label = -1, has_thr = 0, threads = 0;
     double thr = 0, smooth = 5, dec = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--label") && i + 1 < argc)
@@ -88,18 +92,24 @@ int main(int argc, char **argv)
             pre = argv[++i];
         else if (!strcmp(argv[i], "--post") && i + 1 < argc)
             post = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--cpu"))
+            cpu_clock = 1;
         else
             in = argv[i];
     }
     if (!in) {
         fprintf(stderr, "usage: meshbench MASK [--label V|--threshold X] [--smooth S] "
-                        "[--decimate F] [--pre A.stl] [--post B.stl]\n");
+                        "[--decimate F] [--pre A.stl] [--post B.stl] [--threads N] [--cpu]\n");
         return 2;
     }
     r3d_volume *v = r3d_input_load(in, NULL, NULL, NULL, &e);
     if (!v)
         return die(&e);
+    r3d_set_threads(threads);
     r3d_extract_opts eo = R3D_EXTRACT_OPTS_INIT;
+    eo.threads = threads;
     r3d_mesh *m;
     r3d_volume *l = NULL;
     double t0 = now();
