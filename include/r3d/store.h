@@ -258,6 +258,13 @@ r3d_status r3d_setting_set(r3d_store *s, const r3d_actor *by, const char *key, i
 /* The case the user last opened or edited ("resume where I was"); 0 if none. */
 r3d_status r3d_user_last_case(r3d_store *s, const r3d_actor *a, r3d_id *case_id, r3d_error *err);
 
+/* The last entry's sequence number and hash (the chain's head), and the
+ * stored hash of entry seq. Whoever can rewrite the whole database can
+ * rebuild a consistent chain; a head recorded elsewhere (a log server,
+ * paper) and compared later with r3d_audit_hash_at catches that too. */
+r3d_status r3d_audit_head(r3d_store *s, int64_t *seq, char hash[65], r3d_error *err);
+r3d_status r3d_audit_hash_at(r3d_store *s, int64_t seq, char hash[65], r3d_error *err);
+
 /* Audit entries seq >= from (at most max) as a JSON array. */
 r3d_status r3d_audit_list(r3d_store *s, const r3d_actor *a, int64_t from, int max, char **json,
                           r3d_error *err);

@@ -260,3 +260,38 @@ r3d_status r3d_audit_list(r3d_store *s, const r3d_actor *a, int64_t from, int ma
     ST_UNLOCK(s);
     return st;
 }
+
+r3d_status r3d_audit_hash_at(r3d_store *s, int64_t seq, char hash[65], r3d_error *err)
+{
+    if (!s || !hash)
+        return r3d_fail(err, R3D_EARG, "audit: no store or no output");
+    hash[0] = 0;
+    ST_LOCK(s);
+    sqlite3_stmt *q = NULL;
+    r3d_status st = st_prepare(s, "SELECT hash FROM audit WHERE seq = ?", &q, err);
+    if (!st) {
+        sqlite3_bind_int64(q, 1, seq);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            st_col_copy(q, 0, hash, 65);
+        else
+            st = r3d_fail(err, R3D_ENOTFOUND, "audit entry %lld: not in the trail",
+                          (long long)seq);
+        sqlite3_finalize(q);
+    }
+    ST_UNLOCK(s);
+    return st;
+}
+
+r3d_status r3d_audit_head(r3d_store *s, int64_t *seq, char hash[65], r3d_error *err)
+{
+    if (!s || !seq || !hash)
+        return r3d_fail(err, R3D_EARG, "audit: no store or no output");
+    ST_LOCK(s);
+    *seq = st_query_int(s, "SELECT max(seq) FROM audit", 0, 0);
+    ST_UNLOCK(s);
+    if (!*seq) {
+        hash[0] = 0;
+        return R3D_OK;
+    }
+    return r3d_audit_hash_at(s, *seq, hash, err);
+}

@@ -314,6 +314,11 @@ try:
     # ---- 5. audit tamper -----------------------------------------------------------
     rc, out, err = run(["audit", "verify"], token=TOK["engineer"])
     check(rc == 0 and "intact" in out, "audit verify intact: %s" % err)
+    head = out.split("head ")[-1].strip()
+    rc, out, err = run(["audit", "verify", "--expect", head], token=TOK["engineer"])
+    check(rc == 0, "audit verify --expect the recorded head: %s" % err)
+    rc, out, err = run(["audit", "verify", "--expect", "3:" + "0" * 64], token=TOK["engineer"])
+    check(rc == 2 and "rewritten" in err, "a wrong anchor is reported: %d %s" % (rc, err))
     db = sqlite3.connect(os.path.join(STORE, "store.db"))
     db.execute("DROP TRIGGER audit_no_update")
     db.execute("UPDATE audit SET user = 'someone' WHERE seq = 12")

@@ -15,10 +15,12 @@ int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a);
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: recon3d audit verify             (administrator, engineer)\n"
+    fprintf(f, "usage: recon3d audit verify [--expect SEQ:HASH]   (administrator, engineer)\n"
                "       recon3d audit list [--from SEQ] [--max N]   (administrator; JSON)\n"
                "  verify exits 0 when the chain is intact, 2 naming the first entry that was\n"
-               "  changed, removed or moved.\n"
+               "  changed, removed or moved. It prints the head (SEQ:HASH of the last entry):\n"
+               "  keep it elsewhere; --expect SEQ:HASH later checks that entry SEQ still has\n"
+               "  that hash, which catches even a rewrite of the whole chain.\n"
                "  common: --store DIR, --user NAME, --key-file FILE\n");
 }
 
@@ -34,6 +36,7 @@ int cmd_audit(int argc, char **argv)
         return usage(stderr), cli_usage("audit: unknown action \"%s\"", action);
     cli_store_args o = {0};
     long long from = 1, max = 1000;
+    const char *expect = NULL;
     for (int i = 2; i < argc; i++) {
         char *end = NULL;
         if (cli_store_option(&o, argc, argv, &i))
@@ -46,6 +49,8 @@ int cmd_audit(int argc, char **argv)
             max = strtoll(argv[++i], &end, 10);
             if (*end || max < 1 || max > 100000)
                 return cli_usage("audit: --max is 1..100000");
+        } else if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
+            expect = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             return usage(stdout), EXIT_OK;
         } else {
@@ -63,13 +68,32 @@ int cmd_audit(int argc, char **argv)
         return rc;
     }
     r3d_status st;
+    long long exp_seq = 0;
+    char exp_hash[65] = "";
+    if (expect && (sscanf(expect, "%lld:%64s", &exp_seq, exp_hash) != 2 || exp_seq < 1 ||
+                   strlen(exp_hash) != 64)) {
+        r3d_store_close(s);
+        return cli_usage("audit verify: --expect SEQ:HASH (as printed by audit verify)");
+    }
     if (!strcmp(action, "verify")) {
         int64_t bad = 0;
         if (!(st = r3d_permit(s, &a, R3D_ACT_SYSTEM_HEALTH, &e))) {
             st = r3d_audit_verify(s, &bad, &e);
+            char have[65] = "";
+            if (!st && expect && (r3d_audit_hash_at(s, exp_seq, have, &e) ||
+                                  strcmp(have, exp_hash) != 0)) {
+                if (!e.msg[0] || have[0])
+                    r3d_fail(&e, R3D_EDATA, "audit entry %lld: not the entry recorded earlier "
+                             "(the trail was rewritten)", exp_seq);
+                st = R3D_EDATA;
+                bad = exp_seq;
+            }
             if (!st) {
+                int64_t head = 0;
+                char hash[65] = "";
+                r3d_audit_head(s, &head, hash, NULL);
                 r3d_audit(s, &a, "audit.verify", "audit", "intact", NULL);
-                printf("audit trail intact\n");
+                printf("audit trail intact; head %lld:%s\n", (long long)head, hash);
             } else if (bad) {
                 printf("first bad entry: %lld\n", (long long)bad);
             }
