@@ -61,18 +61,20 @@ try {
   await page.fill('#login-user', 'bench'); await page.fill('#login-pass', pass); await page.$eval('#login-go', (el) => el.click())
   await page.waitForSelector('#cases:not([hidden])')
   const times = []
-  for (let i = 0; i < 5; i++) {
+  const runs = Number(process.env.RUNS || 5)
+  for (let i = 0; i < runs; i++) {
     // DOM clicks: playwright's "stable" check waits for animation frames, slow in software WebGL
     await page.$eval('#btn-cases', (el) => el.click())
     await page.waitForSelector(`button[data-case="${c.id}"]`)
     await page.$eval(`button[data-case="${c.id}"]`, (el) => el.click())
     await page.waitForFunction(() => window.r3d.busy === 0 && window.r3d.loadSeconds, null, { timeout: 300000 })
     times.push(await page.evaluate(() => window.r3d.loadSeconds))
-    console.log(`  load ${i + 1}: ${times[i].toFixed(2)} s`)
+    const marks = await page.evaluate(() => window.r3d.marks)
+    console.log(`  load ${i + 1}: ${times[i].toFixed(2)} s (` + marks.slice(1).map(([w, t], k) => `${w} +${((t - marks[k][1]) / 1000).toFixed(2)}`).join(', ') + ')')
     await page.evaluate(() => { window.r3d.loadSeconds = 0 })
   }
   times.sort((a, b) => a - b) // (logged above in order)
-  console.log(`browser load (image + labels + ${meshes.length} meshes, NiiVue on SwiftShader): median ${times[2].toFixed(2)} s, min ${times[0].toFixed(2)} s, max ${times[4].toFixed(2)} s`)
+  console.log(`browser load (image + labels + ${meshes.length} meshes, NiiVue on SwiftShader): median ${times[times.length >> 1].toFixed(2)} s, min ${times[0].toFixed(2)} s, max ${times[times.length - 1].toFixed(2)} s`)
   await browser.close()
 } finally {
   srv.kill('SIGTERM')

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MESH_MAX_TRIANGLES 100000
+#define MESH_MAX_TRIANGLES 60000
 #define MCACHE_MAX_BYTES ((size_t)512 << 20)
 
 /* ---- the mesh cache (see server_internal.h) ---------------------------------- */
@@ -144,8 +144,9 @@ r3d_mesh *mesh_build(const r3d_volume *labels, uint16_t label, double smooth, r3
         return NULL;
     }
     /* Twenty structures must load in a browser in seconds, on integrated
-     * graphics too: 100k triangles per object keep sub-millimetre detail on
-     * organs (quadric error, Garland & Heckbert) and bound the download. */
+     * graphics too: 60k triangles per object (quadric error, Garland &
+     * Heckbert) keep an organ's shape to about a voxel and bound the
+     * download and the page's mesh set-up; exports are full resolution. */
     if (m->nt > MESH_MAX_TRIANGLES) {
         r3d_decimate_opts d = R3D_DECIMATE_OPTS_INIT;
         d.max_triangles = MESH_MAX_TRIANGLES;

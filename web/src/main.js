@@ -1,7 +1,7 @@
 // recon3d workstation front end: NiiVue renders, the C server computes.
 // Images and label maps arrive already in RAS voxel order (see docs/web.md),
 // so NiiVue's drawing bitmap indexes the same grid the server edits.
-import { Niivue, NVMesh, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '@niivue/niivue'
+import { Niivue, NVMesh, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE, cmapper } from '@niivue/niivue'
 import { t, setLang, defaultLang, getLang } from './i18n.js'
 
 const $ = (s) => document.querySelector(s)
@@ -158,6 +158,8 @@ async function openCase(id) {
   show('viewer')
   await ensureNv()
   const t0 = performance.now()
+  state.marks = []
+  mark('start')
   progress(0.05, t('loading'))
   state.caseId = id
   state.selected = 0
@@ -176,11 +178,18 @@ async function openCase(id) {
   progress(null)
 }
 
+// where the time of opening a case goes (bench/load_case prints these)
+function mark(what) { state.marks?.push([what, Math.round(performance.now())]) }
+
 async function loadScene(labels, meshes) {
+  mark('documents')
   state.version = labels.version
   state.labels = labels.labels
-  const vols = [{ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii' }]
-  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45 })
+  // window and label colours go in with the volumes: every later change
+  // makes NiiVue rebuild all volume textures, the slowest step of a load
+  const [level, width] = WL[state.wl || 'soft']
+  const vols = [{ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii', cal_min: level - width / 2, cal_max: level + width / 2 }]
+  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45, colormapLabel: cmapper.makeLabelLut(labelColormap()) })
   const loadV = nv.loadVolumes(vols)
   // NiiVue's addMesh/removeMesh re-upload every volume texture each time:
   // with twenty structures that is most of the load, so meshes go in and
@@ -204,35 +213,49 @@ async function loadScene(labels, meshes) {
     return out
   })()
   await loadV
-  if (state.version && nv.volumes[1]) applyLabelColormap()
+  mark('volumes')
   const bufs = await loadM
+  mark('mesh download')
   for (const { m, buf } of bufs) {
     const mesh = await NVMeshFromBuffer(buf, `${m.label}.mz3`, [...m.rgb, 255])
     state.meshes.set(m.label, mesh)
     const d = state.display.objects[m.label]
     if (d) applyDisplay(m.label, d, false)
   }
+  mark('mesh parse')
   nv.drawScene()
-  setWL('soft')
+  mark('draw')
   renderObjects()
   renderMeasure()
 }
 
+// MZ3 as the server writes it (uncompressed, faces + vertices): typed views
+// on the buffer instead of NiiVue's element-by-element reader
 async function NVMeshFromBuffer(buf, name, rgba) {
-  const mesh = await NVMesh.readMesh(buf, name, nv.gl, 1, new Uint8Array(rgba), true)
+  const dv = new DataView(buf)
+  const nt = dv.getUint32(4, true), nvx = dv.getUint32(8, true)
+  let mesh
+  if (dv.getUint16(0, true) === 23117 && dv.getUint16(2, true) === 3 && buf.byteLength === 16 + 12 * (nt + nvx)) {
+    const tris = new Uint32Array(buf, 16, nt * 3), pts = new Float32Array(buf, 16 + 12 * nt, nvx * 3)
+    mesh = new NVMesh(pts, tris, name, new Uint8Array(rgba), 1, true, nv.gl)
+  } else mesh = await NVMesh.readMesh(buf, name, nv.gl, 1, new Uint8Array(rgba), true)
   mesh.basePts = Float32Array.from(mesh.pts)
   nv.meshes.push(mesh)
   return mesh
 }
 
-function applyLabelColormap() {
+function labelColormap() {
   const R = [0], G = [0], B = [0], A = [0], I = [0], L = ['']
   for (const l of state.labels) {
-    const hidden = state.display.objects[l.value]?.visible === false
-    R.push(l.rgb[0]); G.push(l.rgb[1]); B.push(l.rgb[2]); A.push(hidden ? 0 : 255); I.push(l.value)
+    const d = state.display.objects[l.value] || {}
+    const rgb = d.rgb || l.rgb
+    R.push(rgb[0]); G.push(rgb[1]); B.push(rgb[2]); A.push(d.visible === false ? 0 : 255); I.push(l.value)
     L.push(getLang() === 'zh' ? l.name_zh : l.name)
   }
-  nv.volumes[1].setColormapLabel({ R, G, B, A, I, labels: L })
+  return { R, G, B, A, I, labels: L }
+}
+function applyLabelColormap() {
+  nv.volumes[1].setColormapLabel(labelColormap())
   nv.updateGLVolume()
 }
 
