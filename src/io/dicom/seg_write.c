@@ -155,9 +155,10 @@ static void sample_images(void *vctx, int64_t begin, int64_t end)
     const int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2];
     const size_t npix = (size_t)rows * cols, nbytes = (npix + 7) / 8;
     uint16_t *slice = malloc(npix * sizeof *slice);
+    uint16_t *slot = malloc(65536 * sizeof *slot); /* label -> its plane in this image */
     for (int64_t k = begin; k < end; k++) {
         img_frames *o = &c->out[k];
-        if (!slice) {
+        if (!slice || !slot) {
             o->failed = 1;
             continue;
         }
@@ -207,23 +208,25 @@ static void sample_images(void *vctx, int64_t begin, int64_t end)
             o->failed = 1;
             continue;
         }
+        /* one bit plane per label present, filled in one pass */
         for (int l = 1; l < 65536 && !o->failed; l++) {
             if (!(present[l >> 3] & (1u << (l & 7))))
                 continue;
-            uint8_t *bits = calloc(nbytes, 1);
-            if (!bits) {
+            if (!(o->f[o->n].bits = calloc(nbytes, 1))) {
                 o->failed = 1;
                 break;
             }
-            for (size_t p = 0; p < npix; p++)
-                if (slice[p] == l)
-                    bits[p >> 3] |= (uint8_t)(1u << (p & 7));
             o->f[o->n].value = (uint16_t)l;
-            o->f[o->n].bits = bits;
-            o->n++;
+            slot[l] = (uint16_t)o->n++;
         }
+        if (o->failed)
+            continue;
+        for (size_t p = 0; p < npix; p++)
+            if (slice[p])
+                o->f[slot[slice[p]]].bits[p >> 3] |= (uint8_t)(1u << (p & 7));
     }
     free(slice);
+    free(slot);
 }
 
 /* ---- the data set ------------------------------------------------------------------ */
