@@ -194,6 +194,8 @@ static int64_t lps_to_index(const r3d_volume *v, const double x[3])
 #define LOCAL_ROUNDS 3
 #define LOCAL_BRIDGE_MM 2.5
 #define LOCAL_TUBE_SLACK 1.5
+#define LOCAL_SIDE_MIN_MM 12.0
+#define LOCAL_SIDE_RADIUS 0.6 /* a side branch is narrower than its parent */
 
 static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
                               const r3d_airway_tree *t, double t0, int64_t *added, r3d_error *err)
@@ -226,13 +228,28 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
     float *bv = box->voxels;
     double vv = sp[0] * sp[1] * sp[2];
     *added = 0;
-    for (int b = 0; b < t->n; b++) {
-        int leaf = 1;
-        for (int q = 0; q < t->n && leaf; q++)
-            leaf = t->b[q].parent != b;
-        if (!leaf || t->b[b].generation < 1)
+    /* Anchors: the end of every terminal branch, and (side branches leave
+     * along the way) points at 1/4, 1/2 and 3/4 of every branch below the
+     * trachea that is long enough to have them. */
+    for (int ai = 0; ai < 4 * t->n; ai++) {
+        int b = ai / 4, part = ai % 4;
+        if (t->b[b].generation < 1)
             continue;
-        int64_t e = lps_to_index(ct, t->b[b].end);
+        double pt[3];
+        if (part == 0) {
+            int leaf = 1;
+            for (int q = 0; q < t->n && leaf; q++)
+                leaf = t->b[q].parent != b;
+            if (!leaf)
+                continue;
+            memcpy(pt, t->b[b].end, sizeof pt);
+        } else {
+            if (t->b[b].length_mm < LOCAL_SIDE_MIN_MM)
+                continue;
+            for (int r_ = 0; r_ < 3; r_++)
+                pt[r_] = t->b[b].start[r_] + (t->b[b].end[r_] - t->b[b].start[r_]) * part / 4.0;
+        }
+        int64_t e = lps_to_index(ct, pt);
         if (e < 0)
             continue;
         int64_t ei = e % nx, ej = (e / nx) % ny, ek = e / (nx * ny);
@@ -332,7 +349,7 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
                     if (d > reach)
                         reach = d;
                 }
-                double rad = fmax(t->b[b].radius_mm, 1.0);
+                double rad = fmax(t->b[b].radius_mm * (part ? LOCAL_SIDE_RADIUS : 1.0), 1.0);
                 tube = nn == 0 || nn * vv <= LOCAL_TUBE_SLACK * M_PI * rad * rad * reach;
             }
             if (!tube)
