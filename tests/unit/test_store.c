@@ -423,14 +423,14 @@ static void test_encrypted(void)
     char copy[700];
     snprintf(copy, sizeof copy, "%s/copy", f.dir);
     CHECK_INT(r3d_store_backup(f.s, &f.admin, copy, &e), R3D_OK);
-    r3d_store *b = NULL;
-    CHECK_INT(r3d_store_open(copy, NULL, &b, &e), R3D_EPERM);
+    r3d_store *bs = NULL;
+    CHECK_INT(r3d_store_open(copy, NULL, &bs, &e), R3D_EPERM);
     r3d_store_opts ko = {0, key};
-    CHECK_INT(r3d_store_open(copy, &ko, &b, &e), R3D_OK);
-    if (b) {
-        CHECK_INT(r3d_store_check(b, &rep, &e), R3D_OK);
+    CHECK_INT(r3d_store_open(copy, &ko, &bs, &e), R3D_OK);
+    if (bs) {
+        CHECK_INT(r3d_store_check(bs, &rep, &e), R3D_OK);
         free(rep);
-        r3d_store_close(b);
+        r3d_store_close(bs);
     }
     r3d_store_close(f.s);
     f.s = NULL;
