@@ -97,9 +97,18 @@ typedef struct r3d_decimate_opts {
     int64_t max_triangles;   /* or at most this many, 0 = unused */
     double max_error_mm;     /* stop before any collapse would move the surface more */
     int preserve_boundary;   /* never move boundary edges (open meshes) */
+    const uint8_t *locked;   /* m->nv flags: non-zero vertices are never moved or
+                                removed (faces among them stay); NULL = none */
 } r3d_decimate_opts;
-#define R3D_DECIMATE_OPTS_INIT {0, 0, 0, 1}
+#define R3D_DECIMATE_OPTS_INIT {0, 0, 0, 1, NULL}
 r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error *err);
+/* Decimate every mesh of a scene, each vertex that another mesh has at
+ * exactly the same place locked (o->locked is ignored): the shared
+ * boundaries of r3d_mesh_from_labels stay vertex for vertex and triangle
+ * for triangle, and the rest of each surface is thinned; target_fraction
+ * applies to the faces that can go (not those among locked vertices), and
+ * max_triangles is raised to those when below (labels.c). */
+r3d_status r3d_scene_decimate(r3d_scene *s, const r3d_decimate_opts *o, r3d_error *err);
 
 /* Clean-up. */
 r3d_status r3d_mesh_remove_degenerate(r3d_mesh *m, r3d_error *err); /* zero-area, duplicate faces, unused/duplicate vertices */

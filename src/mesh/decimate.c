@@ -676,6 +676,13 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
         quadric_add_plane(&D.V[a].Q, n, d, w);
         quadric_add_plane(&D.V[b].Q, n, d, w);
     }
+    /* Vertices the caller keeps (e.g. shared with a touching structure):
+     * locked like boundary vertices, so nothing moves or removes them and
+     * faces among them stay as they are. */
+    if (o->locked)
+        for (int64_t v = 0; v < m->nv; v++)
+            if (o->locked[v])
+                D.vs[v].flag |= V_LOCKED;
     /* Room for the most the heap holds before a purge (see below), so it
      * never regrows: a regrowth copies tens of MB and faults every page
      * again. Unused capacity costs nothing (pages are touched on use). */

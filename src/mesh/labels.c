@@ -111,3 +111,89 @@ fail:
         r3d_mesh_free(out->m[--out->n]);
     return st;
 }
+
+r3d_status r3d_scene_decimate(r3d_scene *s, const r3d_decimate_opts *o, r3d_error *err)
+{
+    if (!s || !o)
+        return r3d_fail(err, R3D_EARG, "scene_decimate: no scene or no options");
+    int64_t N = 0;
+    for (int i = 0; i < s->n; i++)
+        N += s->m[i]->nv;
+    int64_t cap = 1;
+    while (cap < 2 * N)
+        cap <<= 1;
+    /* Every vertex of every mesh is an entry e (mesh by mesh). first[e] is
+     * the first entry at the same position; shared[f] says whether a second
+     * mesh has that position. All masks are made before any mesh changes. */
+    int64_t *slot = malloc((size_t)cap * sizeof *slot);
+    int64_t *first = malloc(((size_t)N + 1) * sizeof *first);
+    int32_t *mesh = malloc(((size_t)N + 1) * sizeof *mesh);
+    uint8_t *lock = calloc((size_t)N + 1, 1);
+    const float **pos = malloc(((size_t)N + 1) * sizeof *pos);
+    r3d_status st = R3D_OK;
+    if (!slot || !first || !mesh || !lock || !pos) {
+        st = r3d_fail(err, R3D_ENOMEM, "scene_decimate: out of memory");
+        goto out;
+    }
+    memset(slot, 0xff, (size_t)cap * sizeof *slot);
+    int64_t e = 0;
+    for (int i = 0; i < s->n; i++) {
+        const r3d_mesh *m = s->m[i];
+        for (int64_t v = 0; v < m->nv; v++, e++) {
+            uint32_t k[3];
+            memcpy(k, m->v + 3 * v, sizeof k);
+            pos[e] = m->v + 3 * v;
+            mesh[e] = i;
+            first[e] = e;
+            for (uint64_t h = hash3(k) & (uint64_t)(cap - 1);; h = (h + 1) & (uint64_t)(cap - 1)) {
+                int64_t q = slot[h];
+                if (q < 0) {
+                    slot[h] = e;
+                    break;
+                }
+                if (!memcmp(pos[q], k, sizeof k)) {
+                    first[e] = q;
+                    if (mesh[q] != i)
+                        lock[q] = 1;
+                    break;
+                }
+            }
+        }
+    }
+    for (e = 0; e < N; e++)
+        lock[e] = lock[first[e]];
+    e = 0;
+    for (int i = 0; i < s->n && st == R3D_OK; i++) {
+        r3d_mesh *m = s->m[i];
+        int any = 0;
+        for (int64_t v = 0; v < m->nv; v++)
+            any |= lock[e + v];
+        r3d_decimate_opts d = *o;
+        d.locked = any ? lock + e : NULL;
+        if (any && m->nt) {
+            /* faces among locked vertices cannot go: the fraction applies
+             * to the others, or it would all be taken from them */
+            int64_t fixed = 0;
+            for (int64_t t = 0; t < m->nt; t++) {
+                const uint32_t *q = m->t + 3 * t;
+                fixed += q[0] < m->nv && q[1] < m->nv && q[2] < m->nv && lock[e + q[0]] &&
+                         lock[e + q[1]] && lock[e + q[2]];
+            }
+            if (o->target_fraction > 0)
+                d.target_fraction =
+                    ((double)fixed + o->target_fraction * (double)(m->nt - fixed)) / (double)m->nt;
+            if (o->max_triangles > 0 && o->max_triangles < fixed)
+                d.max_triangles = fixed;
+        }
+        e += m->nv;
+        if (m->nt)
+            st = r3d_mesh_decimate(m, &d, err);
+    }
+out:
+    free(slot);
+    free(first);
+    free(mesh);
+    free(lock);
+    free(pos);
+    return st;
+}

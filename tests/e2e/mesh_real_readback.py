@@ -26,6 +26,8 @@ reference N and its corner bounds the reference box, and:
   AMF zip         one entry, XML parses, triangles == N, one object per label
   VTK             vtkSTLReader, vtkOBJReader, vtkPLYReader, vtkGLTFReader,
                   vtkVRMLImporter: triangles == N, bounds == the STL's
+  shared          on the 41-label map, before and after --decimate 0.3: the
+                  positions two objects share == the label-label voxel faces
   nibabel         the STL's bounds against the label map's own extent in
                   patient LPS mm (voxel centres of the labels through the
                   affine): each face of the box within one voxel of the
@@ -313,6 +315,12 @@ def main():
             threemf_check(out["3mf"], name, n, nlabels)
             if nlabels > 1:
                 shared_boundary_check(out["obj"], src, name)
+                # decimation keeps the shared vertices (r3d_scene_decimate)
+                p = os.path.join(tmp, f"{name}.decimated.obj")
+                r = run([R, "mesh", src, "-o", p, "--decimate", "0.3", "--quiet"])
+                check(r.returncode == 0, f"recon3d mesh {name} --decimate 0.3", r.stderr[-300:])
+                if r.returncode == 0:
+                    shared_boundary_check(p, src, name + " decimated to 30 %")
             doc = ET.parse(out["amf"]).getroot()
             check(len(doc.findall("object")) == nlabels and len(doc.findall(".//triangle")) == n,
                   f"{name}.amf: ElementTree reads {nlabels} objects, {n} triangles")

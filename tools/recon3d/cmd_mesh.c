@@ -59,21 +59,30 @@ typedef struct mesh_args {
  * are smoothed together by r3d_mesh_from_labels (the label-aware default:
  * Taubin held to the mask's volume, or on thick slices a flow that stays
  * consistent with the mask; shared boundaries kept shared); a threshold
- * surface by Taubin. Decimation, when asked for, thins each surface on
- * its own, so shared boundaries are then no longer vertex for vertex. */
-static r3d_status finish_mesh(r3d_mesh *m, const mesh_args *a, r3d_error *err)
+ * surface by Taubin. Decimation goes through r3d_scene_decimate, which
+ * keeps the vertices two structures share, so touching structures still
+ * meet exactly after it. */
+static r3d_status clean_mesh(r3d_mesh *m, const mesh_args *a, r3d_error *err)
 {
     r3d_status st = r3d_mesh_remove_degenerate(m, err);
     if (st == R3D_OK && a->keep_largest)
         st = r3d_mesh_keep_largest_component(m, err);
+    return st;
+}
+
+static r3d_status finish_scene(r3d_scene *s, const mesh_args *a, r3d_error *err)
+{
+    r3d_status st = R3D_OK;
+    for (int i = 0; i < s->n && st == R3D_OK; i++)
+        st = clean_mesh(s->m[i], a, err);
     if (st == R3D_OK && (a->decimate > 0 || a->max_triangles > 0)) {
         r3d_decimate_opts d = R3D_DECIMATE_OPTS_INIT;
         d.target_fraction = a->decimate;
         d.max_triangles = a->max_triangles;
-        st = r3d_mesh_decimate(m, &d, err);
+        st = r3d_scene_decimate(s, &d, err);
     }
-    if (st == R3D_OK)
-        st = r3d_mesh_orient_outward(m, err);
+    for (int i = 0; i < s->n && st == R3D_OK; i++)
+        st = r3d_mesh_orient_outward(s->m[i], err);
     return st;
 }
 
@@ -227,14 +236,12 @@ int cmd_mesh(int argc, char **argv)
         eo.iso = a.threshold;
         r3d_mesh *m = r3d_mesh_from_image(v, &eo, &err);
         if (!m || r3d_mesh_smooth(m, a.smooth, &err) != R3D_OK ||
-            finish_mesh(m, &a, &err) != R3D_OK ||
             (snprintf(m->name, sizeof m->name, "threshold_%g", a.threshold),
              r3d_scene_add(&scene, m, &err)) != R3D_OK) {
             r3d_mesh_free(m);
             rc = cli_fail(&err);
         } else {
             m->rgb[0] = 230, m->rgb[1] = 220, m->rgb[2] = 200; /* bone white */
-            report(m, a.quiet);
         }
     } else {
         /* InVesalius masks are the labels; otherwise the input itself. */
@@ -272,11 +279,6 @@ int cmd_mesh(int argc, char **argv)
                     snprintf(m->name, sizeof m->name, "label_%u", (unsigned)m->label);
                     label_colour(m->label, m->rgb);
                 }
-                if (finish_mesh(m, &a, &err) != R3D_OK) {
-                    rc = cli_fail(&err);
-                    break;
-                }
-                report(m, a.quiet);
             }
             if (rc == EXIT_OK && scene.n == 0) {
                 r3d_fail(&err, R3D_ENOTFOUND, "%s: none of the requested labels is present",
@@ -287,6 +289,10 @@ int cmd_mesh(int argc, char **argv)
                 r3d_volume_free(lab);
         }
     }
+    if (rc == EXIT_OK && finish_scene(&scene, &a, &err) != R3D_OK)
+        rc = cli_fail(&err);
+    for (int i = 0; i < scene.n && rc == EXIT_OK; i++)
+        report(scene.m[i], a.quiet);
     if (rc == EXIT_OK && r3d_scene_write(&scene, a.out, fmt, &err) != R3D_OK)
         rc = cli_fail(&err) == EXIT_NOMEM ? EXIT_NOMEM : EXIT_OUTPUT;
     else if (rc == EXIT_OK && !a.quiet)
