@@ -360,9 +360,10 @@ static void test_mesh_grey_iso_surface_at_radius_within_0_05mm(void)
 
 static int same_mesh(const r3d_mesh *a, const r3d_mesh *b)
 {
+    /* empty meshes have no arrays: memcmp of NULL is undefined even for 0 */
     return a && b && a->nv == b->nv && a->nt == b->nt &&
-           !memcmp(a->v, b->v, (size_t)a->nv * 3 * sizeof *a->v) &&
-           !memcmp(a->t, b->t, (size_t)a->nt * 3 * sizeof *a->t);
+           (!a->nv || !memcmp(a->v, b->v, (size_t)a->nv * 3 * sizeof *a->v)) &&
+           (!a->nt || !memcmp(a->t, b->t, (size_t)a->nt * 3 * sizeof *a->t));
 }
 
 static void test_mesh_grey_int16_fast_path_equals_float_path(void)
