@@ -181,6 +181,54 @@ r3d_status r3d_model_build(r3d_model_kind kind, const uint8_t *doc, size_t n, co
 r3d_status r3d_mesh_file_bytes(const r3d_mesh *m, r3d_model_kind kind, uint8_t **doc, size_t *n,
                                uint8_t **mtl, size_t *mtl_n, r3d_error *err);
 
+
+/* ---- one call: "export to DICOM" ----------------------------------------------------- */
+
+/* SHA-256 (64 hex + NUL) of the bytes of source image k's file as read
+ * (a store compares it with the hash it kept at import). */
+r3d_status r3d_dcm_source_image_sha256(const r3d_dcm_source *s, int k, char hex[65],
+                                       r3d_error *err);
+
+typedef struct r3d_dicom_export_file {
+    char rel[200];     /* <StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm under the output folder */
+    char what[96];     /* "SEG", "model liver", "source image 3" */
+    char sha256[65];   /* of the file's bytes */
+    int64_t size;
+} r3d_dicom_export_file;
+
+typedef struct r3d_dicom_export_opts {
+    int models;         /* 0 none, 1 Encapsulated STL (default), 2 Encapsulated OBJ + MTL */
+    int deidentify;     /* everything (source series written beside) through one run */
+    r3d_deid_opts deid;
+    /* called after each file is written (e.g. to print or record it) */
+    void (*on_file)(void *ctx, const r3d_dicom_export_file *f);
+    void *ctx;
+} r3d_dicom_export_opts;
+#define R3D_DICOM_EXPORT_OPTS_INIT {1, 0, R3D_DEID_OPTS_INIT, NULL, NULL}
+
+typedef struct r3d_dicom_export_result {
+    r3d_seg_write_info seg;
+    int n_models;                 /* meshes written (an OBJ and its MTL count once) */
+    r3d_dicom_export_file *files; /* every file written, in order */
+    int n_files;
+} r3d_dicom_export_result;
+void r3d_dicom_export_result_free(r3d_dicom_export_result *r);
+
+/* labels (on a grid whose voxel centres the source pixels hit) and their
+ * meshes (NULL: the surfaces of every label of labels' table, shared
+ * boundaries, smoothing 5; meshes in LPS mm) into outdir as
+ *   outdir/<StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm
+ * one SEG and one encapsulated model per non-empty mesh, atomically. With
+ * deidentify, the SEG, the models and every source image go through one
+ * PS3.15 basic-profile run (the SEG and models name the de-identified
+ * source, which is written beside) and outdir/deidentification.json says
+ * what was done. Nothing is printed. On failure files already written stay
+ * (each complete) and *res is emptied. */
+r3d_status r3d_dicom_export(const r3d_labelmap *labels, const r3d_dcm_source *src,
+                            const r3d_scene *meshes, const char *outdir,
+                            const r3d_dicom_export_opts *opts, r3d_dicom_export_result *res,
+                            r3d_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include "r3d/dicom_seg.h"
+#include "r3d/store.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -27,7 +28,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define T(g, e) R3D_TAG(0x##g, 0x##e)
+typedef struct cli_store_args {
+    const char *store, *key_file, *user;
+} cli_store_args;
+int cli_store_option(cli_store_args *o, int argc, char **argv, int *i);
+int cli_store_open(const cli_store_args *o, int create, r3d_store **s);
+int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a);
 
 static void usage(FILE *f)
 {
@@ -46,6 +52,14 @@ static void usage(FILE *f)
             "               none: the SEG only\n"
             "  --deidentify write everything, the source series included, de-identified\n"
             "               by the PS3.15 basic profile in one run (references kept)\n"
+            "   or: recon3d export-dicom CASE --source DICOM -o OUTDIR [--version N]\n"
+            "         [--identified] [--models stl|obj|none] [--store DIR] [--user NAME]\n"
+            "  CASE         case:N or --case N of the store (--store DIR or R3D_STORE; log-in\n"
+            "               by --user/R3D_USER + R3D_PASSWORD, or R3D_TOKEN): its label map\n"
+            "               (head, or --version N) and its surfaces. --source: the series it\n"
+            "               was imported from, checked file by file against the SHA-256s the\n"
+            "               store kept. De-identified by default (permission export);\n"
+            "               --identified keeps identity (permission export.identified)\n"
             "   or: recon3d export-dicom --seg-to-labels SEG.dcm [--source DICOM] -o OUT.nii.gz\n"
             "               a DICOM SEG back into a label map (+ OUT.nii.gz.json), on the\n"
             "               source series' grid when given, else on the SEG's own\n");
@@ -58,111 +72,6 @@ typedef struct exp_args {
     r3d_deid_opts dopts;
     int quiet;
 } exp_args;
-
-/* ---- writing one object ---------------------------------------------------------- */
-
-typedef struct writer {
-    const char *outdir;
-    r3d_deid *d; /* NULL: not de-identifying */
-    int written, failed;
-    int quiet;
-    r3d_deid *note; /* the run whose report lists what was written (already de-identified) */
-} writer;
-
-static void ds_uid(const r3d_dcm_ds *ds, uint32_t tag, char out[65])
-{
-    uint32_t n = 0;
-    const uint8_t *v = r3d_dcm_ds_value(ds, tag, &n, NULL);
-    size_t m = v ? (n < 64 ? n : 64) : 0;
-    memcpy(out, v ? (const char *)v : "", m);
-    while (m && (out[m - 1] == 0 || out[m - 1] == ' '))
-        m--;
-    out[m] = 0;
-}
-
-static int mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-                return 0;
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    return 1;
-}
-
-/* Write ds (de-identified first when w->d) at OUTDIR/<study>/<series>/<sop>.dcm;
- * what names the object in messages and the report ("SEG", "model liver"). */
-static r3d_status emit(writer *w, r3d_dcm_ds *ds, const r3d_dcm_write_opts *wo, const char *what,
-                       char sop_out[65], r3d_error *err)
-{
-    r3d_dcm_ds *final = ds;
-    r3d_dcm_ds *owned = NULL;
-    char ts[65] = "";
-    r3d_dcm_write_opts o = wo ? *wo : (r3d_dcm_write_opts)R3D_DCM_WRITE_OPTS_INIT;
-    r3d_status st;
-    char study[65], series[65], sop[65];
-    if (w->d) {
-        /* Through the same de-identification as every other file of the
-         * run: same key, so its references follow the source's new UIDs. */
-        uint8_t *buf;
-        size_t n;
-        if ((st = r3d_dcm_write_mem(ds, wo, &buf, &n, err)) != R3D_OK)
-            return st;
-        r3d_dcm_file *f = r3d_dcm_parse(buf, n, 1, what, 0, err);
-        if (!f)
-            return err->code;
-        ds_uid(ds, T(0020, 000D), study);
-        ds_uid(ds, T(0020, 000E), series);
-        ds_uid(ds, T(0008, 0018), sop);
-        char s2[65], r2[65], o2[65], label[256];
-        r3d_deid_uid(w->d, study, s2);
-        r3d_deid_uid(w->d, series, r2);
-        r3d_deid_uid(w->d, sop, o2);
-        snprintf(label, sizeof label, "%s/%s/%s.dcm", s2, r2, o2);
-        st = r3d_deid_dataset(w->d, f, label, &owned, ts, err);
-        r3d_dcm_close(f);
-        if (st != R3D_OK)
-            return st;
-        final = owned;
-        o.transfer_syntax = ts[0] ? ts : NULL;
-    }
-    ds_uid(final, T(0020, 000D), study);
-    ds_uid(final, T(0020, 000E), series);
-    ds_uid(final, T(0008, 0018), sop);
-    char dir[PATH_MAX], path[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s/%s", w->outdir, study, series);
-    if (snprintf(path, sizeof path, "%s/%s.dcm", dir, sop) >= (int)sizeof path) {
-        r3d_dcm_ds_free(owned);
-        return r3d_fail(err, R3D_EARG, "%s: output path too long", w->outdir);
-    }
-    if (!mkdirs(dir)) {
-        r3d_dcm_ds_free(owned);
-        return r3d_fail(err, R3D_EIO, "%s: cannot create: %s", dir, strerror(errno));
-    }
-    st = r3d_dcm_write_file(final, path, &o, err);
-    r3d_dcm_ds_free(owned);
-    if (st == R3D_OK && (w->d || w->note)) {
-        char rel[256];
-        snprintf(rel, sizeof rel, "%s/%s/%s.dcm", study, series, sop);
-        r3d_deid_note_written(w->d ? w->d : w->note, rel, o.transfer_syntax);
-    }
-    if (st == R3D_OK) {
-        w->written++;
-        if (sop_out)
-            snprintf(sop_out, 65, "%s", sop);
-        if (!w->quiet)
-            fprintf(stderr, "ok: %s -> %s/%s/%s.dcm\n", what, study, series, sop);
-    }
-    return st;
-}
 
 /* ---- inputs ------------------------------------------------------------------------ */
 
@@ -327,26 +236,9 @@ static r3d_status collect_meshes(const exp_args *a, int is_dir, const r3d_labelm
         free(names);
         return st;
     }
-    uint16_t *vals = malloc((size_t)lm->table.n * sizeof *vals);
-    if (!vals && lm->table.n)
-        return r3d_fail(err, R3D_ENOMEM, "out of memory");
-    for (int i = 0; i < lm->table.n; i++)
-        vals[i] = lm->table.v[i].value;
-    r3d_extract_opts eo = R3D_EXTRACT_OPTS_INIT;
-    int first = sc->n;
-    r3d_status st = r3d_mesh_from_labels(lm->vol, vals, lm->table.n, &eo, 5, sc, err);
-    for (int i = first; st == R3D_OK && i < sc->n; i++) {
-        const r3d_label *l = &lm->table.v[i - first];
-        r3d_mesh *m = sc->m[i];
-        m->label = l->value;
-        snprintf(m->name, sizeof m->name, "%s", l->name);
-        snprintf(m->name_zh, sizeof m->name_zh, "%s", l->name_zh);
-        memcpy(m->rgb, l->rgb, 3);
-        if ((st = r3d_mesh_remove_degenerate(m, err)) == R3D_OK)
-            st = r3d_mesh_orient_outward(m, err);
-    }
-    free(vals);
-    return st;
+    (void)lm;
+    (void)sc;
+    return R3D_OK; /* a label map alone: r3d_dicom_export extracts its surfaces */
 }
 
 /* Do the two grids have the same voxel centres (axes possibly permuted or
@@ -475,6 +367,198 @@ static int seg_to_labels(const char *seg, const char *source, const char *series
     return rc;
 }
 
+/* ---- the export (library) and what the terminal shows ------------------------------ */
+
+typedef struct file_log {
+    int quiet;
+} file_log;
+
+static void print_file(void *ctx, const r3d_dicom_export_file *f)
+{
+    const file_log *l = ctx;
+    if (!l->quiet)
+        fprintf(stderr, "ok: %s -> %s\n", f->what, f->rel);
+}
+
+/* r3d_dicom_export with the options of the command line; res (when not
+ * NULL) keeps the list of files written. */
+static int run_export(const exp_args *a, const r3d_labelmap *lm, const r3d_dcm_source *src,
+                      const r3d_scene *meshes, r3d_dicom_export_result *keep, double t0)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    file_log fl = {a->quiet};
+    r3d_dicom_export_opts eo = R3D_DICOM_EXPORT_OPTS_INIT;
+    eo.models = a->models;
+    eo.deidentify = a->deid;
+    eo.deid = a->dopts;
+    eo.on_file = print_file;
+    eo.ctx = &fl;
+    r3d_dicom_export_result res;
+    if (r3d_dicom_export(lm, src, meshes, a->out, &eo, &res, &err) != R3D_OK)
+        return err.code == R3D_EIO ? (cli_fail(&err), EXIT_OUTPUT) : cli_fail(&err);
+    if (!a->quiet)
+        fprintf(stderr, "export-dicom: SEG with %d segments, %d frames%s\n", res.seg.n_segments,
+                res.seg.n_frames,
+                res.seg.n_outside ? "" : " (every labelled voxel on a source plane)");
+    if (res.seg.n_outside)
+        fprintf(stderr,
+                "export-dicom: warning: %lld labelled voxels lie off the source series' planes "
+                "and are not in the SEG (label map on another grid?)\n",
+                (long long)res.seg.n_outside);
+    if (!a->quiet)
+        fprintf(stderr, "export-dicom: %d files -> %s in %.2f s\n", res.n_files, a->out,
+                cli_now() - t0);
+    if (keep)
+        *keep = res;
+    else
+        r3d_dicom_export_result_free(&res);
+    return EXIT_OK;
+}
+
+/* ---- a case of the store ------------------------------------------------------------ */
+
+/* Does the source hold exactly the files imported into the case (same SOP
+ * Instance UIDs, same bytes)? The store keeps each input's SOP Instance UID
+ * and SHA-256, not the files: they are read again from --source. */
+static r3d_status check_source(r3d_store *s, const r3d_actor *act, r3d_id case_id,
+                               const r3d_dcm_source *src, r3d_error *err)
+{
+    char what[48], *json = NULL;
+    snprintf(what, sizeof what, "case:%lld", (long long)case_id);
+    r3d_status st = r3d_trace(s, act, what, &json, err);
+    if (st)
+        return st;
+    cJSON *root = cJSON_Parse(json);
+    free(json);
+    cJSON *inputs = root ? cJSON_GetObjectItem(root, "inputs") : NULL;
+    int n = cJSON_GetArraySize(inputs);
+    if (!cJSON_IsArray(inputs) || n == 0) {
+        cJSON_Delete(root);
+        return r3d_fail(err, R3D_EARG, "case %lld: not imported from DICOM files; it has no "
+                        "source series to refer to", (long long)case_id);
+    }
+    char *matched = calloc((size_t)n, 1);
+    if (!matched) {
+        cJSON_Delete(root);
+        return r3d_fail(err, R3D_ENOMEM, "out of memory");
+    }
+    for (int k = 0; k < src->n_img && !st; k++) {
+        int found = -1;
+        for (int i = 0; i < n && found < 0; i++) {
+            cJSON *sop = cJSON_GetObjectItem(cJSON_GetArrayItem(inputs, i), "sop_instance_uid");
+            if (cJSON_IsString(sop) && !strcmp(sop->valuestring, src->img[k].sop_uid))
+                found = i;
+        }
+        if (found < 0) {
+            st = r3d_fail(err, R3D_EDATA, "%s: source image %d is not one of the files "
+                          "imported into case %lld", "--source", k + 1, (long long)case_id);
+            break;
+        }
+        char hex[65];
+        if ((st = r3d_dcm_source_image_sha256(src, k, hex, err)))
+            break;
+        cJSON *h = cJSON_GetObjectItem(cJSON_GetArrayItem(inputs, found), "sha256");
+        if (!cJSON_IsString(h) || strcmp(h->valuestring, hex) != 0) {
+            st = r3d_fail(err, R3D_EDATA, "%s: source image %d has changed since it was "
+                          "imported into case %lld (SHA-256 %.12s... now, %.12s... then); "
+                          "refusing to export against it", "--source", k + 1,
+                          (long long)case_id, hex, cJSON_IsString(h) ? h->valuestring : "?");
+            break;
+        }
+        matched[found] = 1;
+    }
+    int missing = 0;
+    for (int i = 0; i < n; i++)
+        missing += !matched[i];
+    if (!st && missing)
+        st = r3d_fail(err, R3D_EDATA, "%s: %d of the %d files imported into case %lld are "
+                      "missing (gone or moved); refusing to export against a partial series",
+                      "--source", missing, n, (long long)case_id);
+    free(matched);
+    cJSON_Delete(root);
+    return st;
+}
+
+static int parse_case(const char *s, r3d_id *id)
+{
+    char *end;
+    if (!strncmp(s, "case:", 5))
+        s += 5;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v <= 0)
+        return 0;
+    *id = v;
+    return 1;
+}
+
+/* export-dicom CASE: the case's label map (head or --version) and its
+ * surfaces, against the series it was imported from, de-identified unless
+ * --identified; refused (EXIT_PERM, audited by the store) without the
+ * permission; every file written is audited with its SHA-256. */
+static int export_case(exp_args *a, const cli_store_args *so, r3d_id case_id, r3d_id version,
+                       int identified)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_store *s = NULL;
+    r3d_actor act;
+    int rc = cli_store_open(so, 0, &s);
+    if (rc)
+        return rc;
+    if ((rc = cli_store_auth(s, so, &act))) {
+        r3d_store_close(s);
+        return rc;
+    }
+    double t0 = cli_now();
+    r3d_labelmap *lm = NULL;
+    r3d_dcm_source *src = NULL;
+    r3d_dicom_export_result res = {0};
+    r3d_case_info ci;
+    char obj[96];
+    a->deid = !identified;
+    if (r3d_permit(s, &act, identified ? R3D_ACT_EXPORT_IDENTIFIED : R3D_ACT_EXPORT, &err) ||
+        r3d_case_get(s, &act, case_id, &ci, &err) ||
+        r3d_labels_load(s, &act, case_id, version, &lm, &err)) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (!version)
+        version = ci.head_version;
+    snprintf(obj, sizeof obj, "case %lld version %lld", (long long)case_id, (long long)version);
+    if (!(src = r3d_dcm_source_open(a->source, ci.series_uid, &err)) ||
+        check_source(s, &act, case_id, src, &err)) {
+        rc = cli_fail(&err);
+        r3d_audit(s, &act, "export.dicom", obj, "refused: source differs from the import", NULL);
+        goto done;
+    }
+    if ((rc = run_export(a, lm, src, NULL, &res, t0))) {
+        r3d_audit(s, &act, "export.dicom", obj, "failed", NULL);
+        goto done;
+    }
+    /* Every file, with its SHA-256, so an exported file can be traced back
+     * through the audit trail (the store has no export table yet). */
+    for (int i = 0; i < res.n_files && !rc; i++) {
+        char out[200];
+        snprintf(out, sizeof out, "ok %s sha256 %s %.80s", identified ? "identified" :
+                 "de-identified", res.files[i].sha256, res.files[i].what);
+        if (r3d_audit(s, &act, "export.dicom.file", obj, out, &err))
+            rc = cli_fail(&err);
+    }
+    if (!rc) {
+        char out[96];
+        snprintf(out, sizeof out, "ok %d files %s", res.n_files,
+                 identified ? "identified" : "de-identified");
+        if (r3d_audit(s, &act, "export.dicom", obj, out, &err))
+            rc = cli_fail(&err);
+    }
+done:
+    r3d_dicom_export_result_free(&res);
+    r3d_dcm_source_free(src);
+    r3d_labelmap_free(lm);
+    r3d_store_close(s);
+    return rc;
+}
+
 R3D_COMMAND(62, export_dicom, "labels and meshes as DICOM SEG and encapsulated STL/OBJ models")
 
 int cmd_export_dicom(int argc, char **argv)
@@ -484,10 +568,21 @@ int cmd_export_dicom(int argc, char **argv)
     memset(&a, 0, sizeof a);
     a.models = 1;
     a.dopts = (r3d_deid_opts)R3D_DEID_OPTS_INIT;
+    cli_store_args so = {0};
+    const char *case_arg = NULL, *version_arg = NULL;
+    int identified = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int more = i + 1 < argc;
-        if ((!strcmp(s, "-o") || !strcmp(s, "--output")) && more)
+        if (cli_store_option(&so, argc, argv, &i))
+            continue;
+        if (!strcmp(s, "--case") && more)
+            case_arg = argv[++i];
+        else if (!strcmp(s, "--version") && more)
+            version_arg = argv[++i];
+        else if (!strcmp(s, "--identified"))
+            identified = 1;
+        else if ((!strcmp(s, "-o") || !strcmp(s, "--output")) && more)
             a.out = argv[++i];
         else if (!strcmp(s, "--seg-to-labels") && more)
             seg_in = argv[++i];
@@ -525,6 +620,25 @@ int cmd_export_dicom(int argc, char **argv)
             return usage(stderr), cli_usage("export-dicom: --seg-to-labels SEG -o OUT.nii.gz");
         return seg_to_labels(seg_in, a.source, a.series, a.out, a.quiet);
     }
+    if (!case_arg && a.input && !strncmp(a.input, "case:", 5))
+        case_arg = a.input, a.input = NULL;
+    if (case_arg) {
+        r3d_id cid = 0, ver = 0;
+        if (a.input || !parse_case(case_arg, &cid))
+            return usage(stderr), cli_usage("export-dicom: a case is case:N or --case N");
+        if (version_arg && !parse_case(version_arg, &ver))
+            return usage(stderr), cli_usage("export-dicom: --version is a version number");
+        if (!a.out || !a.source)
+            return usage(stderr), cli_usage("export-dicom: CASE needs --source (the DICOM "
+                                            "series it was imported from) and -o OUTDIR");
+        if (identified && a.deid)
+            return usage(stderr), cli_usage("export-dicom: --identified or --deidentify");
+        if (a.series)
+            return usage(stderr), cli_usage("export-dicom: CASE: the case names its series");
+        return export_case(&a, &so, cid, ver, identified);
+    }
+    if (identified || version_arg)
+        return usage(stderr), cli_usage("export-dicom: --identified and --version go with CASE");
     if (!a.input || !a.out || !a.source)
         return usage(stderr), cli_usage("export-dicom: INPUT, --source and -o are required");
 
@@ -559,7 +673,6 @@ int cmd_export_dicom(int argc, char **argv)
         return cli_fail(&err);
     int rc = EXIT_OK;
     r3d_dcm_source *src = NULL;
-    r3d_deid *d = NULL;
     r3d_scene sc = {0};
     if (fill_table(lm, jpath[0] ? jpath : NULL, &err) != R3D_OK) {
         rc = cli_fail(&err);
@@ -581,131 +694,13 @@ int cmd_export_dicom(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    if (mkdir(a.out, 0777) != 0 && errno != EEXIST) {
-        r3d_fail(&err, R3D_EIO, "%s: cannot create: %s", a.out, strerror(errno));
-        rc = EXIT_OUTPUT;
-        cli_fail(&err);
-        goto done;
-    }
-    if (a.deid && !(d = r3d_deid_new(&a.dopts, &err))) {
+    if (a.models && is_dir && collect_meshes(&a, is_dir, lm, &sc, &err) != R3D_OK) {
         rc = cli_fail(&err);
         goto done;
     }
-    writer w = {a.out, d, 0, 0, a.quiet, NULL};
-
-    /* The SEG. */
-    r3d_dcm_ds *ds = NULL;
-    r3d_seg_write_info wi;
-    if (r3d_seg_build(lm, src, NULL, &ds, &wi, &err) != R3D_OK ||
-        emit(&w, ds, NULL, "SEG", NULL, &err) != R3D_OK) {
-        r3d_dcm_ds_free(ds);
-        rc = cli_fail(&err);
-        goto done;
-    }
-    r3d_dcm_ds_free(ds);
-    if (!a.quiet)
-        fprintf(stderr, "export-dicom: SEG with %d segments, %d frames%s\n", wi.n_segments,
-                wi.n_frames, wi.n_outside ? "" : " (every labelled voxel on a source plane)");
-    if (wi.n_outside)
-        fprintf(stderr,
-                "export-dicom: warning: %lld labelled voxels lie off the source series' planes "
-                "and are not in the SEG (label map on another grid?)\n",
-                (long long)wi.n_outside);
-
-    /* The models. */
-    if (a.models) {
-        if (collect_meshes(&a, is_dir, lm, &sc, &err) != R3D_OK) {
-            rc = cli_fail(&err);
-            goto done;
-        }
-        char series_uid[65];
-        if (r3d_uid_new(series_uid, &err) != R3D_OK) {
-            rc = cli_fail(&err);
-            goto done;
-        }
-        int inst = 0;
-        for (int i = 0; i < sc.n; i++) {
-            r3d_mesh *m = sc.m[i];
-            if (m->nt == 0)
-                continue;
-            uint8_t *doc = NULL, *mtl = NULL;
-            size_t n = 0, mn = 0;
-            r3d_model_opts mo = R3D_MODEL_OPTS_INIT;
-            mo.series_uid = series_uid;
-            char what[160];
-            r3d_status st = r3d_mesh_file_bytes(m, a.models == 1 ? R3D_MODEL_STL : R3D_MODEL_OBJ,
-                                                &doc, &n, a.models == 2 ? &mtl : NULL,
-                                                a.models == 2 ? &mn : NULL, &err);
-            char mtl_uid[65] = "";
-            if (st == R3D_OK && a.models == 2) {
-                mo.instance_number = ++inst;
-                snprintf(what, sizeof what, "model %s (MTL)", m->name);
-                st = r3d_model_build(R3D_MODEL_MTL, mtl, mn, m->name, src, &mo, &ds, mtl_uid,
-                                     &err);
-                if (st == R3D_OK)
-                    st = emit(&w, ds, NULL, what, NULL, &err);
-                r3d_dcm_ds_free(ds);
-                ds = NULL;
-                mo.mtl_sop_uid = mtl_uid;
-            }
-            if (st == R3D_OK) {
-                mo.instance_number = ++inst;
-                snprintf(what, sizeof what, "model %s", m->name);
-                st = r3d_model_build(a.models == 1 ? R3D_MODEL_STL : R3D_MODEL_OBJ, doc, n,
-                                     m->name, src, &mo, &ds, NULL, &err);
-                if (st == R3D_OK)
-                    st = emit(&w, ds, NULL, what, NULL, &err);
-                r3d_dcm_ds_free(ds);
-                ds = NULL;
-            }
-            free(doc);
-            free(mtl);
-            if (st != R3D_OK) {
-                rc = cli_fail(&err);
-                goto done;
-            }
-        }
-    }
-
-    /* De-identified source: written beside, with the UIDs the SEG names. */
-    if (d) {
-        for (int k = 0; k < src->n_img; k++) {
-            r3d_dcm_file *f = r3d_dcm_source_open_image(src, k, &err);
-            r3d_dcm_ds *out = NULL;
-            char ts[65] = "", lab[64];
-            snprintf(lab, sizeof lab, "source image %d", k + 1);
-            r3d_status st = f ? r3d_deid_dataset(d, f, lab, &out, ts, &err) : err.code;
-            r3d_dcm_close(f);
-            if (st == R3D_OK) {
-                /* already de-identified: write it as is */
-                writer plain = {a.out, NULL, 0, 0, 1, d};
-                r3d_dcm_write_opts wo = R3D_DCM_WRITE_OPTS_INIT;
-                wo.transfer_syntax = ts[0] ? ts : NULL;
-                st = emit(&plain, out, &wo, lab, NULL, &err);
-                w.written += plain.written;
-            }
-            r3d_dcm_ds_free(out);
-            if (st != R3D_OK) {
-                rc = cli_fail(&err);
-                goto done;
-            }
-        }
-        char *json = r3d_deid_report_json(d);
-        char rep[PATH_MAX];
-        snprintf(rep, sizeof rep, "%s/deidentification.json", a.out);
-        if (!json || r3d_file_write_atomic(rep, json, strlen(json), &err) != R3D_OK) {
-            free(json);
-            rc = json ? cli_fail(&err) : EXIT_NOMEM;
-            goto done;
-        }
-        free(json);
-    }
-    if (!a.quiet)
-        fprintf(stderr, "export-dicom: %d files -> %s in %.2f s\n", w.written, a.out,
-                cli_now() - t0);
+    rc = run_export(&a, lm, src, is_dir ? &sc : NULL, NULL, t0);
 done:
     r3d_scene_clear(&sc);
-    r3d_deid_free(d);
     r3d_dcm_source_free(src);
     r3d_labelmap_free(lm);
     return rc;
