@@ -35,7 +35,7 @@
  * the volume. Cost: O(voxels) to classify cubes, O(surface) for the rest.
  *
  * Vertex placement: linear interpolation of the grey values along the edge;
- * for labels, of the 0/1 indicator, i.e. edge midpoints, and r3d_mesh_smooth
+ * for labels, of the 0/1 indicator, i.e. edge midpoints, and r3d_mesh_smooth_label
  * then recovers sub-voxel accuracy on curved surfaces. A Gaussian
  * pre-filter of the mask was measured against analytic phantoms at 0.7 mm
  * (distance to the true surface after Taubin strength 5, mean / p95 mm):
