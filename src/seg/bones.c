@@ -6,9 +6,10 @@
  * bone and at least 0.2 mL, which keeps contrast-filled vessels and
  * calcified specks out. Parts, from position in each axial slice relative
  * to the body's centre (RAS grid: -i left, +j anterior):
- *   spine   - within 35 mm of the midline and behind the body's centre; its
- *             marrow holes (slice-wise holes denser than 60 HU, so never
- *             the spinal canal) are filled;
+ *   spine   - within 35 mm of the midline and behind the body's centre;
+ *             closed by one coarse voxel and its marrow holes
+ *             (slice-wise holes denser than 60 HU, so never the spinal
+ *             canal) filled;
  *   sternum - within 25 mm of the midline, in front of it, at lung level;
  *   ribs    - the other pieces (3D components once spine and sternum are
  *             taken out) that come within 15 mm of a lung, or, away from
@@ -161,6 +162,25 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             b[p] = 3;
         else
             b[p] = 4;
+    }
+    /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
+     * then fill the marrow it encloses. */
+    {
+        r3d_volume *spm = seg_like(lo, R3D_U8, err);
+        if (!spm)
+            goto fail;
+        uint8_t *sv = spm->voxels;
+        for (int64_t p = 0; p < n; p++)
+            sv[p] = b[p] == 1;
+        r3d_volume *cl = r3d_image_close(spm, 1.01 * fmax(sx, sy), err);
+        r3d_volume_free(spm);
+        if (!cl)
+            goto fail;
+        const uint8_t *cv = cl->voxels;
+        for (int64_t p = 0; p < n; p++)
+            if (cv[p] && !b[p] && SPINE_REGION(p) && hu[p] >= MARROW_HU)
+                b[p] = 1;
+        r3d_volume_free(cl);
     }
     fill_dense_holes(b, hu, nx, ny, nz, 1, MARROW_HU);
 
