@@ -134,7 +134,7 @@ static r3d_volume *grid_from_frames(const char *path, const frame_geo *fg, int n
     free(d);
     int64_t nz = (int64_t)floor(span / step + 0.5) + 1;
     /* A hostile file's positions must not ask for terabytes. */
-    if (nz < 1 || nz > 100000 || (double)nz * rows * cols > 4e9)
+    if (nz < 1 || nz > 100000 || (double)nz * rows * cols > 1073741824.0)
         return r3d_fail(err, R3D_EDATA, "%s: frame positions span %g mm at %g mm steps", path,
                         span, step), NULL;
     int64_t dim[4] = {cols, rows, nz, 1};
