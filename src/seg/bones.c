@@ -14,7 +14,9 @@
  *   ribs    - the other pieces (3D components once spine and sternum are
  *             taken out) that come within 15 mm of a lung, or, away from
  *             the lungs, that are slender (under 500 mm^2 per slice on
- *             average, under 150 mm high) and lie within 45 mm of the skin;
+ *             average, under 150 mm high), curve across the slice (wider
+ *             than 30 mm and than 0.8 x their height: arm bones run along
+ *             the body) and lie within 45 mm of the skin;
  *   bones   - the rest (shoulder girdle, arms, pelvis, legs, skull).
  * Vertebra and rib numbering are not attempted. */
 #include "seg_internal.h"
@@ -29,7 +31,7 @@
 #define MARROW_HU 60.0
 
 typedef struct piece {
-    int64_t n, k0, k1;
+    int64_t n, k0, k1, i0, i1, j0, j1;
     double dsum; /* sum of depth below the skin */
     int near_lung;
 } piece;
@@ -213,7 +215,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         const uint8_t *dv = ld ? ld->voxels : NULL;
         const float *dep = depth->voxels;
         for (int64_t q = 1; q <= nc; q++)
-            pc[q].k0 = nz;
+            pc[q].k0 = nz, pc[q].i0 = nx, pc[q].j0 = ny;
         for (int64_t p = 0; p < n; p++) {
             if (!ol[p])
                 continue;
@@ -221,8 +223,13 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             int64_t k = p / ns;
             x->n++;
             x->dsum += dep[p];
+            int64_t i = (p % ns) % nx, j = (p % ns) / nx;
             if (k < x->k0) x->k0 = k;
             if (k > x->k1) x->k1 = k;
+            if (i < x->i0) x->i0 = i;
+            if (i > x->i1) x->i1 = i;
+            if (j < x->j0) x->j0 = j;
+            if (j > x->j1) x->j1 = j;
             if (dv && dv[p])
                 x->near_lung = 1;
         }
@@ -230,7 +237,11 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             piece *x = &pc[q];
             double h = (x->k1 - x->k0 + 1) * sz;
             double area = x->n * sx * sy * sz / h;
-            int slender = area < 500 && h < 150 && x->dsum / x->n < 45;
+            /* A rib is a curved band: it spans more across the slice than
+             * along the body axis (an arm bone the other way round). */
+            double across = fmax((x->i1 - x->i0 + 1) * sx, (x->j1 - x->j0 + 1) * sy);
+            int slender = area < 500 && h < 150 && x->dsum / x->n < 45 &&
+                          across >= fmax(30.0, 0.8 * h);
             x->near_lung = x->near_lung || slender;
         }
         for (int64_t p = 0; p < n; p++)
