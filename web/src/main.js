@@ -1,7 +1,7 @@
 // recon3d workstation front end: NiiVue renders, the C server computes.
 // Images and label maps arrive already in RAS voxel order (see docs/web.md),
 // so NiiVue's drawing bitmap indexes the same grid the server edits.
-import { Niivue, NVMesh, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE, cmapper } from '@niivue/niivue'
+import { Niivue, NVImage, NVMesh, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '@niivue/niivue'
 import { t, setLang, defaultLang, getLang } from './i18n.js'
 
 const $ = (s) => document.querySelector(s)
@@ -161,6 +161,7 @@ async function openCase(id) {
   state.marks = []
   mark('start')
   progress(0.05, t('loading'))
+  if (id !== state.caseId) state.wl = undefined // another case opens in the soft-tissue window; edits keep the window
   state.caseId = id
   state.selected = 0
   const [labels, meshes, display, meas] = await Promise.all([
@@ -187,10 +188,22 @@ async function loadScene(labels, meshes) {
   state.labels = labels.labels
   // window and label colours go in with the volumes: every later change
   // makes NiiVue rebuild all volume textures, the slowest step of a load
+  // (nv.loadVolumes rebuilds them once per volume, and again for each
+  // later change): both volumes are read, coloured, then handed over at once
   const [level, width] = WL[state.wl || 'soft']
-  const vols = [{ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii', cal_min: level - width / 2, cal_max: level + width / 2 }]
-  if (state.version) vols.push({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45, colormapLabel: cmapper.makeLabelLut(labelColormap()) })
-  const loadV = nv.loadVolumes(vols)
+  const loadV = Promise.all([
+    NVImage.loadFromUrl({ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii' }),
+    state.version ? NVImage.loadFromUrl({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45 }) : null,
+  ]).then(([img, lab]) => {
+    if (lab) lab.setColormapLabel(labelColormap())
+    nv.volumes = lab ? [img, lab] : [img]
+    nv.setVolume(img, 0)
+    // setVolume resets the window to the image's robust range: set ours after
+    img.cal_min = level - width / 2
+    img.cal_max = level + width / 2
+    state.wl = state.wl || 'soft'
+    nv.updateGLVolume()
+  })
   // NiiVue's addMesh/removeMesh re-upload every volume texture each time:
   // with twenty structures that is most of the load, so meshes go in and
   // out of nv.meshes directly with one redraw at the end
