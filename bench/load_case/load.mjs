@@ -75,6 +75,14 @@ try {
   }
   times.sort((a, b) => a - b) // (logged above in order)
   console.log(`browser load (image + labels + ${meshes.length} meshes, NiiVue on SwiftShader): median ${times[times.length >> 1].toFixed(2)} s, min ${times[0].toFixed(2)} s, max ${times[times.length - 1].toFixed(2)} s`)
+  // SHOT=prefix: pictures of the loaded case (docs/img/ui-*.png come from here)
+  if (process.env.SHOT) {
+    for (const v of ['multi', 'render']) {
+      await page.$eval(`[data-view=${v}]`, (el) => el.click())
+      await page.waitForTimeout(3000)
+      await page.screenshot({ path: `${process.env.SHOT}-${v}.png`, timeout: 300000 })
+    }
+  }
   await browser.close()
 } finally {
   srv.kill('SIGTERM')
