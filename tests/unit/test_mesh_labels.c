@@ -185,6 +185,22 @@ static void test_mesh_labels_match_single_label_away_from_contact(void)
     r3d_error err = R3D_ERROR_INIT;
     CHECK_INT(r3d_mesh_from_labels(v, vals, 2, NULL, 11, &s, &err), R3D_EARG);
     CHECK_INT(s.n, 2);
+    CHECK_INT(r3d_mesh_from_labels(v, NULL, 2, NULL, 5, &s, &err), R3D_EARG);
+    CHECK_INT(r3d_mesh_from_labels(NULL, vals, 2, NULL, 5, &s, &err), R3D_EARG);
+    CHECK_INT(r3d_mesh_from_labels(v, vals, 0, NULL, 5, &s, &err), R3D_OK); /* nothing asked */
+    CHECK_INT(s.n, 2);
+    r3d_scene empty = {0};
+    r3d_decimate_opts d = R3D_DECIMATE_OPTS_INIT;
+    d.target_fraction = 0.5;
+    CHECK_INT(r3d_scene_decimate(&empty, &d, &err), R3D_OK);
+    CHECK_INT(r3d_scene_decimate(&s, NULL, &err), R3D_EARG);
+    /* one mesh alone: nothing shared, the plain decimation */
+    r3d_mesh *c = r3d_mesh_copy(s.m[0], NULL);
+    r3d_decimate_opts d1 = d;
+    CHECK_INT(r3d_mesh_decimate(c, &d1, NULL), R3D_OK);
+    CHECK_INT(r3d_scene_decimate(&s, &d, &err), R3D_OK);
+    CHECK_INT(s.m[0]->nt, c->nt);
+    r3d_mesh_free(c);
     r3d_scene_clear(&s);
     r3d_mesh_free(want);
     r3d_volume_free(v);
