@@ -25,6 +25,10 @@ typedef struct r3d_nifti_write_opts {
 /* Format chosen from the name: ".nii.gz" compresses. Written atomically. */
 r3d_status r3d_nifti_write(const r3d_volume *v, const char *path,
                            const r3d_nifti_write_opts *opts, r3d_error *err);
+/* The same file's bytes in memory (gz: compressed), for a database or a
+ * network answer; free(*bytes). */
+r3d_status r3d_nifti_write_mem(const r3d_volume *v, int gz, const r3d_nifti_write_opts *opts,
+                               uint8_t **bytes, size_t *n, r3d_error *err);
 r3d_volume *r3d_nifti_read(const char *path, r3d_error *err);
 /* Parse from memory (the fuzz target's entry): name is used in messages. */
 r3d_volume *r3d_nifti_read_mem(const uint8_t *buf, size_t n, const char *name, r3d_error *err);

@@ -8,4 +8,7 @@
 #include "input.h"
 #include "mesh.h"
 #include "image.h"
+#include "seg.h"
+#include "dicom_seg.h"
+#include "store.h"
 #endif

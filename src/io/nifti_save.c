@@ -336,62 +336,92 @@ static size_t encode_header(const nii_out *o, uint8_t *h)
     return 544;
 }
 
+/* Checks, chooses the version and encodes the header; hdr holds 544 bytes. */
+static r3d_status prepare(const r3d_volume *v, const char *name, const r3d_nifti_write_opts *opts,
+                          uint8_t hdr[544], size_t *hn, r3d_error *err)
+{
+    if (!v || !v->voxels)
+        return r3d_fail(err, R3D_EARG, "%s: no volume to write", name);
+    int big = 0;
+    for (int i = 0; i < 4; i++) {
+        if (v->dim[i] < (i == 3 ? 0 : 1))
+            return r3d_fail(err, R3D_EARG, "%s: volume dimension %d is %lld", name, i,
+                            (long long)v->dim[i]);
+        big |= v->dim[i] > 32767;
+    }
+    int version = opts->version ? opts->version : (big ? 2 : 1);
+    if (version != 1 && version != 2)
+        return r3d_fail(err, R3D_EARG, "%s: NIfTI version %d does not exist (1 or 2)", name,
+                        version);
+    if (version == 1 && big)
+        return r3d_fail(err, R3D_EARG, "%s: a dimension exceeds 32767, which NIfTI-1 cannot "
+                        "store; write NIfTI-2", name);
+    nii_out o;
+    r3d_status s = fill_header(v, version, &o, name, err);
+    if (s)
+        return s;
+    memset(hdr, 0, 544);
+    *hn = encode_header(&o, hdr);
+    return R3D_OK;
+}
+
+r3d_status r3d_nifti_write_mem(const r3d_volume *v, int gz, const r3d_nifti_write_opts *opts,
+                               uint8_t **bytes, size_t *n, r3d_error *err)
+{
+    r3d_nifti_write_opts def = R3D_NIFTI_WRITE_OPTS_INIT;
+    if (!opts)
+        opts = &def;
+    *bytes = NULL, *n = 0;
+    uint8_t hdr[544];
+    size_t hn;
+    r3d_status s = prepare(v, "nifti", opts, hdr, &hn, err);
+    if (s)
+        return s;
+    size_t vb = r3d_volume_bytes(v);
+    uint8_t *whole = malloc(hn + vb);
+    if (!whole)
+        return r3d_fail(err, R3D_ENOMEM, "nifti: cannot allocate %zu bytes", hn + vb);
+    memcpy(whole, hdr, hn);
+    memcpy(whole + hn, v->voxels, vb);
+    if (!gz) {
+        *bytes = whole, *n = hn + vb;
+        return R3D_OK;
+    }
+    s = r3d_gzip_compress(whole, hn + vb, opts->gzip_level, opts->threads, bytes, n, err);
+    free(whole);
+    return s;
+}
+
 r3d_status r3d_nifti_write(const r3d_volume *v, const char *path,
                            const r3d_nifti_write_opts *opts, r3d_error *err)
 {
     r3d_nifti_write_opts def = R3D_NIFTI_WRITE_OPTS_INIT;
     if (!opts)
         opts = &def;
-    if (!v || !v->voxels || !path)
-        return r3d_fail(err, R3D_EARG, "nifti: no volume or no path to write");
+    if (!path)
+        return r3d_fail(err, R3D_EARG, "nifti: no path to write");
     int gz = r3d_has_suffix(path, ".nii.gz");
     if (!gz && !r3d_has_suffix(path, ".nii"))
         return r3d_fail(err, R3D_EARG, "%s: NIfTI output must be named .nii or .nii.gz", path);
-    int big = 0;
-    for (int i = 0; i < 4; i++) {
-        if (v->dim[i] < (i == 3 ? 0 : 1))
-            return r3d_fail(err, R3D_EARG, "%s: volume dimension %d is %lld", path, i,
-                            (long long)v->dim[i]);
-        big |= v->dim[i] > 32767;
-    }
-    int version = opts->version ? opts->version : (big ? 2 : 1);
-    if (version != 1 && version != 2)
-        return r3d_fail(err, R3D_EARG, "%s: NIfTI version %d does not exist (1 or 2)", path,
-                        version);
-    if (version == 1 && big)
-        return r3d_fail(err, R3D_EARG, "%s: a dimension exceeds 32767, which NIfTI-1 cannot "
-                        "store; write NIfTI-2", path);
-
-    nii_out o;
-    r3d_status s = fill_header(v, version, &o, path, err);
+    uint8_t hdr[544];
+    size_t hn;
+    r3d_status s = prepare(v, path, opts, hdr, &hn, err);
     if (s)
         return s;
-    uint8_t hdr[544];
-    memset(hdr, 0, sizeof hdr);
-    size_t hn = encode_header(&o, hdr);
-    size_t bytes = r3d_volume_bytes(v);
-
-    if (!gz) {
+    if (!gz) { /* header and voxels straight to the file, no copy */
         r3d_atomic_file *f = r3d_atomic_open(path, err);
         if (!f)
             return err ? err->code : R3D_EIO;
         if ((s = r3d_atomic_write(f, hdr, hn, err)) ||
-            (s = r3d_atomic_write(f, v->voxels, bytes, err))) {
+            (s = r3d_atomic_write(f, v->voxels, r3d_volume_bytes(v), err))) {
             r3d_atomic_abort(f);
             return s;
         }
         return r3d_atomic_commit(f, err);
     }
-
-    uint8_t *whole = malloc(hn + bytes), *z = NULL;
+    uint8_t *z = NULL;
     size_t zn = 0;
-    if (!whole)
-        return r3d_fail(err, R3D_ENOMEM, "%s: cannot allocate %zu bytes", path, hn + bytes);
-    memcpy(whole, hdr, hn);
-    memcpy(whole + hn, v->voxels, bytes);
-    s = r3d_gzip_compress(whole, hn + bytes, opts->gzip_level, opts->threads, &z, &zn, err);
-    free(whole);
-    if (s) {
+    if ((s = r3d_nifti_write_mem(v, 1, opts, &z, &zn, err))) {
         r3d_error_prefix(err, "%s: ", path);
         return s;
     }

@@ -33,24 +33,10 @@
 r3d_status st_volume_to_niigz(r3d_store *s, const r3d_volume *v, uint8_t **bytes, size_t *n,
                               r3d_error *err)
 {
-    /* r3d_nifti_write writes files only; a private temporary file in the
-     * store (never /tmp: the image is patient data) is read back. */
-    char dir[4200], path[4300];
-    snprintf(dir, sizeof dir, "%s/tmp", s->dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return r3d_fail(err, R3D_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
-    uint8_t r[8];
-    char rh[17];
-    randombytes_buf(r, sizeof r);
-    st_hex(r, sizeof r, rh);
-    snprintf(path, sizeof path, "%s/%d-%s.nii.gz", dir, (int)getpid(), rh);
+    (void)s; /* in memory: the image never touches a file outside the blobs */
     r3d_nifti_write_opts o = R3D_NIFTI_WRITE_OPTS_INIT;
     o.gzip_level = 6;
-    r3d_status st = r3d_nifti_write(v, path, &o, err);
-    if (!st)
-        st = r3d_file_read_all(path, bytes, n, err);
-    unlink(path);
-    return st;
+    return r3d_nifti_write_mem(v, 1, &o, bytes, n, err);
 }
 
 /* ---- small helpers ----------------------------------------------------------------------- */

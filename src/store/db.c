@@ -631,29 +631,15 @@ static r3d_status recover_jobs(r3d_store *s, r3d_error *err)
 
 /* ---- leftovers of a crash ------------------------------------------------------------ */
 
-/* DIR/tmp holds images on their way into blobs, named "<pid>-<random>";
- * a dead writer's files are patient data nobody will use: remove them.
- * Temporary blob files (".tmp-" in blobs/ab/) an hour old are remnants of
- * an interrupted write (a live writer renames within seconds). */
+/* Temporary blob files (".tmp-" in blobs/ab/) an hour old are remnants of
+ * an interrupted write (a live writer renames within seconds). Images are
+ * encoded in memory (r3d_nifti_write_mem), so nothing else is left. */
 static void remove_leftovers(r3d_store *s)
 {
     char dir[4200], path[4800];
-    snprintf(dir, sizeof dir, "%s/tmp", s->dir);
-    DIR *d = opendir(dir);
+    DIR *d;
     struct dirent *e;
     time_t now = time(NULL);
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        int pid = atoi(e->d_name);
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        int dead = pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH);
-        if (dead || (stat(path, &sb) == 0 && now - sb.st_mtime > 3600))
-            unlink(path);
-    }
-    if (d)
-        closedir(d);
     snprintf(dir, sizeof dir, "%s/blobs", s->dir);
     d = opendir(dir);
     while (d && (e = readdir(d))) {
