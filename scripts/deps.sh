@@ -6,12 +6,13 @@ set -euo pipefail
 # build + runtime libraries (the product links these)
 BUILD=(gcc make cmake pkg-config git
        zlib1g-dev libdeflate-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev
-       libcjson-dev libzip-dev libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev)
+       libcjson-dev libzip-dev libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
+       nodejs)  # nodejs + npm build the web front end (web/, from its lock file)
 # tests, fuzzing and golden comparisons (never in the product's runtime path)
 TEST=(clang libclang-rt-14-dev dcm2niix python3 python3-numpy python3-pydicom python3-nibabel python3-gdcm
       invesalius-examples assimp-utils admesh python3-vtk9 python3-scipy
       dicom3tools dcmtk python3-skimage
-      nodejs chromium fonts-noto-cjk)
+      chromium fonts-noto-cjk)
 
 want=("${BUILD[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${TEST[@]}")
@@ -28,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # npm: part of nodejs on NodeSource builds, a package of its own in Debian
-if [ "${1:-}" = "--with-tests" ] && ! command -v npm >/dev/null; then
+if ! command -v npm >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
