@@ -275,12 +275,13 @@ static void strokes_route(srv_req *q, srv_resp *r, r3d_id id, int64_t label)
     const cJSON *pts = cJSON_GetObjectItemCaseSensitive(j, "points");
     int erase = cJSON_IsString(mode) && !strcmp(mode->valuestring, "erase");
     int paint = cJSON_IsString(mode) && !strcmp(mode->valuestring, "paint");
+    /* bounds keep one request's work to seconds: 10k balls of up to 50 mm */
     if ((!erase && !paint) || !cJSON_IsNumber(rad) || !(rad->valuedouble > 0) ||
-        rad->valuedouble > 200 || !cJSON_IsArray(pts) || cJSON_GetArraySize(pts) < 1 ||
-        cJSON_GetArraySize(pts) > 100000) {
+        rad->valuedouble > 50 || !cJSON_IsArray(pts) || cJSON_GetArraySize(pts) < 1 ||
+        cJSON_GetArraySize(pts) > 10000) {
         resp_error(r, 400, "bad_request",
-                   "give \"mode\" (paint or erase), \"radius_mm\" (0..200] and \"points\": "
-                   "[[x,y,z], ...] in mm");
+                   "give \"mode\" (paint or erase), \"radius_mm\" (0..50] and \"points\": "
+                   "[[x,y,z], ...] in mm, at most 10000");
         cJSON_Delete(j);
         return;
     }

@@ -412,6 +412,8 @@ def routes(tmp, port, ph_path, ph_img, ph_aff):
     check(st == 400, "strokes with an unknown mode: 400", (st, j))
     st, j = doc.req("POST", f"/api/cases/{pid}/labels/{L}/strokes", {"mode": "paint", "radius_mm": 3, "points": [[0, 0]]})
     check(st == 400, "strokes with a 2D point: 400", (st, j))
+    st, j = doc.req("POST", f"/api/cases/{pid}/labels/{L}/strokes", {"mode": "paint", "radius_mm": 51, "points": [[0, 0, 0]]})
+    check(st == 400, "strokes with a 51 mm ball: 400", (st, j))
     st, j = doc.req("POST", f"/api/cases/{pid}/labels/7/strokes",
                     {"mode": "paint", "radius_mm": 3.0, "points": [[-35.0, 35.0, 0.0]], "base": head})
     check(st == 200, "sphere brush paints a new label 7", (st, j))
