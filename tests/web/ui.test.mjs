@@ -244,6 +244,46 @@ z.close()`, SERIES, zip])
     check(afterErase.voxels === 32000, 'erasing the stroke gives back exactly the cube', afterErase.voxels)
     await shot('ui-08-erase')
 
+    // ---- 3D sphere brush: one click outside the cube paints a 3 mm ball ----
+    await press('#edit-start')
+    await press('[data-pen=sphere]')
+    await page.fill('#pen-size', '3')
+    await page.dispatchEvent('#pen-size', 'input')
+    await page.mouse.click(px(85), canvasBox.y + T + (85.5 / 100) * H)
+    await page.waitForTimeout(300)
+    await press('#edit-update')
+    await idle()
+    const afterBall = (await api('GET', '/api/cases/2/labels')).json.labels.find((l) => l.value === label)
+    // a 3 mm ball on a 1 mm grid holds 123 voxel centres (the slab is 20 thick)
+    check(afterBall.voxels - 32000 >= 100 && afterBall.voxels - 32000 <= 130, 'the 3D sphere brush adds a 3 mm ball (about 123 voxels)', afterBall.voxels - 32000)
+    const voxelsNow = afterBall.voxels
+
+    // ---- object list: colour, opacity, transform saved with the case ----
+    await page.$eval(`#objects tr[data-label="${label}"] input[type=range]`, (el) => { el.value = '0.5'; el.dispatchEvent(new Event('change')) })
+    await page.$eval(`#objects tr[data-label="${label}"] input[type=color]`, (el) => { el.value = '#ff8000'; el.dispatchEvent(new Event('change')) })
+    await page.evaluate((L) => { window.r3d.selected = L }, label)
+    await page.fill('#tx', '10')
+    await page.fill('#rz', '30')
+    await press('#tf-apply')
+    await page.waitForTimeout(1200)
+    const disp = (await api('GET', '/api/cases/2/docs/display')).json.objects?.[label] || {}
+    check(disp.opacity === 0.5 && JSON.stringify(disp.rgb) === '[255,128,0]' && JSON.stringify(disp.transform) === '[10,0,0,30]',
+      'opacity, colour and transform of an object are saved with the case', disp)
+    const moved = await page.evaluate((L) => { const m = window.r3d.meshes.get(L); return [m.opacity, Math.max(...m.pts.filter((_, i) => i % 3 === 0))] }, label)
+    check(moved[0] === 0.5 && moved[1] > 20, 'the mesh shows the opacity and the move', moved)
+    await shot('ui-09-object-display')
+    await page.fill('#tx', '0'); await page.fill('#rz', '0')
+    await press('#tf-apply')
+
+    // ---- an error is a sentence, not a stack trace ----
+    await page.fill('#thr-lo', '5000')
+    await page.fill('#thr-hi', '6000')
+    await press('#thr-go')
+    await idle()
+    const errText = await page.$eval('#error', (el) => el.hidden ? '' : el.textContent)
+    check(/widen the range/.test(errText) && !/\bat \S+:\d+/.test(errText) && !/Error:/.test(errText), 'a failed job shows a sentence', errText)
+    await shot('ui-09-error')
+
     // ---- smoothness: regenerate at 0 and 10 ----
     await page.evaluate((L) => window.r3d.selected = L, label)
     const meshBytes = async (s) => page.evaluate(async ([L, s]) => {
@@ -288,7 +328,7 @@ z.close()`, SERIES, zip])
     await press('#undo')
     await idle()
     const back = (await api('GET', '/api/cases/2/labels')).json.labels.find((l) => l.value === label)
-    check(back && back.voxels === 32000, 'undo restores the object with its voxels', back)
+    check(back && back.voxels === voxelsNow, 'undo restores the object with its voxels', back)
 
     // ---- language: Chinese everywhere ----
     await page.selectOption('#lang', 'zh')
