@@ -17,6 +17,7 @@
  *             average, under 150 mm high), curve across the slice (wider
  *             than 30 mm and than 0.8 x their height: arm bones run along
  *             the body) and lie within 45 mm of the skin;
+ *             ribs are closed and their marrow filled like the spine's;
  *   bones   - the rest (shoulder girdle, arms, pelvis, legs, skull).
  * Vertebra and rib numbering are not attempted. */
 #include "seg_internal.h"
@@ -249,6 +250,26 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 b[p] = 2;
         free(pc);
         r3d_volume_free(other), r3d_volume_free(ld), r3d_volume_free(oc), r3d_volume_free(depth);
+    }
+    /* Ribs: the same closing and marrow filling as the spine (a rib's
+     * cortex is thin, its marrow barely denser than muscle). */
+    {
+        r3d_volume *rm = seg_like(lo, R3D_U8, err);
+        if (!rm)
+            goto fail;
+        uint8_t *rv = rm->voxels;
+        for (int64_t p = 0; p < n; p++)
+            rv[p] = b[p] == 2;
+        r3d_volume *cl = r3d_image_close(rm, 1.01 * fmax(sx, sy), err);
+        r3d_volume_free(rm);
+        if (!cl)
+            goto fail;
+        const uint8_t *cv = cl->voxels;
+        for (int64_t p = 0; p < n; p++)
+            if (cv[p] && !b[p] && body[p] && hu[p] >= MARROW_HU)
+                b[p] = 2;
+        r3d_volume_free(cl);
+        fill_dense_holes(b, hu, nx, ny, nz, 2, MARROW_HU);
     }
     free(ci), free(cj);
     c->bone_lo = bone;
