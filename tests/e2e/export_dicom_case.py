@@ -175,12 +175,14 @@ def main():
                 "default export: one SEG, one STL (head: liver), the source series",
                 f"exit {rc}, {len(segs)} SEG {len(stls)} STL {len(imgs)} images {err[-300:]}")
         leaks = []
-        for f in files:
+        everything = [os.path.join(d, f) for d, _, fs in os.walk(o1) for f in fs]
+        for f in everything:
             raw = open(f, "rb").read()
             leaks += [f"{os.path.basename(f)} holds {x!r}" for x in ident if x in raw]
             leaks += [f"{os.path.basename(f)} holds a source UID" for u in src_uids
                       if u.encode() in raw]
-        verdict(not leaks and ident, "no source PatientName/PatientID/UID in any output",
+        verdict(not leaks and ident and len(everything) > len(files),
+                "no source PatientName/PatientID/UID in any output file or the report",
                 "; ".join(leaks[:4]) or "no identity in the source to look for")
         verdict(os.path.exists(os.path.join(o1, "deidentification.json")),
                 "deidentification.json written")
