@@ -11,4 +11,5 @@
 #include "seg.h"
 #include "dicom_seg.h"
 #include "store.h"
+#include "analysis.h"
 #endif
