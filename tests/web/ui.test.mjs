@@ -64,7 +64,10 @@ function writePhantom(file) {
 function freeServer(tmp) {
   const store = path.join(tmp, 'store'), portFile = path.join(tmp, 'port')
   const web = path.join(SRC, 'web/dist')
-  const p = spawn(RECON3D, ['serve', '--store', store, '--port', '0', '--port-file', portFile, '--web', web, '--quiet', '--workers', '2'], { stdio: ['ignore', 'inherit', 'inherit'] })
+  // stderr to a file checked at the end: in the ASan build this run is also
+  // the server's memory check
+  const log = fs.openSync(path.join(tmp, 'server.log'), 'w')
+  const p = spawn(RECON3D, ['serve', '--store', store, '--port', '0', '--port-file', portFile, '--web', web, '--quiet', '--workers', '2'], { stdio: ['ignore', 'inherit', log] })
   return new Promise((resolve, reject) => {
     const t0 = Date.now()
     const poll = () => {
@@ -353,7 +356,11 @@ z.close()`, SERIES, zip])
     await shot('ui-failure').catch(() => {})
   } finally {
     await browser.close()
+    const exited = new Promise((r) => proc.on('exit', (code) => r(code)))
     proc.kill('SIGTERM')
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 60000))])
+    const bad = fs.readFileSync(path.join(tmp, 'server.log'), 'utf8').split('\n').filter((l) => /Sanitizer|runtime error/.test(l))
+    check(code === 0 && bad.length === 0, 'the server stops cleanly, no sanitizer report', { code, bad: bad.slice(0, 5) })
     fs.rmSync(tmp, { recursive: true, force: true })
   }
   console.log(`web_ui: ${passed} passed, ${failed} failed`)
