@@ -278,62 +278,37 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     return st;
 }
 
+/* The stored bytes (r3d_labels_nifti: permission, audit) decoded. */
 r3d_status r3d_labels_load(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
                            r3d_labelmap **out, r3d_error *err)
 {
     if (!s || !out)
         return r3d_fail(err, R3D_EARG, "labels: no store or no output");
     *out = NULL;
-    ST_LOCK(s);
-    r3d_status st = st_permit(s, a, R3D_ACT_CASE_VIEW, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
-    char blob[65] = "";
-    char *table = NULL;
-    sqlite3_stmt *q = NULL;
-    if (!st && !(st = st_prepare(s, "SELECT blob, table_json FROM label_versions WHERE id = ?", &q,
-                                 err))) {
-        sqlite3_bind_int64(q, 1, version);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-            st_col_copy(q, 0, blob, sizeof blob);
-            table = st_col_dup(q, 1);
-        }
-        sqlite3_finalize(q);
-    }
     uint8_t *b = NULL;
     size_t n = 0;
-    if (!st)
-        st = st_blob_get(s, blob, &b, &n, err);
-    if (!st) {
-        char obj[96];
-        snprintf(obj, sizeof obj, "case %lld version %lld", (long long)case_id, (long long)version);
-        if (!(st = st_begin(s, err))) {
-            st = st_audit(s, a, "labels.view", obj, "ok", err);
-            st_touch_case(s, a, case_id);
-            st = finish_txn(s, st, err);
-        }
-    }
-    ST_UNLOCK(s);
+    char *table = NULL;
+    r3d_status st = r3d_labels_nifti(s, a, case_id, version, &b, &n, &table, err);
+    if (st)
+        return st;
+    char name[64];
+    if (version)
+        snprintf(name, sizeof name, "case %lld version %lld", (long long)case_id, (long long)version);
+    else
+        snprintf(name, sizeof name, "case %lld (current version)", (long long)case_id);
     r3d_labelmap *m = NULL;
-    if (!st) {
-        char name[64];
-        snprintf(name, sizeof name, "case %lld version %lld", (long long)case_id,
-                 (long long)version);
-        r3d_volume *v = r3d_nifti_read_mem(b, n, name, err);
-        if (!v)
-            st = err ? err->code : R3D_EDATA;
-        else if (v->dtype != R3D_U16) {
-            r3d_volume_free(v);
-            st = r3d_fail(err, R3D_EDATA, "%s: stored label map is not uint16", name);
-        } else if (!(m = calloc(1, sizeof *m))) {
-            r3d_volume_free(v);
-            st = r3d_fail(err, R3D_ENOMEM, "labels: out of memory");
-        } else {
-            m->vol = v;
-            st = table_from_json(table, &m->table, err);
-        }
+    r3d_volume *v = r3d_nifti_read_mem(b, n, name, err);
+    if (!v)
+        st = err ? err->code : R3D_EDATA;
+    else if (v->dtype != R3D_U16) {
+        r3d_volume_free(v);
+        st = r3d_fail(err, R3D_EDATA, "%s: stored label map is not uint16", name);
+    } else if (!(m = calloc(1, sizeof *m))) {
+        r3d_volume_free(v);
+        st = r3d_fail(err, R3D_ENOMEM, "labels: out of memory");
+    } else {
+        m->vol = v;
+        st = table_from_json(table, &m->table, err);
     }
     free(b);
     free(table);
