@@ -82,6 +82,73 @@ static void fill_dense_holes(uint8_t *b, const float *hu, int64_t nx, int64_t ny
     free(lab), free(q);
 }
 
+/* Cranium slices: axial slices where bone encloses (4-connected, not
+ * touching the slice border) a soft-tissue region of brain size - at least
+ * CRANIUM_MIN_MM2 and CRANIUM_BODY_FRAC of the body's section, mean HU
+ * between -100 and 120 (the ribcage encloses air-filled lungs, the pelvis
+ * a small share of the body). Bone voxels bordering such a region are
+ * marked 1 in ring (the vault); returns the number of cranium slices. */
+#define CRANIUM_MIN_MM2 2000.0
+#define CRANIUM_BODY_FRAC 0.4
+static int64_t cranium_ring(const uint8_t *b, const float *hu, const uint8_t *body, int64_t nx,
+                            int64_t ny, int64_t nz, double sx, double sy, uint8_t *ring)
+{
+    int64_t ns = nx * ny, slices = 0;
+    int32_t *lab = malloc((size_t)ns * sizeof *lab);
+    int64_t *q = malloc((size_t)ns * sizeof *q);
+    if (!lab || !q) {
+        free(lab), free(q);
+        return 0;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        const uint8_t *s = b + ns * k, *bd = body + ns * k;
+        const float *h = hu + ns * k;
+        int64_t body_n = 0;
+        for (int64_t p = 0; p < ns; p++)
+            body_n += bd[p] != 0;
+        memset(lab, 0, (size_t)ns * sizeof *lab);
+        int any = 0;
+        for (int64_t p0 = 0; p0 < ns; p0++) {
+            if (s[p0] || lab[p0])
+                continue;
+            int64_t hd = 0, t = 0;
+            int border = 0;
+            double sum = 0;
+            q[t++] = p0;
+            lab[p0] = 1;
+            while (hd < t) {
+                int64_t p = q[hd++], i = p % nx, j = p / nx;
+                sum += h[p];
+                if (i == 0 || j == 0 || i == nx - 1 || j == ny - 1)
+                    border = 1;
+                int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
+                                 j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
+                for (int d = 0; d < 4; d++)
+                    if (nb[d] >= 0 && !s[nb[d]] && !lab[nb[d]]) {
+                        lab[nb[d]] = 1;
+                        q[t++] = nb[d];
+                    }
+            }
+            double area = t * sx * sy, mean = sum / t;
+            if (border || area < CRANIUM_MIN_MM2 || t < CRANIUM_BODY_FRAC * body_n ||
+                mean < -100 || mean > 120)
+                continue;
+            any = 1;
+            for (int64_t x = 0; x < t; x++) {
+                int64_t p = q[x], i = p % nx, j = p / nx;
+                int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
+                                 j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
+                for (int d = 0; d < 4; d++)
+                    if (nb[d] >= 0 && s[nb[d]])
+                        ring[ns * k + nb[d]] = 1;
+            }
+        }
+        slices += any;
+    }
+    free(lab), free(q);
+    return slices;
+}
+
 r3d_status seg_bones(seg_ctx *c, r3d_error *err)
 {
     const r3d_volume *lo = c->lo;
@@ -110,6 +177,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     r3d_volume *strong = seg_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
+    uint32_t *skull_of = NULL; /* per bone piece: 5 skull, 6 mandible, 0 other */
+    r3d_volume *bcc = NULL;
     int64_t nc = 0, *sizes = NULL;
     r3d_status st = R3D_OK;
     if (!strong)
@@ -154,18 +223,75 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 if (k < lk0) lk0 = k;
                 if (k > lk1) lk1 = k;
             }
+    /* A head: the skull is every bone piece that holds the vault's ring
+     * (26-connected on this grid: vault, skull base and face as one);
+     * another piece in front that spans the midline widely is the
+     * mandible. Pieces below keep the rules below (cervical vertebrae are
+     * the pieces behind the neck's centre), but with no lungs in view
+     * nothing is a rib or the sternum. */
+    {
+        uint8_t *ring = calloc((size_t)n, 1);
+        if (!ring) {
+            st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto out;
+        }
+        int64_t ncran = cranium_ring(b, hu, body, nx, ny, nz, sx, sy, ring);
+        if (ncran * sz >= 6.0) {
+            int64_t nb_c = 0;
+            if (!(bcc = r3d_image_components(bone, 26, &nb_c, NULL, err))) {
+                free(ring);
+                goto fail;
+            }
+            skull_of = calloc((size_t)nb_c + 1, sizeof *skull_of);
+            double *cy = calloc((size_t)nb_c + 1, sizeof *cy);
+            int64_t *cn = calloc((size_t)nb_c + 1, sizeof *cn), *ilo = NULL, *ihi = NULL;
+            ilo = malloc(((size_t)nb_c + 1) * sizeof *ilo);
+            ihi = calloc((size_t)nb_c + 1, sizeof *ihi);
+            if (!skull_of || !cy || !cn || !ilo || !ihi) {
+                free(ring), free(cy), free(cn), free(ilo), free(ihi);
+                st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+                goto out;
+            }
+            const uint32_t *bl = bcc->voxels;
+            for (int64_t q = 0; q <= nb_c; q++)
+                ilo[q] = nx;
+            for (int64_t p = 0; p < n; p++) {
+                if (!bl[p])
+                    continue;
+                int64_t i = (p % ns) % nx;
+                if (ring[p])
+                    skull_of[bl[p]] = 5;
+                cy[bl[p]] += DY(p), cn[bl[p]]++;
+                if (i < ilo[bl[p]]) ilo[bl[p]] = i;
+                if (i > ihi[bl[p]]) ihi[bl[p]] = i;
+            }
+            for (int64_t q = 1; q <= nb_c; q++)
+                if (!skull_of[q] && cn[q] * vml >= 5.0 && cy[q] / cn[q] > 20 &&
+                    (ihi[q] - ilo[q] + 1) * sx >= 50)
+                    skull_of[q] = 6;
+            free(cy), free(cn), free(ilo), free(ihi);
+        }
+        free(ring);
+    }
+    int head = skull_of != NULL;
+    const uint32_t *bcl = bcc ? bcc->voxels : NULL;
     for (int64_t p = 0; p < n; p++) {
         if (!b[p])
             continue;
         int64_t k = p / ns;
         double dx = DX(p), dy = DY(p);
-        if (fabs(dx) < 35 && dy < 0)
+        if (head && skull_of[bcl[p]])
+            b[p] = (uint8_t)skull_of[bcl[p]];
+        else if (fabs(dx) < 35 && dy < 0)
             b[p] = 1;
         else if (k >= lk0 && k <= lk1 && fabs(dx) < 25 && dy > 0)
             b[p] = 3;
         else
             b[p] = 4;
     }
+    free(skull_of);
+    r3d_volume_free(bcc);
+    skull_of = NULL, bcc = NULL;
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
      * then fill the marrow it encloses. */
     {
@@ -243,7 +369,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             double across = fmax((x->i1 - x->i0 + 1) * sx, (x->j1 - x->j0 + 1) * sy);
             int slender = area < 500 && h < 150 && x->dsum / x->n < 45 &&
                           across >= fmax(30.0, 0.8 * h);
-            x->near_lung = x->near_lung || slender;
+            x->near_lung = x->near_lung || (slender && !(head && lk1 < 0));
         }
         for (int64_t p = 0; p < n; p++)
             if (ol[p] && pc[ol[p]].near_lung)
@@ -277,7 +403,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
 fail:
     st = err ? err->code : R3D_ENOMEM;
 out:
-    free(ci), free(cj), free(has_strong), free(sizes);
+    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of);
+    r3d_volume_free(bcc);
     r3d_volume_free(strong), r3d_volume_free(near), r3d_volume_free(bone), r3d_volume_free(cc);
     return st;
 #undef DX

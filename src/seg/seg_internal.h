@@ -25,7 +25,8 @@ typedef struct seg_ctx {
     /* coarse grid */
     r3d_volume *body_lo;    /* filled body */
     r3d_volume *lung_lo;    /* 0, 1 = right lung, 2 = left lung (airways removed) */
-    r3d_volume *bone_lo;    /* 0, 1 spine, 2 ribs, 3 sternum, 4 other bone (e.g. scapula, pelvis) */
+    r3d_volume *bone_lo;    /* 0, 1 spine, 2 ribs, 3 sternum, 4 other bone (e.g. scapula,
+                             * pelvis), 5 skull, 6 mandible */
     r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL */
 
     /* full grid */

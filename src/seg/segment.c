@@ -52,6 +52,8 @@ static const struct {
     {"spine", W_BONES},
     {"ribs", W_BONES},
     {"sternum", W_BONES},
+    {"skull", W_BONES},
+    {"mandible", W_BONES},
     {"vessels", W_VESSELS},
     {"pulmonary_vessels", W_VESSELS},
     {"nodules", W_NODULES},
@@ -148,6 +150,42 @@ static void free_ctx(seg_ctx *c)
     free(c->nod);
 }
 
+/* The airway is the trachea and the bronchi that lead into the lungs:
+ * with no lung in view (a head, a neck), a dark tube found above is the
+ * pharynx, the nasal cavity or a sinus, and one that ends above the lungs'
+ * top is no trachea either; both are dropped (reported absent). */
+static void drop_airway_without_lungs(seg_ctx *c)
+{
+    if (!c->airway)
+        return;
+    int64_t ltop = -1;
+    if (c->lung_lo) {
+        const r3d_volume *l = c->lung_lo;
+        const uint8_t *lv = l->voxels;
+        int64_t ns = l->dim[0] * l->dim[1];
+        for (int64_t p = r3d_volume_nvox(l) - 1; p >= 0 && ltop < 0; p--)
+            if (lv[p])
+                ltop = p / ns;
+    }
+    int64_t abot = -1;
+    if (ltop >= 0) {
+        const uint8_t *a = c->airway->voxels;
+        int64_t n = r3d_volume_nvox(c->airway);
+        for (int64_t p = 0; p < n; p++)
+            if (a[p]) {
+                abot = p / (c->airway->dim[0] * c->airway->dim[1]);
+                break;
+            }
+    }
+    if (ltop >= 0 && abot >= 0 && abot <= (ltop + 1) * c->f[2])
+        return;
+    r3d_volume_free(c->airway), r3d_volume_free(c->branch_of);
+    c->airway = c->branch_of = NULL;
+    r3d_airway_tree_free(&c->tree);
+    c->tree.max_generation = -1;
+    c->seed = -1;
+}
+
 static cJSON *vec3(const double v[3])
 {
     cJSON *a = cJSON_CreateArray();
@@ -222,12 +260,12 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
     }
     if ((want & W_BONES) && c->bone_lo) {
         seg_upsample_into(c->bone_lo, c->f, tmp);
-        uint16_t v[5] = {0, value_of("spine"), value_of("ribs"), value_of("sternum"),
-                         value_of("bones")};
+        uint16_t v[7] = {0, value_of("spine"), value_of("ribs"), value_of("sternum"),
+                         value_of("bones"), value_of("skull"), value_of("mandible")};
         /* Full-resolution edge: keep only voxels that are bone-dense or
          * inside the coarse bone's core. */
         for (int64_t p = 0; p < n; p++)
-            if (t[p] && t[p] <= 4 && (hu[p] >= 120 || c->f[0] * c->f[1] * c->f[2] == 1))
+            if (t[p] && t[p] <= 6 && (hu[p] >= 120 || c->f[0] * c->f[1] * c->f[2] == 1))
                 o[p] = v[t[p]];
     }
     if ((want & W_VESSELS) && c->vessels) {
@@ -437,6 +475,7 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
         seg_progress(&c, "lungs", 0, 1);
         if ((st = seg_lungs(&c, err)) != R3D_OK)
             goto fail;
+        drop_airway_without_lungs(&c);
         LAP("lungs");
     }
     if (want & W_BONES) {
