@@ -195,6 +195,7 @@ async function loadScene(labels, meshes) {
     NVImage.loadFromUrl({ url: `/api/cases/${state.caseId}/image.nii`, name: 'image.nii' }),
     state.version ? NVImage.loadFromUrl({ url: `/api/cases/${state.caseId}/labels.nii.gz?version=${state.version}`, name: 'labels.nii.gz', opacity: 0.45 }) : null,
   ]).then(([img, lab]) => {
+    mark('volume download + parse')
     if (lab) lab.setColormapLabel(labelColormap())
     nv.volumes = lab ? [img, lab] : [img]
     nv.setVolume(img, 0)
@@ -226,7 +227,7 @@ async function loadScene(labels, meshes) {
     return out
   })()
   await loadV
-  mark('volumes')
+  mark('volume textures')
   const bufs = await loadM
   mark('mesh download')
   for (const { m, buf } of bufs) {
