@@ -34,6 +34,20 @@ typedef struct frame_geo {
     int segment; /* number, 0 = unknown */
 } frame_geo;
 
+
+/* A number from the file as an int when it is one in [lo, hi], else bad
+ * (NaN and out-of-range values never reach a conversion). */
+static int int_in(double x, int lo, int hi, int bad)
+{
+    return x >= lo && x <= hi && x == floor(x) ? (int)x : bad;
+}
+
+/* Value of one scaled CIELab component, clamped to 0..65535. */
+static uint16_t u16_clamped(double x)
+{
+    return x >= 0 && x <= 65535 ? (uint16_t)x : x > 65535 ? 65535 : 0;
+}
+
 static const r3d_dcm_item *fg_item(const r3d_dcm_item *perframe, const r3d_dcm_item *shared,
                                    uint32_t seq)
 {
@@ -132,11 +146,12 @@ static r3d_volume *grid_from_frames(const char *path, const frame_geo *fg, int n
         step = 1;
     double span = d[nf - 1] - dmin;
     free(d);
-    int64_t nz = (int64_t)floor(span / step + 0.5) + 1;
+    double nzd = floor(span / step + 0.5) + 1;
     /* A hostile file's positions must not ask for terabytes. */
-    if (nz < 1 || nz > 100000 || (double)nz * rows * cols > 1073741824.0)
+    if (!(nzd >= 1 && nzd <= 100000) || nzd * rows * cols > 1073741824.0)
         return r3d_fail(err, R3D_EDATA, "%s: frame positions span %g mm at %g mm steps", path,
                         span, step), NULL;
+    int64_t nz = (int64_t)nzd;
     int64_t dim[4] = {cols, rows, nz, 1};
     r3d_volume *v = r3d_volume_new(dim, R3D_U16, err);
     if (!v)
@@ -213,7 +228,7 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
     for (int s = 0; s < inf.n_seg; s++) {
         const r3d_dcm_item *it = &sseq->items[s];
         r3d_seg_segment *g = &inf.seg[s];
-        g->number = (int)r3d_dcm_num1(f, it, T(0062, 0004), 0);
+        g->number = int_in(r3d_dcm_num1(f, it, T(0062, 0004), 0), -1, 65536, -1);
         /* LABELMAP may describe its background as segment 0 (pixel value 0,
          * never painted). */
         if (g->number < (labelmap ? 0 : 1) || g->number > 65535) {
@@ -242,7 +257,7 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
             g->value = (uint16_t)g->number;
         double lab[3];
         if (r3d_dcm_num(f, it, T(0062, 000D), lab, 3) == 3) {
-            uint16_t l16[3] = {(uint16_t)lab[0], (uint16_t)lab[1], (uint16_t)lab[2]};
+            uint16_t l16[3] = {u16_clamped(lab[0]), u16_clamped(lab[1]), u16_clamped(lab[2])};
             r3d_dicom_lab_to_srgb(l16, g->rgb);
         } else if (reg) {
             memcpy(g->rgb, reg->rgb, 3);
@@ -281,7 +296,7 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
         if (k == 0)
             sbs = r3d_dcm_num1(f, pm, T(0018, 0088), 0);
         if (!labelmap) {
-            int sn = si ? (int)r3d_dcm_num1(f, si, T(0062, 000B), 0) : 0;
+            int sn = si ? int_in(r3d_dcm_num1(f, si, T(0062, 000B), 0), 0, 65535, 0) : 0;
             if (sn < 1 || sn > max_number || !seg_index[sn]) {
                 st = r3d_fail(err, R3D_EFORMAT, "%s: frame %d names no known segment (%d)", path,
                               k + 1, sn);
@@ -386,12 +401,13 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
                 double x = base[0] + c * sc[0] + r * sr[0];
                 double y = base[1] + c * sc[1] + r * sr[1];
                 double z = base[2] + c * sc[2] + r * sr[2];
-                int64_t i = (int64_t)floor(x + 0.5), j = (int64_t)floor(y + 0.5),
-                        kk = (int64_t)floor(z + 0.5);
-                if (i < 0 || j < 0 || kk < 0 || i >= nx || j >= ny || kk >= nz) {
+                double fi = floor(x + 0.5), fj = floor(y + 0.5), fk = floor(z + 0.5);
+                if (!(fi >= 0 && fj >= 0 && fk >= 0 && fi < (double)nx && fj < (double)ny &&
+                      fk < (double)nz)) { /* NaN from a hostile plane lands here too */
                     inf.n_outside++;
                     continue;
                 }
+                int64_t i = (int64_t)fi, j = (int64_t)fj, kk = (int64_t)fk;
                 uint16_t *dst = &lab[(kk * ny + j) * nx + i];
                 if (*dst && *dst != v)
                     inf.n_overlap++;
