@@ -177,7 +177,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     r3d_volume *strong = seg_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
-    uint32_t *skull_of = NULL; /* per bone piece: 5 skull, 6 mandible, 0 other */
+    uint8_t *skull_of = NULL; /* per voxel of a head: 5 skull, 6 mandible, 0 other */
     r3d_volume *bcc = NULL;
     int64_t nc = 0, *sizes = NULL;
     r3d_status st = R3D_OK;
@@ -223,12 +223,15 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 if (k < lk0) lk0 = k;
                 if (k > lk1) lk1 = k;
             }
-    /* A head: the skull is every bone piece that holds the vault's ring
-     * (26-connected on this grid: vault, skull base and face as one);
-     * another piece in front that spans the midline widely is the
-     * mandible. Pieces below keep the rules below (cervical vertebrae are
-     * the pieces behind the neck's centre), but with no lungs in view
-     * nothing is a rib or the sternum. */
+    /* A head: the pieces of dense bone (above BONE_STRONG_HU, 6-connected,
+     * so a joint's few millimetres of cartilage part them) that hold the
+     * vault's ring are the skull; a piece of at least 3 mL in front of the
+     * slice's centre that spans 50 mm across is the mandible; other pieces
+     * of at least 1 mL stay themselves; the rest of the bone joins the
+     * nearest of these through bone (seg_propagate). Pieces not skull or
+     * mandible keep the rules below (cervical vertebrae are the pieces
+     * behind the neck's centre), but with no lungs in view nothing is a
+     * rib or the sternum. skull_of holds 5 skull, 6 mandible per voxel. */
     {
         uint8_t *ring = calloc((size_t)n, 1);
         if (!ring) {
@@ -237,20 +240,27 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         }
         int64_t ncran = cranium_ring(b, hu, body, nx, ny, nz, sx, sy, ring);
         if (ncran * sz >= 6.0) {
-            int64_t nb_c = 0;
-            if (!(bcc = r3d_image_components(bone, 26, &nb_c, NULL, err))) {
-                free(ring);
+            int64_t nb_c = 0, *csz = NULL;
+            r3d_volume *dense = seg_like(lo, R3D_U8, err);
+            r3d_volume *part = dense ? seg_like(lo, R3D_U8, err) : NULL;
+            if (!part) {
+                free(ring), r3d_volume_free(dense);
                 goto fail;
             }
-            skull_of = calloc((size_t)nb_c + 1, sizeof *skull_of);
-            double *cy = calloc((size_t)nb_c + 1, sizeof *cy);
-            int64_t *cn = calloc((size_t)nb_c + 1, sizeof *cn), *ilo = NULL, *ihi = NULL;
-            ilo = malloc(((size_t)nb_c + 1) * sizeof *ilo);
-            ihi = calloc((size_t)nb_c + 1, sizeof *ihi);
-            if (!skull_of || !cy || !cn || !ilo || !ihi) {
-                free(ring), free(cy), free(cn), free(ilo), free(ihi);
-                st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
-                goto out;
+            uint8_t *dv = dense->voxels, *pv = part->voxels;
+            for (int64_t p = 0; p < n; p++)
+                dv[p] = b[p] && hu[p] >= BONE_STRONG_HU;
+            bcc = r3d_image_components(dense, 6, &nb_c, &csz, err);
+            uint8_t *kind = bcc ? calloc((size_t)nb_c + 1, 1) : NULL;
+            double *cy = kind ? calloc((size_t)nb_c + 1, sizeof *cy) : NULL;
+            int64_t *ilo = cy ? malloc(((size_t)nb_c + 1) * sizeof *ilo) : NULL;
+            int64_t *ihi = ilo ? calloc((size_t)nb_c + 1, sizeof *ihi) : NULL;
+            if (!ihi) {
+                if (bcc)
+                    r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+                free(ring), free(kind), free(cy), free(ilo), free(csz);
+                r3d_volume_free(dense), r3d_volume_free(part);
+                goto fail;
             }
             const uint32_t *bl = bcc->voxels;
             for (int64_t q = 0; q <= nb_c; q++)
@@ -259,29 +269,48 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 if (!bl[p])
                     continue;
                 int64_t i = (p % ns) % nx;
-                if (ring[p])
-                    skull_of[bl[p]] = 5;
-                cy[bl[p]] += DY(p), cn[bl[p]]++;
+                if (ring[p] || (p % ns >= nx && ring[p - nx]) || (p % ns < ns - nx && ring[p + nx]) ||
+                    (i > 0 && ring[p - 1]) || (i < nx - 1 && ring[p + 1]))
+                    kind[bl[p]] = 5;
+                cy[bl[p]] += DY(p);
                 if (i < ilo[bl[p]]) ilo[bl[p]] = i;
                 if (i > ihi[bl[p]]) ihi[bl[p]] = i;
             }
             for (int64_t q = 1; q <= nb_c; q++)
-                if (!skull_of[q] && cn[q] * vml >= 5.0 && cy[q] / cn[q] > 20 &&
+                if (!kind[q] && csz[q] * vml >= 3.0 && cy[q] / csz[q] > 20 &&
                     (ihi[q] - ilo[q] + 1) * sx >= 50)
-                    skull_of[q] = 6;
-            free(cy), free(cn), free(ilo), free(ihi);
+                    kind[q] = 6;
+                else if (!kind[q] && csz[q] * vml >= 1.0)
+                    kind[q] = 7;
+            for (int64_t p = 0; p < n; p++)
+                pv[p] = bl[p] ? kind[bl[p]] : 0;
+            for (int64_t p = 0; p < n; p++)
+                dv[p] = b[p] != 0;
+            seg_propagate(part, dense);
+            skull_of = calloc((size_t)n, sizeof *skull_of);
+            if (skull_of)
+                for (int64_t p = 0; p < n; p++)
+                    skull_of[p] = pv[p] == 5 || pv[p] == 6 ? pv[p] : 0;
+            free(kind), free(cy), free(ilo), free(ihi), free(csz);
+            r3d_volume_free(dense), r3d_volume_free(part);
+            r3d_volume_free(bcc);
+            bcc = NULL;
+            if (!skull_of) {
+                free(ring);
+                st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+                goto out;
+            }
         }
         free(ring);
     }
     int head = skull_of != NULL;
-    const uint32_t *bcl = bcc ? bcc->voxels : NULL;
     for (int64_t p = 0; p < n; p++) {
         if (!b[p])
             continue;
         int64_t k = p / ns;
         double dx = DX(p), dy = DY(p);
-        if (head && skull_of[bcl[p]])
-            b[p] = (uint8_t)skull_of[bcl[p]];
+        if (head && skull_of[p])
+            b[p] = (uint8_t)skull_of[p];
         else if (fabs(dx) < 35 && dy < 0)
             b[p] = 1;
         else if (k >= lk0 && k <= lk1 && fabs(dx) < 25 && dy > 0)
@@ -290,8 +319,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             b[p] = 4;
     }
     free(skull_of);
-    r3d_volume_free(bcc);
-    skull_of = NULL, bcc = NULL;
+    skull_of = NULL;
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
      * then fill the marrow it encloses. */
     {
