@@ -233,4 +233,73 @@ static inline r3d_volume *ph_chest_ct(ph_chest *o, r3d_volume **lung_truth)
     return v;
 }
 
+/* ---- a small head ------------------------------------------------------------- */
+
+/* 1.5 mm voxels, 100 x 128 x 140 (150 x 192 x 210 mm), origin at the
+ * centre of the bottom slice's plane. HU: air -1000, soft tissue 40 in a
+ * head ellipsoid (semi-axes 72 x 92 x 95 mm, centre 115 mm up) on a neck
+ * cylinder (radius 55 mm, up to 110 mm); the skull a 6 mm shell of 1100 HU
+ * (ellipsoids 64 x 84 x 87 to 70 x 90 x 93 mm) closed by a 6 mm plate at
+ * its base (z 76-82 mm), brain 35 HU inside; in the neck a pharynx (air
+ * tube, radius 7 mm, 25 mm in front of the midline, z 5-70 mm) and a
+ * cervical spine (cylinder radius 12 mm, 25 mm behind, z 5-68 mm: 2 mm
+ * cortex of 1000 HU, marrow 250 HU); +-15 HU noise. Truth (may be NULL):
+ * 1 skull, 2 spine. */
+static inline r3d_volume *ph_head_ct(r3d_volume **truth_out)
+{
+    const double sp = 1.5;
+    r3d_volume *v = ph_volume(100, 128, 140, sp, R3D_F32);
+    r3d_volume *tr = truth_out ? ph_volume(100, 128, 140, sp, R3D_U8) : NULL;
+    if (!v || (truth_out && !tr)) {
+        r3d_volume_free(v), r3d_volume_free(tr);
+        return NULL;
+    }
+    for (int a = 0; a < 2; a++)
+        v->ijk_to_lps[a][3] = -(v->dim[a] - 1) * sp / 2;
+    if (tr)
+        memcpy(tr->ijk_to_lps, v->ijk_to_lps, sizeof v->ijk_to_lps);
+    strcpy(v->acq.modality, "CT");
+    float *f = v->voxels;
+    uint8_t *t = tr ? tr->voxels : NULL;
+    int64_t nx = v->dim[0], ny = v->dim[1], n = r3d_volume_nvox(v);
+    const double hz = 115;
+    for (int64_t p = 0; p < n; p++) {
+        double x[3];
+        ph_pos(v, p % nx, (p / nx) % ny, p / (nx * ny), x);
+        double e_in = x[0] * x[0] / (64.0 * 64) + x[1] * x[1] / (84.0 * 84) +
+                      (x[2] - hz) * (x[2] - hz) / (87.0 * 87);
+        double e_out = x[0] * x[0] / (70.0 * 70) + x[1] * x[1] / (90.0 * 90) +
+                       (x[2] - hz) * (x[2] - hz) / (93.0 * 93);
+        double e_head = x[0] * x[0] / (72.0 * 72) + x[1] * x[1] / (92.0 * 92) +
+                        (x[2] - hz) * (x[2] - hz) / (95.0 * 95);
+        double rn = hypot(x[0], x[1]);
+        f[p] = -1000;
+        if (e_head <= 1 || (rn <= 55 && x[2] <= 110))
+            f[p] = 40;
+        int skull = 0;
+        if (x[2] >= 76) {
+            if (e_out <= 1 && e_in > 1)
+                skull = 1;
+            else if (e_in <= 1)
+                f[p] = x[2] <= 82 ? (skull = 1, 1100) : 35;
+        }
+        if (skull)
+            f[p] = 1100;
+        double rp = hypot(x[0], x[1] + 25), rs = hypot(x[0], x[1] - 25);
+        if (rp <= 7 && x[2] >= 5 && x[2] <= 70)
+            f[p] = -1000;
+        int spine = rs <= 12 && x[2] >= 5 && x[2] <= 68;
+        if (spine)
+            f[p] = rs >= 10 || x[2] <= 7 || x[2] >= 66 ? 1000 : 250;
+        if (t)
+            t[p] = skull ? 1 : spine ? 2 : 0;
+    }
+    uint32_t st = 777;
+    for (int64_t p = 0; p < n; p++)
+        f[p] += ph_noise(&st, 15);
+    if (truth_out)
+        *truth_out = tr;
+    return v;
+}
+
 #endif

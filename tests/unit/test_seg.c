@@ -194,6 +194,45 @@ static void test_flipped_grid(void)
     r3d_volume_free(ct);
 }
 
+/* A head (no lungs): the pharynx is no trachea, the vault and its base are
+ * the skull, the neck's vertebral column is spine, nothing is a rib. */
+static void test_head(void)
+{
+    r3d_volume *truth = NULL;
+    r3d_volume *ct = ph_head_ct(&truth);
+    CHECK(ct != NULL && truth != NULL);
+    if (!ct || !truth) {
+        r3d_volume_free(ct), r3d_volume_free(truth);
+        return;
+    }
+    r3d_seg_result res;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_segment_ct(ct, NULL, &res, &err), R3D_OK);
+    if (res.labels) {
+        uint16_t sk[1] = {val("skull")}, sp[1] = {val("spine")};
+        double ds = dice_label(res.labels, sk, 1, truth, 1);
+        double dp = dice_label(res.labels, sp, 1, truth, 2);
+        printf("  head: skull Dice %.3f, spine Dice %.3f\n", ds, dp);
+        CHECK(ds > 0.85);
+        CHECK(dp > 0.7);
+        CHECK_INT(count_label(res.labels, val("trachea")), 0);
+        CHECK_INT(count_label(res.labels, val("bronchus_main_left")), 0);
+        CHECK_INT(count_label(res.labels, val("bronchi_lobar")), 0);
+        CHECK_INT(count_label(res.labels, val("ribs")), 0);
+        CHECK_INT(count_label(res.labels, val("sternum")), 0);
+        CHECK_INT(count_label(res.labels, val("bones")), 0);
+        cJSON *r = cJSON_Parse(res.report_json);
+        cJSON *absent = cJSON_GetObjectItem(r, "absent");
+        CHECK(in_array(absent, "airway"));
+        CHECK(in_array(absent, "lung_left"));
+        CHECK(cJSON_GetObjectItem(r, "airway") == NULL);
+        cJSON_Delete(r);
+    }
+    r3d_seg_result_free(&res);
+    r3d_volume_free(truth);
+    r3d_volume_free(ct);
+}
+
 static void test_bad_input(void)
 {
     r3d_seg_result res;
@@ -229,6 +268,7 @@ int main(void)
     RUN(test_joined_lungs);
     RUN(test_no_lungs);
     RUN(test_flipped_grid);
+    RUN(test_head);
     RUN(test_bad_input);
     return CHECK_DONE("test_seg");
 }
