@@ -84,10 +84,12 @@ r3d_status r3d_mesh_from_labels(const r3d_volume *labels, const uint16_t *values
 r3d_status r3d_mesh_smooth(r3d_mesh *m, double strength, r3d_error *err);
 /* The default smoothing of a label surface, given the label map it came
  * from: m must be unchanged since r3d_mesh_from_label(labels, label).
- * Near-isotropic voxels: Taubin, then an offset to the mask's volume;
- * thick slices (largest spacing > 1.5 x smallest): each vertex moves only
- * along its grid edge between the voxel centres, under a volume-preserving
- * curvature flow, so terraced poles become round (src/mesh/surface.c).
+ * Each vertex moves only along its grid edge between the voxel centres:
+ * near-isotropic voxels, to the curvature of a Taubin-smoothed copy
+ * (evened out along the surface, not across rims), then an offset to the
+ * mask's volume; thick slices (largest spacing > 1.5 x smallest), under a
+ * volume-preserving curvature flow, so terraced poles become round
+ * (src/mesh/surface.c).
  * Same strength scale; 0 leaves the mesh unchanged. */
 r3d_status r3d_mesh_smooth_label(r3d_mesh *m, const r3d_volume *labels, uint16_t label,
                                  double strength, r3d_error *err);
