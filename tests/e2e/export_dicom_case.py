@@ -16,6 +16,7 @@ Checked:
   - the SEG read back (`export-dicom --seg-to-labels --source` the exported
     series, and pydicom frame by frame) equals the head label map voxel for
     voxel; --version 1 exports the first version (spine included);
+  - --models obj: an OBJ and an MTL instance per structure;
   - --identified as clinician: allowed, PatientName/ID and UIDs kept;
   - --identified as reviewer: refused with exit 7, nothing written, the
     refusal in the audit trail; a reviewer's default export is allowed;
@@ -229,6 +230,17 @@ def main():
         labels = sorted(str(s.SegmentLabel) for s in seg1[0].SegmentSequence) if seg1 else []
         verdict(rc == 0 and labels == ["liver", "spine"], "--version 1 exports the first version",
                 f"exit {rc} {labels} {err[-200:]}")
+
+        # ---- --models obj: an OBJ and its MTL per structure ----
+        o1o = os.path.join(tmp, "obj")
+        rc, _, err = run(["export-dicom", f"case:{case}", "--source", src, "-o", o1o, "-q",
+                          "--models", "obj", "--version", versions[0]], user="clin", store=store)
+        cls = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID) for f in outputs(o1o)]
+        n_obj = cls.count("1.2.840.10008.5.1.4.1.1.104.4")
+        n_mtl = cls.count("1.2.840.10008.5.1.4.1.1.104.5")
+        verdict(rc == 0 and n_obj == 2 and n_mtl == 2,
+                "--models obj: an OBJ and an MTL instance for liver and spine",
+                f"exit {rc}, {n_obj} OBJ {n_mtl} MTL {err[-200:]}")
 
         # ---- identified: clinician yes, reviewer no ----
         o2 = os.path.join(tmp, "ident")
