@@ -29,7 +29,7 @@ export const STRINGS = {
     confirm_delete: '删除对象“{v}”？（可撤销）', exported: '已导出 {v}', structures: '结构',
     grp_all: '全部', grp_lungs: '肺', grp_airway: '气道', grp_bones: '骨骼', grp_vessels: '血管',
     grp_nodules: '结节', grp_body: '体表', role_admin: '管理员', role_clinician: '临床医生',
-    role_reviewer: '审阅者', role_engineer: '维护工程师',
+    role_reviewer: '审阅者', role_engineer: '维护工程师', image_in_3d: '三维视图中显示图像',
   },
   en: {
     cases: 'Cases', logout: 'Sign out', sign_in: 'Sign in', user: 'User name', password: 'Password',
@@ -64,7 +64,7 @@ export const STRINGS = {
     structures: 'Structures', grp_all: 'All', grp_lungs: 'Lungs', grp_airway: 'Airway',
     grp_bones: 'Bones', grp_vessels: 'Vessels', grp_nodules: 'Nodules', grp_body: 'Body surface',
     role_admin: 'administrator', role_clinician: 'clinician', role_reviewer: 'reviewer',
-    role_engineer: 'maintenance engineer',
+    role_engineer: 'maintenance engineer', image_in_3d: 'Image in the 3D view',
   },
 }
 

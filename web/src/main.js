@@ -237,6 +237,8 @@ async function loadScene(labels, meshes) {
     if (d) applyDisplay(m.label, d, false)
   }
   mark('mesh parse')
+  if (!state.vol3dChosen) $('#vol3d').checked = !bufs.length
+  clip()
   nv.drawScene()
   mark('draw')
   renderObjects()
@@ -323,8 +325,10 @@ function applyDisplay(label, d, redraw = true) {
   if (d.visible !== undefined) mesh.visible = d.visible
   if (d.opacity !== undefined) mesh.opacity = d.opacity
   if (d.rgb) mesh.rgba255 = new Uint8Array([...d.rgb, 255])
+  // rebuilding a mesh's buffers is costly (far more with opacity < 1):
+  // only when its colour or geometry changed
   if (d.transform) applyTransform(mesh, d.transform)
-  else mesh.updateMesh(nv.gl)
+  else if (d.rgb) mesh.updateMesh(nv.gl)
   if (redraw) nv.drawScene()
 }
 
@@ -369,11 +373,16 @@ for (const b of document.querySelectorAll('[data-view]')) {
   }
 }
 $('#oblique').onchange = () => nv.setSliceMM($('#oblique').checked)
+// The CT's own volume rendering hides the reconstructed surfaces, so with
+// meshes the 3D view starts without it: a clip plane beyond the volume
+// (depth -1.5) cuts all of it away; the checkbox and sliders bring it back.
 function clip() {
+  if (!$('#vol3d').checked) { nv.setClipPlane([-1.5, 0, 0]); return }
   const depth = Number($('#clip-depth').value) / 100
   nv.setClipPlane(depth > 1.5 ? [2, 0, 0] : [depth - 0.5, Number($('#clip-azi').value), Number($('#clip-ele').value)])
 }
 for (const s of ['#clip-azi', '#clip-ele', '#clip-depth']) $(s).oninput = clip
+$('#vol3d').onchange = () => { state.vol3dChosen = true; clip() }
 const WL = { bone: [400, 1800], lung: [-600, 1500], soft: [40, 400], brain: [40, 80] }
 function setWL(name) {
   const v = nv.volumes[0]
