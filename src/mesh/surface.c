@@ -80,6 +80,7 @@
 #ifndef TARGET_TAU
 #define TARGET_TAU 0.0286 /* its range (x smallest spacing): keeps rims apart from sides */
 #endif
+#define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
 
 /* One label's mesh in the flow. Its vertex v is group g[v]. */
@@ -105,6 +106,9 @@ typedef struct flow {
     double *pos;       /* per group, 3 */
     double *acc;       /* per group: summed moves along the edge */
     int32_t *k;        /* per group: how many labels moved it */
+    double *cg;        /* isotropic: per group, target curvature (scratch) */
+    double wt[WTAB + 1]; /* exp(-r^2) for r^2 in 0..16, to 1e-5 */
+    double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
 } flow;
 
@@ -362,28 +366,13 @@ static r3d_status find_edges(flow *f, const r3d_volume *lab, const uint16_t *val
 }
 
 /* Isotropic: the target curvature of part i, from a Taubin-smoothed copy. */
-static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
+/* Block of the current part's vertices: the umbrella curvature (the
+ * Laplacian's normal part) of the Taubin copy held in pos. */
+static void curv_pass(void *ctx, int64_t b, int64_t e)
 {
-    part *p = &f->P[i];
-    const r3d_mesh *m = p->m;
-    r3d_mesh *cp = r3d_mesh_copy(m, err);
-    if (!cp)
-        return R3D_ENOMEM;
-    r3d_status st = r3d_mesh_smooth(cp, strength, err);
-    p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
-    double *cg = malloc((size_t)f->ng * sizeof *cg + 1);
-    if (st != R3D_OK || !p->c || !cg) {
-        r3d_mesh_free(cp);
-        free(cg);
-        return st != R3D_OK ? st : r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
-    }
-    for (int64_t v = 0; v < m->nv; v++)
-        for (int c = 0; c < 3; c++)
-            f->pos[3 * p->g[v] + c] = cp->v[3 * v + c];
-    r3d_mesh_free(cp);
-    double V, A;
-    part_state(f, i, &V, &A);
-    for (int64_t v = 0; v < m->nv; v++) {
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    for (int64_t v = b; v < e; v++) {
         const double *x = f->pos + 3 * p->g[v], *n = p->nrm + 3 * v;
         double q[3] = {0, 0, 0};
         int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
@@ -396,23 +385,60 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
             for (int c = 0; c < 3; c++)
                 p->c[v] += (q[c] / (double)cnt - x[c]) * n[c] / ln;
     }
-    double tau = TARGET_TAU * f->smin;
+}
+
+/* Block of the current part's vertices: one pass of the edge-preserving
+ * average of the target curvature, from cg (per group) into c. */
+static void even_pass(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const double *cg = f->cg, *wt = f->wt;
+    double itau = 1 / f->tau;
+    for (int64_t v = b; v < e; v++) {
+        int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
+        double c0 = cg[p->g[v]], sum = c0, ws = 1;
+        for (int64_t k = 0; k < cnt; k++) {
+            double cn = cg[p->nb[s0 + k]], r = (cn - c0) * itau;
+            double w = 0, x = r * r * (WTAB / 16.0); /* exp(-r^2) from the table */
+            if (x < WTAB) {
+                int ix = (int)x;
+                w = wt[ix] + (x - ix) * (wt[ix + 1] - wt[ix]);
+            }
+            sum += w * cn;
+            ws += w;
+        }
+        p->c[v] = sum / ws;
+    }
+}
+
+/* Isotropic: the target curvature of part i, from a Taubin-smoothed copy,
+ * evened out along the surface (not across rims). Uses pos as scratch. */
+static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
+{
+    part *p = &f->P[i];
+    const r3d_mesh *m = p->m;
+    r3d_mesh *cp = r3d_mesh_copy(m, err);
+    if (!cp)
+        return R3D_ENOMEM;
+    r3d_status st = r3d_mesh_smooth(cp, strength, err);
+    p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
+    if (st != R3D_OK || !p->c) {
+        r3d_mesh_free(cp);
+        return st != R3D_OK ? st : r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
+    }
+    for (int64_t v = 0; v < m->nv; v++)
+        for (int c = 0; c < 3; c++)
+            f->pos[3 * p->g[v] + c] = cp->v[3 * v + c];
+    r3d_mesh_free(cp);
+    double V, A;
+    part_state(f, i, &V, &A);
+    r3d_parallel_for(m->nv, curv_pass, f);
     for (int rep = 0; rep < TARGET_PASSES; rep++) {
         for (int64_t v = 0; v < m->nv; v++)
-            cg[p->g[v]] = p->c[v];
-        for (int64_t v = 0; v < m->nv; v++) {
-            int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
-            double c0 = cg[p->g[v]], sum = c0, ws = 1;
-            for (int64_t k = 0; k < cnt; k++) {
-                double cn = cg[p->nb[s0 + k]], r = (cn - c0) / tau;
-                double w = exp(-r * r);
-                sum += w * cn;
-                ws += w;
-            }
-            p->c[v] = sum / ws;
-        }
+            f->cg[p->g[v]] = p->c[v];
+        r3d_parallel_for(m->nv, even_pass, f);
     }
-    free(cg);
     return R3D_OK;
 }
 
@@ -528,6 +554,14 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     }
     if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
         goto out;
+    if (iso) {
+        f.cg = malloc((size_t)ng * sizeof *f.cg + 1);
+        if (!f.cg)
+            goto oom;
+        f.tau = TARGET_TAU * smin;
+        for (int i = 0; i <= WTAB; i++)
+            f.wt[i] = exp(-16.0 * i / WTAB);
+    }
     if (iso)
         for (int i = 0; i < n; i++)
             if (meshes[i]->nt && (st = part_target(&f, i, strength, err)) != R3D_OK)
@@ -575,6 +609,7 @@ out:
     free(f.acc);
     free(f.k);
     free(f.vel);
+    free(f.cg);
     return st;
 }
 
