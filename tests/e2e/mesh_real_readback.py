@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# ctest: release-only (every format of four real maps through five readers; the
+# writers run under ASan in mesh_cli.sh and the unit tests)
 """mesh_real_readback.py - `recon3d mesh` on real label maps, every output
 format read back by readers that are not ours.
 
