@@ -3,7 +3,7 @@
 #   1. Release build, all CTest tests (unit, end-to-end, golden, fuzz replay)
 #   2. ASan + UBSan build, the same tests but those marked release-only
 #      (whole-CT and browser runs; their code is under ASan in unit tests)
-#   3. libFuzzer targets (clang), each for R3D_FUZZ_SECONDS (default 30)
+#   3. libFuzzer targets (clang), each for R3D_FUZZ_SECONDS (default 20)
 # Data-dependent tests read ../shared/data and skip with a reason without it.
 # Exits non-zero if anything failed; the last line is the overall count.
 set -uo pipefail
@@ -11,10 +11,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/deps.sh --with-tests || exit 1
 jobs=$(nproc)
-fuzz_seconds=${R3D_FUZZ_SECONDS:-30}
+fuzz_seconds=${R3D_FUZZ_SECONDS:-20}
 failed=0; passed=0
 
-stage() { echo; echo "=== $*"; }
+stage() { echo; echo "=== $* (at ${SECONDS} s)"; }
 run_ctest() {  # dir label [ctest options]
   local out; out=$(mktemp)
   ctest --test-dir "$1" --output-on-failure -j"$jobs" "${@:3}" 2>&1 | tee "$out"
@@ -60,5 +60,5 @@ for f in build-fuzz/fuzz_*; do
 done
 
 echo
-echo "recon3d tests: $passed passed, $failed failed"
+echo "recon3d tests: $passed passed, $failed failed (${SECONDS} s)"
 [ "$failed" -eq 0 ]
