@@ -60,5 +60,6 @@ for f in build-fuzz/fuzz_*; do
 done
 
 echo
-echo "recon3d tests: $passed passed, $failed failed (${SECONDS} s)"
+echo "all stages took ${SECONDS} s"
+echo "recon3d tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
