@@ -80,6 +80,9 @@
 #ifndef TARGET_TAU
 #define TARGET_TAU 0.0286 /* its range (x smallest spacing): keeps rims apart from sides */
 #endif
+#ifndef ISO_PER_STRENGTH
+#define ISO_PER_STRENGTH 6 /* isotropic flow: iterations per unit of strength (5 -> 30) */
+#endif
 #define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
 
@@ -567,7 +570,7 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
             if (meshes[i]->nt && (st = part_target(&f, i, strength, err)) != R3D_OK)
                 goto out;
     r3d_parallel_for(ng, update_pass, &f);
-    int iters = (int)(FLOW_PER_STRENGTH * strength + 0.5);
+    int iters = (int)((iso ? ISO_PER_STRENGTH : FLOW_PER_STRENGTH) * strength + 0.5);
     for (int it = 0; it < iters; it++) {
         for (int i = 0; i < n; i++) {
             if (!meshes[i]->nt)
