@@ -226,7 +226,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     /* A head: the pieces of dense bone (above BONE_STRONG_HU, 6-connected,
      * so a joint's few millimetres of cartilage part them) that hold the
      * vault's ring are the skull; a piece of at least 3 mL in front of the
-     * slice's centre that spans 50 mm across is the mandible; other pieces
+     * slice's centre that spans 50 mm across and lies above the lungs' top
+     * (when there are lungs: a clavicle would pass) is the mandible; other pieces
      * of at least 1 mL stay themselves; the rest of the bone joins the
      * nearest of these through bone (seg_propagate). Pieces not skull or
      * mandible keep the rules below (cervical vertebrae are the pieces
@@ -252,7 +253,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 dv[p] = b[p] && hu[p] >= BONE_STRONG_HU;
             bcc = r3d_image_components(dense, 6, &nb_c, &csz, err);
             uint8_t *kind = bcc ? calloc((size_t)nb_c + 1, 1) : NULL;
-            double *cy = kind ? calloc((size_t)nb_c + 1, sizeof *cy) : NULL;
+            double *cy = kind ? calloc(2 * ((size_t)nb_c + 1), sizeof *cy) : NULL, *ck = NULL;
             int64_t *ilo = cy ? malloc(((size_t)nb_c + 1) * sizeof *ilo) : NULL;
             int64_t *ihi = ilo ? calloc((size_t)nb_c + 1, sizeof *ihi) : NULL;
             if (!ihi) {
@@ -263,6 +264,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 goto fail;
             }
             const uint32_t *bl = bcc->voxels;
+            ck = cy + nb_c + 1;
             for (int64_t q = 0; q <= nb_c; q++)
                 ilo[q] = nx;
             for (int64_t p = 0; p < n; p++) {
@@ -273,11 +275,13 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                     (i > 0 && ring[p - 1]) || (i < nx - 1 && ring[p + 1]))
                     kind[bl[p]] = 5;
                 cy[bl[p]] += DY(p);
+                ck[bl[p]] += (double)(p / ns);
                 if (i < ilo[bl[p]]) ilo[bl[p]] = i;
                 if (i > ihi[bl[p]]) ihi[bl[p]] = i;
             }
             for (int64_t q = 1; q <= nb_c; q++)
                 if (!kind[q] && csz[q] * vml >= 3.0 && cy[q] / csz[q] > 20 &&
+                    ck[q] / csz[q] > lk1 && /* above the lungs: not a clavicle */
                     (ihi[q] - ilo[q] + 1) * sx >= 50)
                     kind[q] = 6;
                 else if (!kind[q] && csz[q] * vml >= 1.0)
