@@ -243,8 +243,9 @@ static inline r3d_volume *ph_chest_ct(ph_chest *o, r3d_volume **lung_truth)
  * its base (z 76-82 mm), brain 35 HU inside; in the neck a pharynx (air
  * tube, radius 7 mm, 25 mm in front of the midline, z 5-70 mm) and a
  * cervical spine (cylinder radius 12 mm, 25 mm behind, z 5-68 mm: 2 mm
- * cortex of 1000 HU, marrow 250 HU); +-15 HU noise. Truth (may be NULL):
- * 1 skull, 2 spine. */
+ * cortex of 1000 HU, marrow 250 HU) and in front a mandible (a horseshoe
+ * of 1100 HU, 28-35 mm around a point 15 mm in front of the axis, z 30-50
+ * mm); +-15 HU noise. Truth (may be NULL): 1 skull, 2 spine, 3 mandible. */
 static inline r3d_volume *ph_head_ct(r3d_volume **truth_out)
 {
     const double sp = 1.5;
@@ -291,8 +292,12 @@ static inline r3d_volume *ph_head_ct(r3d_volume **truth_out)
         int spine = rs <= 12 && x[2] >= 5 && x[2] <= 68;
         if (spine)
             f[p] = rs >= 10 || x[2] <= 7 || x[2] >= 66 ? 1000 : 250;
+        double rm = hypot(x[0], x[1] + 15);
+        int mandible = rm >= 28 && rm <= 35 && x[1] < -15 && x[2] >= 30 && x[2] <= 50;
+        if (mandible)
+            f[p] = 1100;
         if (t)
-            t[p] = skull ? 1 : spine ? 2 : 0;
+            t[p] = skull ? 1 : spine ? 2 : mandible ? 3 : 0;
     }
     uint32_t st = 777;
     for (int64_t p = 0; p < n; p++)

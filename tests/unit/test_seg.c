@@ -195,7 +195,8 @@ static void test_flipped_grid(void)
 }
 
 /* A head (no lungs): the pharynx is no trachea, the vault and its base are
- * the skull, the neck's vertebral column is spine, nothing is a rib. */
+ * the skull, the horseshoe in front the mandible, the neck's vertebral
+ * column is spine, nothing is a rib. */
 static void test_head(void)
 {
     r3d_volume *truth = NULL;
@@ -212,9 +213,12 @@ static void test_head(void)
         uint16_t sk[1] = {val("skull")}, sp[1] = {val("spine")};
         double ds = dice_label(res.labels, sk, 1, truth, 1);
         double dp = dice_label(res.labels, sp, 1, truth, 2);
-        printf("  head: skull Dice %.3f, spine Dice %.3f\n", ds, dp);
+        uint16_t md[1] = {val("mandible")};
+        double dm = dice_label(res.labels, md, 1, truth, 3);
+        printf("  head: skull Dice %.3f, spine Dice %.3f, mandible Dice %.3f\n", ds, dp, dm);
         CHECK(ds > 0.85);
         CHECK(dp > 0.7);
+        CHECK(dm > 0.8);
         CHECK_INT(count_label(res.labels, val("trachea")), 0);
         CHECK_INT(count_label(res.labels, val("bronchus_main_left")), 0);
         CHECK_INT(count_label(res.labels, val("bronchi_lobar")), 0);
