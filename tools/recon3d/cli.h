@@ -41,6 +41,23 @@ void cli_progress_cb(void *ctx, const char *stage, int64_t done, int64_t total);
 void cli_progress_end(cli_progress *p);
 double cli_now(void);
 
+/* ---- commands acting on the case store (cli_store.c) ---------------------- */
+
+typedef struct cli_store_args {
+    const char *store;    /* --store DIR, else $R3D_STORE */
+    const char *key_file; /* --key-file FILE, else $R3D_KEY_FILE */
+    const char *user;     /* --user NAME, else $R3D_USER (or $R3D_TOKEN) */
+} cli_store_args;
+
+/* Consumes --store/--key-file/--user at argv[*i] (and its value); 1 if it did. */
+int cli_store_option(cli_store_args *o, int argc, char **argv, int *i);
+/* Opens the store (creating it when create); an exit code, 0 on success. */
+int cli_store_open(const cli_store_args *o, int create, r3d_store **s);
+/* Logs in (token, or user + password) and fills *a; an exit code. */
+int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a);
+/* A secret from env, else asked on the terminal without echo; 0 on success. */
+int cli_read_secret(const char *prompt, const char *env, char *out, size_t cap);
+
 /* Each cmd_<name>.c has one line, at file scope and starting in column 0,
  *     R3D_COMMAND(<two-digit order>, <name>, "<one-line summary>")
  * from which CMake builds the command table (main.c); it also declares

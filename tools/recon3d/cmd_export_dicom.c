@@ -28,12 +28,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct cli_store_args {
-    const char *store, *key_file, *user;
-} cli_store_args;
-int cli_store_option(cli_store_args *o, int argc, char **argv, int *i);
-int cli_store_open(const cli_store_args *o, int create, r3d_store **s);
-int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a);
 
 static void usage(FILE *f)
 {
