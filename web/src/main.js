@@ -233,8 +233,11 @@ async function loadScene(labels, meshes) {
   for (const { m, buf } of bufs) {
     const mesh = await NVMeshFromBuffer(buf, `${m.label}.mz3`, [...m.rgb, 255])
     state.meshes.set(m.label, mesh)
-    const d = state.display.objects[m.label]
-    if (d) applyDisplay(m.label, d, false)
+    // the body and skin surfaces enclose everything else: until the user
+    // decides otherwise they are drawn as a faint shell
+    const shell = (m.name === 'body' || m.name === 'skin') && bufs.length > 2 ? { opacity: 0.15 } : {}
+    const d = { ...shell, ...(state.display.objects[m.label] || {}) }
+    if (Object.keys(d).length) applyDisplay(m.label, d, false)
   }
   mark('mesh parse')
   if (!state.vol3dChosen) $('#vol3d').checked = !bufs.length
@@ -296,7 +299,7 @@ function renderObjects() {
     const rgb = d.rgb || l.rgb
     col.value = '#' + rgb.map((c) => c.toString(16).padStart(2, '0')).join('')
     col.onchange = () => setDisplay(l.value, { rgb: [1, 3, 5].map((i) => parseInt(col.value.slice(i, i + 2), 16)) })
-    const op = document.createElement('input'); op.type = 'range'; op.min = 0; op.max = 1; op.step = 0.05; op.value = d.opacity ?? 1
+    const op = document.createElement('input'); op.type = 'range'; op.min = 0; op.max = 1; op.step = 0.05; op.value = d.opacity ?? state.meshes.get(l.value)?.opacity ?? 1
     op.onchange = () => setDisplay(l.value, { opacity: Number(op.value) })
     for (const el of [vis, name, col, op]) {
       const td = el.tagName === 'TD' ? el : document.createElement('td')
