@@ -30,6 +30,8 @@
 #define BONE_SPINE_WEAK_HU 100.0
 #define BONE_STRONG_HU 350.0
 #define MARROW_HU 60.0
+#define RIB_THICK_MM 5.0
+#define RIB_FAR_MM 15.0
 
 typedef struct piece {
     int64_t n, k0, k1, i0, i1, j0, j1;
@@ -428,6 +430,52 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 b[p] = 2;
         r3d_volume_free(cl);
         fill_dense_holes(b, hu, nx, ny, nz, 2, MARROW_HU);
+    }
+    /* A long bone touching a rib (the humerus lying on the chest wall)
+     * joins its piece; no rib is that thick. Rib voxels within RIB_THICK_MM
+     * of the surface everywhere; cores deeper than that seed "other bone",
+     * rib voxels further than RIB_FAR_MM from such a core seed "rib", and
+     * the rest of the piece goes to the nearer seed through bone. */
+    {
+        r3d_volume *rm = seg_like(lo, R3D_U8, err), *d = NULL, *near_core = NULL, *lab = NULL;
+        if (!rm)
+            goto fail;
+        uint8_t *rv = rm->voxels;
+        for (int64_t p = 0; p < n; p++)
+            rv[p] = b[p] == 2;
+        if (!(d = r3d_image_distance(rm, err))) {
+            r3d_volume_free(rm);
+            goto fail;
+        }
+        const float *dv = d->voxels;
+        int64_t ncore = 0;
+        for (int64_t p = 0; p < n; p++)
+            ncore += rv[p] && dv[p] > RIB_THICK_MM;
+        if (ncore) {
+            lab = seg_like(lo, R3D_U8, err);
+            r3d_volume *core = lab ? seg_like(lo, R3D_U8, err) : NULL;
+            if (core) {
+                uint8_t *cv = core->voxels;
+                for (int64_t p = 0; p < n; p++)
+                    cv[p] = rv[p] && dv[p] > RIB_THICK_MM;
+                near_core = r3d_image_dilate(core, RIB_FAR_MM, err);
+            }
+            r3d_volume_free(core);
+            if (!near_core) {
+                r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(lab);
+                goto fail;
+            }
+            uint8_t *lv = lab->voxels;
+            const uint8_t *nc_ = near_core->voxels;
+            for (int64_t p = 0; p < n; p++)
+                lv[p] = !rv[p] ? 0 : dv[p] > RIB_THICK_MM ? 4 : !nc_[p] ? 2 : 0;
+            seg_propagate(lab, rm);
+            for (int64_t p = 0; p < n; p++)
+                if (rv[p] && lv[p] == 4)
+                    b[p] = 4;
+        }
+        r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(near_core);
+        r3d_volume_free(lab);
     }
     free(ci), free(cj);
     c->bone_lo = bone;
