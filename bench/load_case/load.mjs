@@ -65,6 +65,7 @@ try {
   for (let i = 0; i < runs; i++) {
     // DOM clicks: playwright's "stable" check waits for animation frames, slow in software WebGL
     await page.$eval('#btn-cases', (el) => el.click())
+    await page.waitForSelector('#cases:not([hidden])')
     await page.waitForSelector(`button[data-case="${c.id}"]`)
     await page.$eval(`button[data-case="${c.id}"]`, (el) => el.click())
     await page.waitForFunction(() => window.r3d.busy === 0 && window.r3d.loadSeconds, null, { timeout: 300000 })

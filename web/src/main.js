@@ -108,8 +108,13 @@ $('#login-go').onclick = () => guarded(async () => {
 $('#btn-logout').onclick = () => guarded(async () => { await api('POST', '/api/logout', {}); location.reload() })
 $('#btn-cases').onclick = () => guarded(openCases)
 
+// navigation token: a slow answer for a page the user has already left
+// must not bring that page back
+state.nav = 0
 async function openCases() {
+  const tok = ++state.nav
   const { cases } = await api('GET', '/api/cases')
+  if (tok !== state.nav) return
   const tb = $('#case-table tbody')
   tb.textContent = ''
   for (const c of cases) {
@@ -155,6 +160,7 @@ function ensureNv() {
 }
 
 async function openCase(id) {
+  ++state.nav
   show('viewer')
   await ensureNv()
   const t0 = performance.now()
