@@ -274,13 +274,14 @@ static void move_pass(void *ctx, int64_t b, int64_t e)
     for (int64_t v = b; v < e; v++) {
         int64_t g = p->g[v];
         const double *x = f->pos + 3 * g, *n = p->nrm + 3 * v, *d = f->d + 3 * g;
-        double q[3] = {0, 0, 0};
+        double q[3] = {0, 0, 0}, rr = 0; /* sums of the neighbours and of |r|^2 */
         int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
         for (int64_t i = 0; i < cnt; i++) {
             const double *r = f->pos + 3 * p->nb[s0 + i];
             q[0] += r[0];
             q[1] += r[1];
             q[2] += r[2];
+            rr += r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
         }
         double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
         double dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
@@ -297,13 +298,8 @@ static void move_pass(void *ctx, int64_t b, int64_t e)
              * the mean squared edge, so long edges across thick slices do
              * not flatten the equator and sharpen the poles (at rest H,
              * not the umbrella, is the same everywhere) */
-            double m2 = 0;
-            for (int64_t i = 0; i < cnt; i++) {
-                const double *r = f->pos + 3 * p->nb[s0 + i];
-                double e0 = r[0] - x[0], e1 = r[1] - x[1], e2 = r[2] - x[2];
-                m2 += e0 * e0 + e1 * e1 + e2 * e2;
-            }
-            m2 /= (double)cnt;
+            double m2 = rr / (double)cnt - 2 * (x[0] * q[0] + x[1] * q[1] + x[2] * q[2]) /
+                        (double)cnt + x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
             double ref = FLOW_EDGE2 * f->smin * f->smin, sc = m2 > ref ? ref / m2 : 1;
             st = FLOW_LAMBDA * sc * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2]) + p->delta;
         }
