@@ -223,6 +223,13 @@ r3d_status r3d_audit(r3d_store *s, const r3d_actor *a, const char *what, const c
  * sequence number of the first entry that was changed, removed or moved. */
 r3d_status r3d_audit_verify(r3d_store *s, int64_t *first_bad, r3d_error *err);
 
+/* Record a file exported from a case (its SHA-256 in hex, what it is:
+ * "dicom-seg", "dicom-stl", "stl", ...), so that r3d_trace finds it.
+ * Needs R3D_ACT_EXPORT; audited. version 0 = the head. */
+r3d_status r3d_export_record(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                             const char *sha256_hex, const char *kind, int deidentified,
+                             r3d_error *err);
+
 /* The chain from a result back to its inputs as JSON: for a mesh or label
  * file we exported (found by its SHA-256) or "case:N[/version:M]". */
 r3d_status r3d_trace(r3d_store *s, const r3d_actor *a, const char *what, char **json,

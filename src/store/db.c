@@ -369,6 +369,13 @@ static const char *const migrations[] = {
     "  SELECT RAISE(ABORT, 'audit entries cannot be changed'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN"
     "  SELECT RAISE(ABORT, 'audit entries cannot be deleted'); END;",
+    /* 1 -> 2: files exported from a case (DICOM SEG, models, ...), so that
+     * `recon3d trace` finds an exported file by its SHA-256 */
+    "CREATE TABLE exports(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
+    "  version_id INTEGER REFERENCES label_versions(id), sha256 TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, deidentified INTEGER NOT NULL, author TEXT NOT NULL,"
+    "  created TEXT NOT NULL, software TEXT NOT NULL, machine TEXT NOT NULL);"
+    "CREATE INDEX exports_sha ON exports(sha256);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -186,6 +186,29 @@ r3d_status r3d_trace(r3d_store *s, const r3d_actor *a, const char *what, char **
             sqlite3_finalize(q);
         }
         if (!st && !mesh_row &&
+            !(st = st_prepare(s, "SELECT case_id, version_id, kind, deidentified, author, "
+                                 "created, software, machine FROM exports WHERE sha256 = ? "
+                                 "ORDER BY id DESC LIMIT 1", &q, err))) {
+            sqlite3_bind_text(q, 1, sha, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW) {
+                mesh_row = 1; /* found: a file exported from a case */
+                case_id = sqlite3_column_int64(q, 0);
+                version = sqlite3_column_int64(q, 1);
+                cJSON *o = cJSON_AddObjectToObject(root, "result");
+                cJSON_AddStringToObject(o, "kind", "export");
+                cJSON_AddStringToObject(o, "sha256", sha);
+                cJSON_AddNumberToObject(o, "case", (double)case_id);
+                cJSON_AddNumberToObject(o, "version", (double)version);
+                add_text(o, "format", q, 2);
+                cJSON_AddBoolToObject(o, "deidentified", sqlite3_column_int(q, 3));
+                add_text(o, "user", q, 4);
+                add_text(o, "created", q, 5);
+                add_text(o, "software", q, 6);
+                add_text(o, "machine", q, 7);
+            }
+            sqlite3_finalize(q);
+        }
+        if (!st && !mesh_row &&
             !(st = st_prepare(s, "SELECT id, case_id FROM label_versions WHERE plain_sha256 = ? "
                                  "ORDER BY id LIMIT 1", &q, err))) {
             sqlite3_bind_text(q, 1, sha, -1, SQLITE_STATIC);
@@ -254,6 +277,67 @@ r3d_status r3d_trace(r3d_store *s, const r3d_actor *a, const char *what, char **
             free(*json);
             *json = NULL;
         }
+    }
+    ST_UNLOCK(s);
+    return st;
+}
+
+r3d_status r3d_export_record(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id version,
+                             const char *sha256_hex, const char *kind, int deidentified,
+                             r3d_error *err)
+{
+    if (!s || !sha256_hex || !kind)
+        return r3d_fail(err, R3D_EARG, "export record: no store, SHA-256 or kind");
+    if (!st_is_hex(sha256_hex, 64))
+        return r3d_fail(err, R3D_EARG, "export record: the SHA-256 must be 64 hex digits");
+    size_t kn = strlen(kind);
+    if (kn == 0 || kn > 32 || strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789-.") != kn)
+        return r3d_fail(err, R3D_EARG, "export record: kind must be 1..32 of a-z 0-9 - .");
+    ST_LOCK(s);
+    r3d_status st = st_permit(s, a, R3D_ACT_EXPORT, err);
+    if (!st)
+        st = st_case_exists(s, case_id, err);
+    if (!st && !version)
+        version = st_query_int(s, "SELECT head_version FROM cases WHERE id = ?", case_id, 0);
+    if (!st && version &&
+        st_query_int(s, "SELECT case_id FROM label_versions WHERE id = ?", version, 0) != case_id)
+        st = r3d_fail(err, R3D_ENOTFOUND, "case %lld: no version %lld", (long long)case_id,
+                      (long long)version);
+    int in_txn = 0;
+    if (!st && !(st = st_begin(s, err)))
+        in_txn = 1;
+    sqlite3_stmt *q = NULL;
+    if (!st && !(st = st_prepare(s, "INSERT INTO exports(case_id, version_id, sha256, kind, "
+                                    "deidentified, author, created, software, machine) "
+                                    "VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'),?,?)",
+                                 &q, err))) {
+        sqlite3_bind_int64(q, 1, case_id);
+        if (version)
+            sqlite3_bind_int64(q, 2, version);
+        else
+            sqlite3_bind_null(q, 2);
+        sqlite3_bind_text(q, 3, sha256_hex, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 5, deidentified != 0);
+        sqlite3_bind_text(q, 6, a->user, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 7, r3d_version(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 8, s->machine, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = r3d_fail(err, R3D_EIO, "export record: %s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(q);
+    }
+    if (!st) {
+        char obj[96], out[128];
+        snprintf(obj, sizeof obj, "case %lld version %lld", (long long)case_id, (long long)version);
+        snprintf(out, sizeof out, "ok %s %s sha256 %s", kind,
+                 deidentified ? "de-identified" : "identified", sha256_hex);
+        st = st_audit(s, a, "export.file", obj, out, err);
+    }
+    if (in_txn) {
+        if (!st)
+            st = st_commit(s, err);
+        else
+            st_rollback(s);
     }
     ST_UNLOCK(s);
     return st;

@@ -277,11 +277,25 @@ def main():
                    "refused" in json.dumps(e) and "export.identified" in json.dumps(e)]
         verdict(refused, "the reviewer's refusal is audited", f"exit {rc} {err[-200:]}")
         logged = " ".join(e.get("outcome", "") for e in entries if e.get("what") ==
-                          "export.dicom.file")
+                          "export.file")
         missing = [f for f in files if hashlib.sha256(open(f, "rb").read()).hexdigest()
                    not in logged]
         verdict(files and not missing, "every exported file's SHA-256 is in the audit trail",
                 f"{len(missing)} of {len(files)} missing")
+        # ---- trace: an exported file leads back to its case, version and inputs ----
+        traced = 0
+        for f in files[:3]:
+            rc, out, err = run(["trace", f], user="clin", store=store)
+            try:
+                t = json.loads(out) if rc == 0 else {}
+            except ValueError:
+                t = {}
+            res = t.get("result", {})
+            traced += (res.get("kind") == "export" and res.get("case") == int(case) and
+                       res.get("deidentified") is True and "dicom" in res.get("format", ""))
+        verdict(files and traced == min(3, len(files)),
+                "recon3d trace follows an exported file back to its case",
+                f"{traced} of {min(3, len(files))} traced")
 
         # ---- the source changed or gone since import ----
         victim = os.path.join(src, sorted(os.listdir(src))[1])

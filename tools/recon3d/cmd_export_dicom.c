@@ -529,13 +529,16 @@ static int export_case(exp_args *a, const cli_store_args *so, r3d_id case_id, r3
         r3d_audit(s, &act, "export.dicom", obj, "failed", NULL);
         goto done;
     }
-    /* Every file, with its SHA-256, so an exported file can be traced back
-     * through the audit trail (the store has no export table yet). */
+    /* Every file, with its SHA-256, into the store's export table (and the
+     * audit trail), so `recon3d trace FILE` leads from it back to the case. */
     for (int i = 0; i < res.n_files && !rc; i++) {
-        char out[200];
-        snprintf(out, sizeof out, "ok %s sha256 %s %.80s", identified ? "identified" :
-                 "de-identified", res.files[i].sha256, res.files[i].what);
-        if (r3d_audit(s, &act, "export.dicom.file", obj, out, &err))
+        const char *w = res.files[i].what;
+        const char *kind = !strncmp(w, "SEG", 3)              ? "dicom-seg"
+                           : !strncmp(w, "model", 5)          ? "dicom-model"
+                           : !strncmp(w, "source image", 12)  ? "dicom-image"
+                                                              : "dicom";
+        if (r3d_export_record(s, &act, case_id, version, res.files[i].sha256, kind, !identified,
+                              &err))
             rc = cli_fail(&err);
     }
     if (!rc) {
