@@ -181,7 +181,7 @@ def render3d(lab, aff, table, report, prefix):
     fig = plt.figure(figsize=(9, 9))
     ax = fig.add_subplot(111, projection="3d")
     for t in table:
-        if t["name"] in ("spine", "ribs", "sternum", "bones"):
+        if t["name"] in ("spine", "ribs", "sternum", "bones", "skull", "mandible"):
             add(ax, lab == t["value"], t["color"], 1.0, step=3)
     finish(ax, fig, "skeleton: spine, ribs, sternum, other bones; front view", prefix + "-bones.png")
     # The airway tree alone, coloured by generation.

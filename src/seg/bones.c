@@ -18,6 +18,9 @@
  *             than 30 mm and than 0.8 x their height: arm bones run along
  *             the body) and lie within 45 mm of the skin;
  *             ribs are closed and their marrow filled like the spine's;
+ *             a long bone touching a rib (deeper than RIB_THICK_MM inside)
+ *             is split off to "bones";
+ *   skull, mandible - on a head (see the block "A head" below);
  *   bones   - the rest (shoulder girdle, arms, pelvis, legs, skull).
  * Vertebra and rib numbering are not attempted. */
 #include "seg_internal.h"
