@@ -150,6 +150,7 @@ const nv = new Niivue({
   backColor: [0.08, 0.08, 0.09, 1], show3Dcrosshair: true, isColorbar: false,
   meshThicknessOn2D: 1.5, dragAndDropEnabled: false, multiplanarShowRender: SHOW_RENDER.ALWAYS,
   multiplanarLayout: MULTIPLANAR_TYPE.GRID,
+  isClipAllVolumes: true, // the clip plane hides the label map's 3D rendering too, not only the image's
   isDepthPickMesh: true, loadingText: '',
 })
 window.nv = nv
