@@ -20,7 +20,7 @@ echo "== recon3d mesh $ct -o out/skull.stl --threshold 300 --keep-largest"
 ./build/recon3d mesh "$ct" -o out/skull.stl --threshold 300 --keep-largest --decimate 0.5
 echo "== recon3d mesh $ct -o out/masks.3mf  (the project's own masks, coloured)"
 ./build/recon3d mesh "$ct" -o out/masks.3mf
-echo "== recon3d segment out/cranium.nii.gz -o out/segment  (automatic: body, skin, bones; labels, meshes, report)"
+echo "== recon3d segment out/cranium.nii.gz -o out/segment  (automatic: body, skin, skull; labels, meshes, report)"
 ./build/recon3d segment out/cranium.nii.gz -o out/segment
 echo "== done: out/cranium.nii.gz (+ .json), out/skull.stl, out/masks.3mf, out/segment/"
 echo "   the workstation: ./build/recon3d serve --store out/store, then open http://127.0.0.1:8080/"
