@@ -1,4 +1,6 @@
 #!/bin/bash
+# ctest: release-only (a browser on software WebGL takes minutes; the server's
+# routes run under ASan in server_api.py)
 # Browser end-to-end test of `recon3d serve` + web/ (tests/web/ui.test.mjs):
 # Debian's Chromium (headless, SwiftShader WebGL2) driven by playwright-core.
 # Builds the front end first when web/dist is missing or older than its
