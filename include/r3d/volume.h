@@ -106,6 +106,10 @@ void r3d_volume_set_ijk_to_ras(r3d_volume *v, const double ras[4][4]);
  * as close as possible to R, A, S (nibabel's as_closest_canonical; dcm2niix
  * does the same to 3D MR acquisitions). Same voxels, same world positions. */
 r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err);
+/* The pairing that reorientation uses: world axis w (R, A, S) is fed by
+ * voxel axis perm[w], reversed when flip[w]. 0, or -1 for a degenerate
+ * affine. */
+int r3d_volume_ras_axes(const r3d_volume *v, int perm[3], int flip[3]);
 
 /* Read voxel n as double (real units: slope/intercept applied). */
 double r3d_volume_get(const r3d_volume *v, int64_t n);

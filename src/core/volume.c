@@ -170,11 +170,9 @@ double r3d_volume_get(const r3d_volume *v, int64_t n)
     return x * v->scl_slope + v->scl_inter;
 }
 
-r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err)
+int r3d_volume_ras_axes(const r3d_volume *v, int perm[3], int flip[3])
 {
     double ras[4][4], m[3][3];
-    int perm[3] = {-1, -1, -1}; /* perm[w] = old voxel axis feeding world axis w */
-    int flip[3] = {0, 0, 0};
     r3d_volume_ijk_to_ras(v, ras);
     for (int j = 0; j < 3; j++) {
         double n = 0;
@@ -183,6 +181,7 @@ r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err)
         n = n > 0 ? sqrt(n) : 1;
         for (int i = 0; i < 3; i++)
             m[i][j] = ras[i][j] / n;
+        perm[j] = -1, flip[j] = 0;
     }
     /* Greedy: the largest |cosine| decides one pairing at a time. */
     for (int step = 0; step < 3; step++) {
@@ -200,6 +199,17 @@ r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err)
         for (int k = 0; k < 3; k++)
             m[bw][k] = m[k][bi] = 0;
     }
+    return perm[0] >= 0 && perm[1] >= 0 && perm[2] >= 0 && perm[0] != perm[1] &&
+                   perm[1] != perm[2] && perm[0] != perm[2]
+               ? 0
+               : -1;
+}
+
+r3d_volume *r3d_volume_reorient_ras(const r3d_volume *v, r3d_error *err)
+{
+    int perm[3], flip[3]; /* perm[w] = old voxel axis feeding world axis w */
+    if (r3d_volume_ras_axes(v, perm, flip))
+        return r3d_fail(err, R3D_EDATA, "volume: its affine has no three independent axes"), NULL;
     int64_t dim[4] = {v->dim[perm[0]], v->dim[perm[1]], v->dim[perm[2]], v->dim[3]};
     r3d_volume *o = r3d_volume_new(dim, v->dtype, err);
     if (!o)
