@@ -90,6 +90,9 @@ typedef struct r3d_volume {
 
 /* Geometry of a fresh volume: identity affine, spacing 1. */
 r3d_volume *r3d_volume_new(const int64_t dim[4], r3d_dtype dtype, r3d_error *err);
+/* A zeroed 3D volume of dtype on like's grid (dim 0..2, affine, spacing)
+ * with like's acquisition record; t = 1. */
+r3d_volume *r3d_volume_new_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err);
 void r3d_volume_free(r3d_volume *v);
 r3d_volume *r3d_volume_copy(const r3d_volume *v, r3d_error *err);
 

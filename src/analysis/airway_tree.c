@@ -124,12 +124,9 @@ r3d_status r3d_airway_tree_build(const r3d_volume *mask, const int64_t *seeds, i
                     if (k > hi[2]) hi[2] = k;
                 }
     if (branch_of) {
-        int64_t dim[4] = {nx, ny, nz, 1};
-        *branch_of = r3d_volume_new(dim, R3D_I32, err);
+        *branch_of = r3d_volume_new_like(mask, R3D_I32, err);
         if (!*branch_of)
             return err ? err->code : R3D_ENOMEM;
-        memcpy((*branch_of)->ijk_to_lps, mask->ijk_to_lps, sizeof mask->ijk_to_lps);
-        memcpy((*branch_of)->spacing_mm, mask->spacing_mm, sizeof mask->spacing_mm);
     }
     if (nm == 0 || n_seeds <= 0)
         return R3D_OK;

@@ -170,6 +170,18 @@ double r3d_volume_get(const r3d_volume *v, int64_t n)
     return x * v->scl_slope + v->scl_inter;
 }
 
+r3d_volume *r3d_volume_new_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err)
+{
+    int64_t dim[4] = {like->dim[0], like->dim[1], like->dim[2], 1};
+    r3d_volume *v = r3d_volume_new(dim, dtype, err);
+    if (!v)
+        return NULL;
+    memcpy(v->ijk_to_lps, like->ijk_to_lps, sizeof v->ijk_to_lps);
+    memcpy(v->spacing_mm, like->spacing_mm, sizeof v->spacing_mm);
+    v->acq = like->acq;
+    return v;
+}
+
 int r3d_volume_ras_axes(const r3d_volume *v, int perm[3], int flip[3])
 {
     double ras[4][4], m[3][3];

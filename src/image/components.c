@@ -47,7 +47,7 @@ r3d_volume *r3d_image_components(const r3d_volume *mask, int connectivity, int64
                         connectivity),
                NULL;
     int64_t nx = mask->dim[0], ny = mask->dim[1], nz = mask->dim[2], n = nx * ny * nz;
-    r3d_volume *o = r3d_image_like(mask, R3D_U32, err);
+    r3d_volume *o = r3d_volume_new_like(mask, R3D_U32, err);
     if (!o)
         return NULL;
     uint32_t *lab = o->voxels;
@@ -159,7 +159,7 @@ r3d_volume *r3d_image_largest_component(const r3d_volume *mask, int connectivity
     r3d_volume *lab = r3d_image_components(mask, connectivity, &n, &sz, err);
     if (!lab)
         return NULL;
-    r3d_volume *o = r3d_image_like(mask, R3D_U8, err);
+    r3d_volume *o = r3d_volume_new_like(mask, R3D_U8, err);
     if (o) {
         int64_t best = 0;
         for (int64_t k = 1; k <= n; k++)

@@ -144,7 +144,7 @@ r3d_volume *r3d_image_distance(const r3d_volume *mask, r3d_error *err)
 {
     if (r3d_image_check_3d(mask, "distance", err) != R3D_OK)
         return NULL;
-    r3d_volume *o = r3d_image_like(mask, R3D_F32, err);
+    r3d_volume *o = r3d_volume_new_like(mask, R3D_F32, err);
     if (!o)
         return NULL;
     float *g = edt_sq(mask, 0, 0, err);
@@ -167,7 +167,7 @@ static r3d_volume *morph(const r3d_volume *mask, double r, int dilate, const cha
         return NULL;
     if (!(r >= 0))
         return r3d_fail(err, R3D_EARG, "%s: radius %g mm is not valid", op, r), NULL;
-    r3d_volume *o = r3d_image_like(mask, R3D_U8, err);
+    r3d_volume *o = r3d_volume_new_like(mask, R3D_U8, err);
     if (!o)
         return NULL;
     float *g = edt_sq(mask, dilate, !dilate, err);

@@ -80,7 +80,7 @@ r3d_volume *r3d_image_gaussian(const r3d_volume *v, double sigma_mm, r3d_error *
         return NULL;
     if (!(sigma_mm >= 0))
         return r3d_fail(err, R3D_EARG, "gaussian: sigma %g mm is not valid", sigma_mm), NULL;
-    r3d_volume *o = r3d_image_like(v, R3D_F32, err);
+    r3d_volume *o = r3d_volume_new_like(v, R3D_F32, err);
     if (!o)
         return NULL;
     float *g = o->voxels;

@@ -187,7 +187,7 @@ r3d_volume *r3d_image_frangi_c(const r3d_volume *v, const double *sigmas_mm, int
     for (int i = 0; i < n_sigmas; i++)
         if (!(sigmas_mm[i] > 0))
             return r3d_fail(err, R3D_EARG, "frangi: scale %g mm is not positive", sigmas_mm[i]), NULL;
-    r3d_volume *out = r3d_image_like(v, R3D_F32, err);
+    r3d_volume *out = r3d_volume_new_like(v, R3D_F32, err);
     double *slice_max = out ? calloc((size_t)v->dim[2], sizeof *slice_max) : NULL;
     if (!slice_max) {
         r3d_volume_free(out);

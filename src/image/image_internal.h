@@ -4,10 +4,6 @@
 
 #include "r3d/image.h"
 
-/* A new volume of dtype with the geometry (dim 0..2, affine, spacing) of
- * like; t = 1. */
-r3d_volume *r3d_image_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err);
-
 /* Check the input is a 3D mask-like volume; fills err naming `op`. */
 r3d_status r3d_image_check_3d(const r3d_volume *v, const char *op, r3d_error *err);
 

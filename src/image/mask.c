@@ -1,21 +1,9 @@
-/* mask.c - thresholding, hole filling and the helpers every image
- * operation shares (geometry-preserving allocation, input checks). */
+/* mask.c - thresholding, hole filling and the input check every image
+ * operation shares. */
 #include "image_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-r3d_volume *r3d_image_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err)
-{
-    int64_t dim[4] = {like->dim[0], like->dim[1], like->dim[2], 1};
-    r3d_volume *v = r3d_volume_new(dim, dtype, err);
-    if (!v)
-        return NULL;
-    memcpy(v->ijk_to_lps, like->ijk_to_lps, sizeof v->ijk_to_lps);
-    memcpy(v->spacing_mm, like->spacing_mm, sizeof v->spacing_mm);
-    v->acq = like->acq;
-    return v;
-}
 
 r3d_status r3d_image_check_3d(const r3d_volume *v, const char *op, r3d_error *err)
 {
@@ -52,7 +40,7 @@ r3d_volume *r3d_image_threshold(const r3d_volume *v, double lo, double hi, r3d_e
 {
     if (r3d_image_check_3d(v, "threshold", err) != R3D_OK)
         return NULL;
-    r3d_volume *m = r3d_image_like(v, R3D_U8, err);
+    r3d_volume *m = r3d_volume_new_like(v, R3D_U8, err);
     if (!m)
         return NULL;
     thr_ctx c = {v, m->voxels, lo, hi};
@@ -67,7 +55,7 @@ r3d_volume *r3d_image_fill_holes(const r3d_volume *mask, r3d_error *err)
     if (r3d_image_check_3d(mask, "fill holes", err) != R3D_OK)
         return NULL;
     int64_t nx = mask->dim[0], ny = mask->dim[1], nz = mask->dim[2], n = nx * ny * nz;
-    r3d_volume *o = r3d_image_like(mask, R3D_U8, err);
+    r3d_volume *o = r3d_volume_new_like(mask, R3D_U8, err);
     int64_t *queue = o ? malloc((size_t)n * sizeof *queue) : NULL;
     if (!queue) {
         r3d_volume_free(o);

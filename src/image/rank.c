@@ -139,7 +139,7 @@ r3d_volume *r3d_image_median(const r3d_volume *v, const int radius_vox[3], r3d_e
         if (radius_vox[i] < 0 || radius_vox[i] > 10)
             return r3d_fail(err, R3D_EARG, "median: radius %d on axis %d is outside 0..10",
                             radius_vox[i], i), NULL;
-    r3d_volume *o = r3d_image_like(v, v->dtype, err);
+    r3d_volume *o = r3d_volume_new_like(v, v->dtype, err);
     if (!o)
         return NULL;
     o->scl_slope = v->scl_slope;
@@ -248,7 +248,7 @@ static r3d_volume *grey_morph(const r3d_volume *v, double radius_mm, int erode, 
     const double *sp = v->spacing_mm;
     int ry = (int)floor(radius_mm / sp[1] + 1e-9), rz = (int)floor(radius_mm / sp[2] + 1e-9);
     run *runs = malloc((size_t)(2 * ry + 1) * (2 * rz + 1) * sizeof *runs);
-    r3d_volume *src = r3d_image_like(v, R3D_F32, err), *o = r3d_image_like(v, R3D_F32, err);
+    r3d_volume *src = r3d_volume_new_like(v, R3D_F32, err), *o = r3d_volume_new_like(v, R3D_F32, err);
     if (!runs || !src || !o) {
         free(runs);
         r3d_volume_free(src);

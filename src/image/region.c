@@ -57,7 +57,7 @@ r3d_volume *r3d_image_region_grow(const r3d_volume *v, const int64_t *seeds, int
     if (!opts || (opts->connectivity != 6 && opts->connectivity != 18 && opts->connectivity != 26))
         return r3d_fail(err, R3D_EARG, "region growing: connectivity must be 6, 18 or 26"), NULL;
     int64_t nx = v->dim[0], ny = v->dim[1], nz = v->dim[2], n = nx * ny * nz;
-    r3d_volume *m = r3d_image_like(v, R3D_U8, err);
+    r3d_volume *m = r3d_volume_new_like(v, R3D_U8, err);
     if (!m)
         return NULL;
     uint8_t *in = m->voxels;

@@ -175,7 +175,7 @@ static double bspline_at(const float *c, const int64_t *dim, const double p[3])
 /* Coefficients of v as a float volume with v's grid, or NULL. */
 static r3d_volume *spline_coefficients(const r3d_volume *v, r3d_error *err)
 {
-    r3d_volume *c = r3d_image_like(v, R3D_F32, err);
+    r3d_volume *c = r3d_volume_new_like(v, R3D_F32, err);
     if (!c)
         return NULL;
     float *f = c->voxels;
@@ -258,7 +258,7 @@ r3d_volume *r3d_image_resample(const r3d_volume *v, const r3d_volume *target, r3
     double inv[4][4];
     if (!invert3x4(v->ijk_to_lps, inv))
         return r3d_fail(err, R3D_EARG, "resample: the source affine is singular"), NULL;
-    r3d_volume *o = r3d_image_like(target, interp == R3D_INTERP_NEAREST ? v->dtype : R3D_F32,
+    r3d_volume *o = r3d_volume_new_like(target, interp == R3D_INTERP_NEAREST ? v->dtype : R3D_F32,
                                    err);
     if (!o)
         return NULL;

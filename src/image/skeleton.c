@@ -176,7 +176,7 @@ r3d_volume *r3d_image_skeleton(const r3d_volume *mask, r3d_error *err)
         ready = 1;
     }
     int64_t nx = mask->dim[0], ny = mask->dim[1], nz = mask->dim[2];
-    r3d_volume *out = r3d_image_like(mask, R3D_U8, err);
+    r3d_volume *out = r3d_volume_new_like(mask, R3D_U8, err);
     if (!out)
         return NULL;
     int64_t lo[3] = {nx, ny, nz}, hi[3] = {-1, -1, -1};

@@ -69,7 +69,7 @@ static int64_t find_trachea(seg_ctx *c, double *ci, double *cj, r3d_error *err)
 {
     const r3d_volume *lo = c->lo;
     int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny;
-    r3d_volume *air = seg_like(lo, R3D_U8, err);
+    r3d_volume *air = r3d_volume_new_like(lo, R3D_U8, err);
     if (!air)
         return -2;
     const float *hu = lo->voxels;
@@ -411,8 +411,8 @@ r3d_status seg_airway(seg_ctx *c, r3d_error *err)
         return R3D_OK;
 
     /* Growth image: HU inside the body, a wall outside. */
-    r3d_volume *body = seg_like(ct, R3D_U8, err);
-    r3d_volume *g = body ? seg_like(ct, R3D_F32, err) : NULL;
+    r3d_volume *body = r3d_volume_new_like(ct, R3D_U8, err);
+    r3d_volume *g = body ? r3d_volume_new_like(ct, R3D_F32, err) : NULL;
     if (!g) {
         r3d_volume_free(body);
         return err->code;

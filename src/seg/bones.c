@@ -42,6 +42,39 @@ typedef struct piece {
     int near_lung;
 } piece;
 
+/* The 4-connected piece of one slice (nx x ny) that holds p0, over the
+ * voxels that are not wall (wall: s == wall_value, or s != 0 when
+ * wall_value < 0): its voxels into q (returns how many), marked in lab;
+ * *hu_sum their HU sum, *border whether it touches the slice edge. */
+static int64_t slice_piece(const uint8_t *s, const float *h, int64_t nx, int64_t ny,
+                           int wall_value, int64_t p0, int32_t *lab, int64_t *q, double *hu_sum,
+                           int *border)
+{
+    int64_t hd = 0, t = 0;
+    *border = 0;
+    *hu_sum = 0;
+    q[t++] = p0;
+    lab[p0] = 1;
+    while (hd < t) {
+        int64_t p = q[hd++], i = p % nx, j = p / nx;
+        *hu_sum += h[p];
+        if (i == 0 || j == 0 || i == nx - 1 || j == ny - 1)
+            *border = 1;
+        int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
+                         j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
+        for (int d = 0; d < 4; d++) {
+            if (nb[d] < 0 || lab[nb[d]])
+                continue;
+            int wall = wall_value < 0 ? s[nb[d]] != 0 : s[nb[d]] == wall_value;
+            if (!wall) {
+                lab[nb[d]] = 1;
+                q[t++] = nb[d];
+            }
+        }
+    }
+    return t;
+}
+
 /* Fill the slice-wise holes of label `value` whose mean HU is at least
  * min_hu (4-connected background pieces not touching the slice border). */
 static void fill_dense_holes(uint8_t *b, const float *hu, int64_t nx, int64_t ny, int64_t nz,
@@ -61,24 +94,9 @@ static void fill_dense_holes(uint8_t *b, const float *hu, int64_t nx, int64_t ny
         for (int64_t p0 = 0; p0 < ns; p0++) {
             if (s[p0] == value || lab[p0])
                 continue;
-            int64_t hd = 0, t = 0;
-            int border = 0;
-            double sum = 0;
-            q[t++] = p0;
-            lab[p0] = 1;
-            while (hd < t) {
-                int64_t p = q[hd++], i = p % nx, j = p / nx;
-                sum += h[p];
-                if (i == 0 || j == 0 || i == nx - 1 || j == ny - 1)
-                    border = 1;
-                int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
-                                 j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
-                for (int d = 0; d < 4; d++)
-                    if (nb[d] >= 0 && s[nb[d]] != value && !lab[nb[d]]) {
-                        lab[nb[d]] = 1;
-                        q[t++] = nb[d];
-                    }
-            }
+            int border;
+            double sum;
+            int64_t t = slice_piece(s, h, nx, ny, value, p0, lab, q, &sum, &border);
             if (!border && sum / t >= min_hu)
                 for (int64_t x = 0; x < t; x++)
                     s[q[x]] = value;
@@ -116,24 +134,9 @@ static int64_t cranium_ring(const uint8_t *b, const float *hu, const uint8_t *bo
         for (int64_t p0 = 0; p0 < ns; p0++) {
             if (s[p0] || lab[p0])
                 continue;
-            int64_t hd = 0, t = 0;
-            int border = 0;
-            double sum = 0;
-            q[t++] = p0;
-            lab[p0] = 1;
-            while (hd < t) {
-                int64_t p = q[hd++], i = p % nx, j = p / nx;
-                sum += h[p];
-                if (i == 0 || j == 0 || i == nx - 1 || j == ny - 1)
-                    border = 1;
-                int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
-                                 j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
-                for (int d = 0; d < 4; d++)
-                    if (nb[d] >= 0 && !s[nb[d]] && !lab[nb[d]]) {
-                        lab[nb[d]] = 1;
-                        q[t++] = nb[d];
-                    }
-            }
+            int border;
+            double sum;
+            int64_t t = slice_piece(s, h, nx, ny, -1, p0, lab, q, &sum, &border);
             double area = t * sx * sy, mean = sum / t;
             if (border || area < CRANIUM_MIN_MM2 || t < CRANIUM_BODY_FRAC * body_n ||
                 mean < -100 || mean > 120)
@@ -179,7 +182,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
 #define DX(p) ((((p) % ns) % nx - ci[(p) / ns]) * sx)
 #define DY(p) ((((p) % ns) / nx - cj[(p) / ns]) * sy) /* + anterior */
 #define SPINE_REGION(p) (fabs(DX(p)) < 35 && DY(p) < 0)
-    r3d_volume *strong = seg_like(lo, R3D_U8, err);
+    r3d_volume *strong = r3d_volume_new_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
     uint8_t *skull_of = NULL; /* per voxel of a head: 5 skull, 6 mandible, 0 other */
@@ -191,7 +194,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     uint8_t *s = strong->voxels;
     for (int64_t p = 0; p < n; p++)
         s[p] = body[p] && hu[p] >= BONE_STRONG_HU;
-    if (!(near = r3d_image_dilate(strong, 12.0, err)) || !(bone = seg_like(lo, R3D_U8, err)))
+    if (!(near = r3d_image_dilate(strong, 12.0, err)) || !(bone = r3d_volume_new_like(lo, R3D_U8, err)))
         goto fail;
     uint8_t *b = bone->voxels;
     const uint8_t *nr = near->voxels;
@@ -247,8 +250,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         int64_t ncran = cranium_ring(b, hu, body, nx, ny, nz, sx, sy, ring);
         if (ncran * sz >= 6.0) {
             int64_t nb_c = 0, *csz = NULL;
-            r3d_volume *dense = seg_like(lo, R3D_U8, err);
-            r3d_volume *part = dense ? seg_like(lo, R3D_U8, err) : NULL;
+            r3d_volume *dense = r3d_volume_new_like(lo, R3D_U8, err);
+            r3d_volume *part = dense ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
             if (!part) {
                 free(ring), r3d_volume_free(dense);
                 goto fail;
@@ -332,7 +335,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
      * then fill the marrow it encloses. */
     {
-        r3d_volume *spm = seg_like(lo, R3D_U8, err);
+        r3d_volume *spm = r3d_volume_new_like(lo, R3D_U8, err);
         if (!spm)
             goto fail;
         uint8_t *sv = spm->voxels;
@@ -352,7 +355,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
 
     /* Ribs among the other pieces. */
     {
-        r3d_volume *other = seg_like(lo, R3D_U8, err);
+        r3d_volume *other = r3d_volume_new_like(lo, R3D_U8, err);
         r3d_volume *ld = NULL, *oc = NULL, *depth = NULL;
         piece *pc = NULL;
         if (!other)
@@ -417,7 +420,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     /* Ribs: the same closing and marrow filling as the spine (a rib's
      * cortex is thin, its marrow barely denser than muscle). */
     {
-        r3d_volume *rm = seg_like(lo, R3D_U8, err);
+        r3d_volume *rm = r3d_volume_new_like(lo, R3D_U8, err);
         if (!rm)
             goto fail;
         uint8_t *rv = rm->voxels;
@@ -440,7 +443,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
      * rib voxels further than RIB_FAR_MM from such a core seed "rib", and
      * the rest of the piece goes to the nearer seed through bone. */
     {
-        r3d_volume *rm = seg_like(lo, R3D_U8, err), *d = NULL, *near_core = NULL, *lab = NULL;
+        r3d_volume *rm = r3d_volume_new_like(lo, R3D_U8, err), *d = NULL, *near_core = NULL, *lab = NULL;
         if (!rm)
             goto fail;
         uint8_t *rv = rm->voxels;
@@ -455,8 +458,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         for (int64_t p = 0; p < n; p++)
             ncore += rv[p] && dv[p] > RIB_THICK_MM;
         if (ncore) {
-            lab = seg_like(lo, R3D_U8, err);
-            r3d_volume *core = lab ? seg_like(lo, R3D_U8, err) : NULL;
+            lab = r3d_volume_new_like(lo, R3D_U8, err);
+            r3d_volume *core = lab ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
             if (core) {
                 uint8_t *cv = core->voxels;
                 for (int64_t p = 0; p < n; p++)

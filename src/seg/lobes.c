@@ -49,8 +49,8 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
     const r3d_volume *lo = c->lo, *ct = c->ct;
     int64_t ox = lo->dim[0], oy = lo->dim[1], n = r3d_volume_nvox(lo);
     int64_t nx = ct->dim[0], ny = ct->dim[1], nz = ct->dim[2];
-    r3d_volume *lab = seg_like(lo, R3D_U8, err);
-    r3d_volume *within = lab ? seg_like(lo, R3D_U8, err) : NULL;
+    r3d_volume *lab = r3d_volume_new_like(lo, R3D_U8, err);
+    r3d_volume *within = lab ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
     if (!within) {
         free(lobe), r3d_volume_free(lab);
         return err->code;

@@ -48,7 +48,7 @@ static r3d_status split_joined(r3d_volume *lab, const r3d_volume *piece_mask, r3
         return err->code;
     int64_t n = r3d_volume_nvox(lab), total = seg_count(piece_mask, 0);
     const float *dv = d->voxels;
-    r3d_volume *core = seg_like(lab, R3D_U8, err);
+    r3d_volume *core = r3d_volume_new_like(lab, R3D_U8, err);
     if (!core) {
         r3d_volume_free(d);
         return err->code;
@@ -91,7 +91,7 @@ r3d_status seg_lungs(seg_ctx *c, r3d_error *err)
 {
     const r3d_volume *lo = c->lo;
     int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, n = ns * nz;
-    r3d_volume *air = seg_like(lo, R3D_U8, err);
+    r3d_volume *air = r3d_volume_new_like(lo, R3D_U8, err);
     if (!air)
         return err->code;
     uint8_t *a = air->voxels;
@@ -100,7 +100,7 @@ r3d_status seg_lungs(seg_ctx *c, r3d_error *err)
     for (int64_t p = 0; p < n; p++)
         a[p] = body[p] && hu[p] < LUNG_AIR_HU;
     if (c->airway) {
-        r3d_volume *aw = seg_like(lo, R3D_U8, err);
+        r3d_volume *aw = r3d_volume_new_like(lo, R3D_U8, err);
         if (!aw) {
             r3d_volume_free(air);
             return err->code;
@@ -125,7 +125,7 @@ r3d_status seg_lungs(seg_ctx *c, r3d_error *err)
         return err->code;
     }
     piece *pc = calloc((size_t)np + 1, sizeof *pc);
-    r3d_volume *lab = seg_like(lo, R3D_U8, err);
+    r3d_volume *lab = r3d_volume_new_like(lo, R3D_U8, err);
     if (!pc || !lab) {
         free(pc), free(sizes), r3d_volume_free(cc), r3d_volume_free(air), r3d_volume_free(lab);
         return pc ? err->code : r3d_fail(err, R3D_ENOMEM, "lungs: out of memory");

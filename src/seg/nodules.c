@@ -41,8 +41,8 @@ r3d_status seg_nodules(seg_ctx *c, r3d_error *err)
     const r3d_volume *ct = c->ct;
     int64_t nx = ct->dim[0], ny = ct->dim[1], nz = ct->dim[2], ns = nx * ny, n = ns * nz;
     double sp[3] = {ct->spacing_mm[0], ct->spacing_mm[1], ct->spacing_mm[2]};
-    r3d_volume *lung = seg_like(ct, R3D_U8, err);
-    r3d_volume *dense = lung ? seg_like(ct, R3D_U8, err) : NULL;
+    r3d_volume *lung = r3d_volume_new_like(ct, R3D_U8, err);
+    r3d_volume *dense = lung ? r3d_volume_new_like(ct, R3D_U8, err) : NULL;
     if (!dense) {
         r3d_volume_free(lung);
         return err->code;
@@ -91,7 +91,7 @@ r3d_status seg_nodules(seg_ctx *c, r3d_error *err)
             }
     if (ncs > 1)
         qsort(cs, (size_t)ncs, sizeof *cs, cmp_cand);
-    r3d_volume *nod = seg_like(ct, R3D_U8, err);
+    r3d_volume *nod = r3d_volume_new_like(ct, R3D_U8, err);
     int64_t *queue = NULL;
     int64_t qcap = 0;
     if (!nod) {
@@ -191,7 +191,7 @@ r3d_status seg_nodules(seg_ctx *c, r3d_error *err)
     }
     r3d_volume *awm = NULL;
     if (c->airway && nn) {
-        awm = seg_like(ct, R3D_U8, err);
+        awm = r3d_volume_new_like(ct, R3D_U8, err);
         if (!awm) {
             free(m), r3d_volume_free(nod), r3d_volume_free(lung);
             return err->code;

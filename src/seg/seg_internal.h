@@ -48,8 +48,6 @@ typedef struct seg_ctx {
 } seg_ctx;
 
 /* ---- helpers (seg_util.c) ---- */
-/* A new volume of dtype with like's grid. */
-r3d_volume *seg_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err);
 /* Block mean by integer factors f (edge blocks averaged over what exists). */
 r3d_volume *seg_downsample(const r3d_volume *v, const int f[3], r3d_error *err);
 /* Coarse uint8 -> full grid by replication (the coarse voxel covering each

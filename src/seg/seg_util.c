@@ -5,17 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-r3d_volume *seg_like(const r3d_volume *like, r3d_dtype dtype, r3d_error *err)
-{
-    int64_t dim[4] = {like->dim[0], like->dim[1], like->dim[2], 1};
-    r3d_volume *v = r3d_volume_new(dim, dtype, err);
-    if (!v)
-        return NULL;
-    memcpy(v->ijk_to_lps, like->ijk_to_lps, sizeof v->ijk_to_lps);
-    memcpy(v->spacing_mm, like->spacing_mm, sizeof v->spacing_mm);
-    return v;
-}
-
 typedef struct ds_ctx {
     const r3d_volume *v;
     r3d_volume *o;
@@ -269,7 +258,7 @@ void seg_paste(const r3d_volume *box, r3d_volume *v, const int64_t lo[3])
 r3d_volume *seg_in_box(const r3d_volume *m, int pad, int op, double mm, r3d_error *err)
 {
     int64_t lo[3], hi[3];
-    r3d_volume *out = seg_like(m, op == SEG_DISTANCE ? R3D_F32 : R3D_U8, err);
+    r3d_volume *out = r3d_volume_new_like(m, op == SEG_DISTANCE ? R3D_F32 : R3D_U8, err);
     if (!out || !seg_box(m, pad, lo, hi))
         return out;
     r3d_volume *c = seg_crop(m, lo, hi, err);

@@ -217,7 +217,7 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
     const r3d_volume *ct = c->ct;
     int64_t n = r3d_volume_nvox(ct);
     uint16_t *o = lab->voxels;
-    r3d_volume *tmp = seg_like(ct, R3D_U8, err);
+    r3d_volume *tmp = r3d_volume_new_like(ct, R3D_U8, err);
     if (!tmp)
         return err->code;
     uint8_t *t = tmp->voxels;
@@ -226,7 +226,7 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
         /* Body, and its outer 2 mm as skin (distance on the coarse grid,
          * where the body was found; skin voxels must be tissue, not air). */
         r3d_volume *d = r3d_image_distance(c->body_lo, err);
-        r3d_volume *sk = d ? seg_like(c->lo, R3D_U8, err) : NULL;
+        r3d_volume *sk = d ? r3d_volume_new_like(c->lo, R3D_U8, err) : NULL;
         if (!sk) {
             r3d_volume_free(d), r3d_volume_free(tmp);
             return err->code;
@@ -267,7 +267,7 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
         /* Full-resolution edge: keep only voxels that are bone-dense or
          * inside the coarse bone's core (a coarse voxel whose 6 neighbours
          * are bone too: marrow fainter than the edge threshold). */
-        r3d_volume *core = seg_like(c->lo, R3D_U8, err);
+        r3d_volume *core = r3d_volume_new_like(c->lo, R3D_U8, err);
         if (!core) {
             r3d_volume_free(tmp);
             return err->code;
@@ -468,7 +468,7 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
     r3d_volume *ras = r3d_volume_reorient_ras(ct_in, err);
     if (!ras)
         return err->code;
-    r3d_volume *ct = seg_like(ras, R3D_F32, err);
+    r3d_volume *ct = r3d_volume_new_like(ras, R3D_F32, err);
     if (!ct) {
         r3d_volume_free(ras);
         return err->code;
@@ -534,7 +534,7 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
         LAP("nodules");
     }
     seg_progress(&c, "labels", 0, 1);
-    lab = seg_like(ct, R3D_U16, err);
+    lab = r3d_volume_new_like(ct, R3D_U16, err);
     if (!lab) {
         st = err->code;
         goto fail;

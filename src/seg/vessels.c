@@ -15,7 +15,7 @@ r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
     int64_t n = r3d_volume_nvox(ct);
     /* Stay off the chest wall: one coarse voxel in from the lung's edge
      * (eroded on the coarse grid, then brought to the full grid). */
-    r3d_volume *ll = seg_like(c->lo, R3D_U8, err);
+    r3d_volume *ll = r3d_volume_new_like(c->lo, R3D_U8, err);
     if (!ll)
         return err->code;
     const uint8_t *lv = c->lung_lo->voxels;
@@ -24,7 +24,7 @@ r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
         lw[p] = lv[p] != 0;
     r3d_volume *er = r3d_image_erode(ll, 1.01 * fmax(c->lo->spacing_mm[0], c->lo->spacing_mm[2]), err);
     r3d_volume_free(ll);
-    r3d_volume *inner = er ? seg_like(ct, R3D_U8, err) : NULL;
+    r3d_volume *inner = er ? r3d_volume_new_like(ct, R3D_U8, err) : NULL;
     if (!inner) {
         r3d_volume_free(er);
         return err->code;
@@ -33,7 +33,7 @@ r3d_status seg_vessels(seg_ctx *c, r3d_error *err)
     r3d_volume_free(er);
     r3d_volume *wall = NULL;
     if (c->airway) {
-        r3d_volume *aw = seg_like(ct, R3D_U8, err);
+        r3d_volume *aw = r3d_volume_new_like(ct, R3D_U8, err);
         if (!aw) {
             r3d_volume_free(inner);
             return err->code;

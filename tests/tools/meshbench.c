@@ -118,13 +118,11 @@ int main(int argc, char **argv)
         m = r3d_mesh_from_image(v, &eo, &e);
     } else {
         /* the structure as label 1 of a uint16 map */
-        int64_t dim[4] = {v->dim[0], v->dim[1], v->dim[2], 1};
-        l = r3d_volume_new(dim, R3D_U16, &e);
+        l = r3d_volume_new_like(v, R3D_U16, &e);
         if (!l)
             return die(&e);
-        memcpy(l->ijk_to_lps, v->ijk_to_lps, sizeof l->ijk_to_lps);
         uint16_t *o = l->voxels;
-        for (int64_t i = 0, n = dim[0] * dim[1] * dim[2]; i < n; i++) {
+        for (int64_t i = 0, n = v->dim[0] * v->dim[1] * v->dim[2]; i < n; i++) {
             double x = r3d_volume_get(v, i);
             o[i] = label >= 0 ? (x == label) : (x != 0);
         }

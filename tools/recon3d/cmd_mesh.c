@@ -118,14 +118,11 @@ static int labels_present(const r3d_volume *lab, uint16_t *out, int cap)
 /* Any integer-valued volume to uint16 labels; refuses grey images. */
 static r3d_volume *as_labels(const r3d_volume *v, r3d_error *err)
 {
-    int64_t dim[4] = {v->dim[0], v->dim[1], v->dim[2], 1};
-    r3d_volume *l = r3d_volume_new(dim, R3D_U16, err);
+    r3d_volume *l = r3d_volume_new_like(v, R3D_U16, err);
     if (!l)
         return NULL;
-    memcpy(l->ijk_to_lps, v->ijk_to_lps, sizeof l->ijk_to_lps);
-    memcpy(l->spacing_mm, v->spacing_mm, sizeof l->spacing_mm);
     uint16_t *o = l->voxels;
-    int64_t n = dim[0] * dim[1] * dim[2];
+    int64_t n = v->dim[0] * v->dim[1] * v->dim[2];
     for (int64_t i = 0; i < n; i++) {
         double x = r3d_volume_get(v, i);
         if (x < 0 || x > 65535 || x != floor(x)) {
