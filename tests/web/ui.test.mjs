@@ -277,6 +277,7 @@ z.close()`, SERIES, zip])
     await shot('ui-09-object-display')
     await page.fill('#tx', '0'); await page.fill('#rz', '0')
     await press('#tf-apply')
+    await idle()
 
     // ---- an error is a sentence, not a stack trace ----
     await page.fill('#thr-lo', '5000')

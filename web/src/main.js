@@ -52,9 +52,10 @@ async function api(method, path, body, opts = {}) {
 }
 // state.busy counts actions in flight (tests wait for 0)
 state.busy = 0
-async function guarded(fn) {
+// background work (a debounced save) must not wipe a message the user has not read
+async function guarded(fn, { background = false } = {}) {
   state.busy++
-  try { showError(''); return await fn() } catch (e) { progress(null); showError(t('error_generic', { v: e.message })) } finally { state.busy-- }
+  try { if (!background) showError(''); return await fn() } catch (e) { progress(null); showError(t('error_generic', { v: e.message })) } finally { state.busy-- }
 }
 
 async function waitJob(id) {
@@ -364,8 +365,14 @@ function setDisplay(label, patch) {
   applyDisplay(label, d)
   if (nv.volumes[1]) applyLabelColormap()
   nv.drawScene()
-  clearTimeout(saveTimer)
-  saveTimer = setTimeout(() => guarded(() => api('PUT', `/api/cases/${state.caseId}/docs/display`, state.display)), 300)
+  // a pending save counts as work in flight until it has been sent
+  if (saveTimer) clearTimeout(saveTimer)
+  else state.busy++
+  saveTimer = setTimeout(() => {
+    saveTimer = 0
+    state.busy--
+    guarded(() => api('PUT', `/api/cases/${state.caseId}/docs/display`, state.display), { background: true })
+  }, 300)
   state.displaySaved = api // marker for tests that a save is pending
 }
 $('#tf-apply').onclick = () => {
