@@ -2,7 +2,9 @@
 # ctest: release-only (a browser on software WebGL takes minutes; the server's
 # routes run under ASan in server_api.py)
 # Browser end-to-end test of `recon3d serve` + web/ (tests/web/ui.test.mjs):
-# Debian's Chromium (headless, SwiftShader WebGL2) driven by playwright-core.
+# Debian's Chromium (headless, SwiftShader WebGL2) driven by playwright-core;
+# R3D_BROWSER=firefox runs the same steps in Debian's Firefox ESR
+# (web_ui_firefox.sh).
 # Builds the front end first when web/dist is missing or older than its
 # sources (npm ci from the committed lock file when node_modules is missing).
 set -euo pipefail
@@ -12,7 +14,10 @@ DATA=${R3D_DATA:-$SRC/../shared/data}
 if [ ! -d "$DATA/ct/totalseg/tests/reference_files/example_ct_dicom" ]; then
     echo "SKIP: ../shared/data is missing"; exit 0
 fi
-for tool in node npm /usr/bin/chromium; do
+export R3D_BROWSER=${R3D_BROWSER:-chromium}
+exe=/usr/bin/chromium
+[ "$R3D_BROWSER" = firefox ] && exe=/usr/bin/firefox-esr
+for tool in node npm "$exe"; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 0; }
 done
 cd "$SRC/web"
@@ -26,7 +31,7 @@ if [ ! -f dist/index.html ] || [ -n "$(find src index.html package-lock.json vit
     npm run build >/dev/null
 fi
 flock -u 9
-OUT=${R3D_BUILD:-/tmp}/web-ui
+OUT=${R3D_BUILD:-/tmp}/web-ui-$R3D_BROWSER
 mkdir -p "$OUT"
 export RECON3D R3D_DATA="$DATA" R3D_SRC="$SRC" OUT
 exec node "$SRC/tests/web/ui.test.mjs"

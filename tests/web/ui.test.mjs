@@ -1,5 +1,7 @@
-// Browser end-to-end test of the workstation: Debian's Chromium driven by
-// playwright-core against `recon3d serve` on a free loopback port.
+// Browser end-to-end test of the workstation: Debian's Chromium (or, with
+// R3D_BROWSER=firefox, Debian's Firefox ESR over WebDriver BiDi, WebGL2 on
+// Mesa's llvmpipe) driven by playwright-core against `recon3d serve` on a
+// free loopback port.
 //
 // What it proves, step by step (a screenshot of each under $OUT):
 //  - first-run set-up and sign-in through the page;
@@ -27,7 +29,9 @@ const DATA = process.env.R3D_DATA
 const SRC = process.env.R3D_SRC || path.resolve(import.meta.dirname, '../..')
 const { STRINGS } = await import(path.join(SRC, 'web/src/i18n.js'))
 // playwright-core is web/'s dev dependency: resolve it from there
-const { chromium } = createRequire(path.join(SRC, 'web/package.json'))('playwright-core')
+const { chromium, firefox } = createRequire(path.join(SRC, 'web/package.json'))('playwright-core')
+const BROWSER = process.env.R3D_BROWSER || 'chromium'
+const EXE = { chromium: '/usr/bin/chromium', firefox: '/usr/bin/firefox-esr' }[BROWSER]
 const OUT = process.env.OUT || path.join(process.env.R3D_BUILD || os.tmpdir(), 'web-ui')
 const SERIES = path.join(DATA || '', 'ct/totalseg/tests/reference_files/example_ct_dicom')
 fs.mkdirSync(OUT, { recursive: true })
@@ -82,7 +86,8 @@ function freeServer(tmp) {
 async function main() {
   if (!RECON3D) { console.log('SKIP: RECON3D is not set'); return }
   if (!DATA || !fs.existsSync(SERIES)) { console.log('SKIP: ../shared/data (example_ct_dicom) is missing'); return }
-  if (!fs.existsSync('/usr/bin/chromium')) { console.log('SKIP: /usr/bin/chromium is missing'); return }
+  if (!EXE) { console.log(`SKIP: unknown R3D_BROWSER ${BROWSER}`); return }
+  if (!fs.existsSync(EXE)) { console.log(`SKIP: ${EXE} is missing`); return }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'r3d-web-'))
   const phantom = path.join(tmp, 'phantom.nii')
   writePhantom(phantom)
@@ -94,14 +99,24 @@ z.close()`, SERIES, zip])
 
   const { proc, port } = await freeServer(tmp)
   const base = `http://127.0.0.1:${port}`
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-  })
+  const browser = BROWSER === 'firefox'
+    ? await firefox.launch({
+      channel: 'moz-firefox', executablePath: EXE, headless: true,
+      // no GPU here: WebGL2 through Mesa's software rasteriser
+      env: { ...process.env, LIBGL_ALWAYS_SOFTWARE: '1', MOZ_WEBGL_FORCE_EGL: '1' },
+      firefoxUserPrefs: { 'webgl.force-enabled': true, 'webgl.disable-fail-if-major-performance-caveat': true, 'gfx.webrender.software': true },
+    })
+    : await chromium.launch({
+      executablePath: EXE, headless: true,
+      args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+    })
+  console.log(`browser: ${BROWSER} ${browser.version()}`)
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US' })
   const page = await ctx.newPage()
   const pageErrors = []
   page.on('pageerror', (e) => pageErrors.push(String(e)))
+  if (process.env.R3D_DEBUG) page.on('console', (m) => console.log('  console:', m.type(), m.text()))
+  if (process.env.R3D_DEBUG) page.on('response', async (r) => { if (r.url().includes('/api/')) console.log('  <-', r.request().method(), r.url().replace(/^https?:\/\/[^/]+/, ''), r.status(), r.status() >= 400 ? await r.text().catch(() => '') : '') })
   page.setDefaultTimeout(120000)
   const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`), timeout: 120000 })
   // buttons are pressed through the DOM: playwright's "stable" check waits for
@@ -132,6 +147,7 @@ z.close()`, SERIES, zip])
     await page.setInputFiles('#import-zip', zip)
     await page.waitForSelector('#viewer:not([hidden])')
     await idle()
+    if (process.env.R3D_DEBUG) console.log('  error line:', await page.$eval('#error', (el) => el.textContent), 'case', await page.evaluate(() => window.r3d.caseId))
     check(await page.evaluate(() => window.nv.volumes.length) === 1, 'uploaded CT opens in the viewer')
     // the airway alone keeps the test's software-rendered 3D light
     await page.selectOption('#recon-structures', 'airway')
@@ -153,6 +169,10 @@ z.close()`, SERIES, zip])
       check(got === st, `view ${v} selected`, got)
       await shot(`ui-03-view-${v}`)
     }
+    // usable on a laptop screen (1366x768): nothing in the side panels is
+    // wider than its panel (Firefox once drew the number fields past it)
+    const overflow = await page.evaluate(() => [...document.querySelectorAll('#viewer aside')].map((a) => a.scrollWidth - a.clientWidth))
+    check(overflow.every((d) => d <= 1), 'the side panels fit their width at 1366x768', overflow)
     await press('[data-wl=bone]')
     const wl = await page.evaluate(() => [window.nv.volumes[0].cal_min, window.nv.volumes[0].cal_max])
     check(wl[0] === -500 && wl[1] === 1300, 'bone window is level 400 / width 1800', wl)
