@@ -12,7 +12,7 @@ BUILD=(gcc make cmake pkg-config git
 TEST=(clang libclang-rt-14-dev dcm2niix python3 python3-numpy python3-pydicom python3-nibabel python3-gdcm
       invesalius-examples assimp-utils admesh python3-vtk9 python3-scipy
       dicom3tools dcmtk python3-skimage
-      chromium firefox-esr fonts-noto-cjk)
+      chromium firefox-esr webkit2gtk-driver xvfb fonts-noto-cjk)
 
 want=("${BUILD[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${TEST[@]}")

@@ -4,7 +4,7 @@
 # Browser end-to-end test of `recon3d serve` + web/ (tests/web/ui.test.mjs):
 # Debian's Chromium (headless, SwiftShader WebGL2) driven by playwright-core;
 # R3D_BROWSER=firefox runs the same steps in Debian's Firefox ESR
-# (web_ui_firefox.sh).
+# (web_ui_firefox.sh), R3D_BROWSER=webkit in WebKitGTK (web_ui_webkit.sh).
 # Builds the front end first when web/dist is missing or older than its
 # sources (npm ci from the committed lock file when node_modules is missing).
 set -euo pipefail
@@ -17,6 +17,7 @@ fi
 export R3D_BROWSER=${R3D_BROWSER:-chromium}
 exe=/usr/bin/chromium
 [ "$R3D_BROWSER" = firefox ] && exe=/usr/bin/firefox-esr
+[ "$R3D_BROWSER" = webkit ] && exe=/usr/bin/WebKitWebDriver
 for tool in node npm "$exe"; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 0; }
 done

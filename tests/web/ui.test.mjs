@@ -1,7 +1,9 @@
-// Browser end-to-end test of the workstation: Debian's Chromium (or, with
-// R3D_BROWSER=firefox, Debian's Firefox ESR over WebDriver BiDi, WebGL2 on
-// Mesa's llvmpipe) driven by playwright-core against `recon3d serve` on a
-// free loopback port.
+// Browser end-to-end test of the workstation against `recon3d serve` on a
+// free loopback port, in Debian's Chromium driven by playwright-core; with
+// R3D_BROWSER=firefox in Debian's Firefox ESR (playwright-core over
+// WebDriver BiDi, WebGL2 on Mesa's llvmpipe); with R3D_BROWSER=webkit in
+// WebKitGTK, the engine of Safari, through its W3C WebDriver
+// (tests/web/webdriver.mjs).
 //
 // What it proves, step by step (a screenshot of each under $OUT):
 //  - first-run set-up and sign-in through the page;
@@ -30,8 +32,9 @@ const SRC = process.env.R3D_SRC || path.resolve(import.meta.dirname, '../..')
 const { STRINGS } = await import(path.join(SRC, 'web/src/i18n.js'))
 // playwright-core is web/'s dev dependency: resolve it from there
 const { chromium, firefox } = createRequire(path.join(SRC, 'web/package.json'))('playwright-core')
+const { launchWebKit, webkitAvailable } = await import('./webdriver.mjs')
 const BROWSER = process.env.R3D_BROWSER || 'chromium'
-const EXE = { chromium: '/usr/bin/chromium', firefox: '/usr/bin/firefox-esr' }[BROWSER]
+const EXE = { chromium: '/usr/bin/chromium', firefox: '/usr/bin/firefox-esr', webkit: '/usr/bin/WebKitWebDriver' }[BROWSER]
 const OUT = process.env.OUT || path.join(process.env.R3D_BUILD || os.tmpdir(), 'web-ui')
 const SERIES = path.join(DATA || '', 'ct/totalseg/tests/reference_files/example_ct_dicom')
 fs.mkdirSync(OUT, { recursive: true })
@@ -87,7 +90,7 @@ async function main() {
   if (!RECON3D) { console.log('SKIP: RECON3D is not set'); return }
   if (!DATA || !fs.existsSync(SERIES)) { console.log('SKIP: ../shared/data (example_ct_dicom) is missing'); return }
   if (!EXE) { console.log(`SKIP: unknown R3D_BROWSER ${BROWSER}`); return }
-  if (!fs.existsSync(EXE)) { console.log(`SKIP: ${EXE} is missing`); return }
+  if (!fs.existsSync(EXE) || (BROWSER === 'webkit' && !webkitAvailable())) { console.log(`SKIP: ${EXE} (or MiniBrowser, xvfb-run) is missing`); return }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'r3d-web-'))
   const phantom = path.join(tmp, 'phantom.nii')
   writePhantom(phantom)
@@ -99,7 +102,9 @@ z.close()`, SERIES, zip])
 
   const { proc, port } = await freeServer(tmp)
   const base = `http://127.0.0.1:${port}`
-  const browser = BROWSER === 'firefox'
+  const browser = BROWSER === 'webkit'
+    ? await launchWebKit({ viewport: { width: 1366, height: 768 }, locale: 'en-US' })
+    : BROWSER === 'firefox'
     ? await firefox.launch({
       channel: 'moz-firefox', executablePath: EXE, headless: true,
       // no GPU here: WebGL2 through Mesa's software rasteriser
@@ -370,6 +375,7 @@ z.close()`, SERIES, zip])
     await page.waitForTimeout(200)
     const enText = await page.evaluate(() => document.querySelector('[data-i18n=objects]').textContent)
     check(enText === 'Objects', 'switching back to English at run time', enText)
+    if (page.collectErrors) pageErrors.push(...await page.collectErrors())
     check(pageErrors.length === 0, 'no uncaught errors in the page', pageErrors)
   } catch (e) {
     failed++
