@@ -1,12 +1,13 @@
 // The browser half of bench/load_case/run.sh (see there).
 import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 const { RECON3D, SERIES, STRUCTURES, SRC } = process.env
-const { chromium } = createRequire(path.join(SRC, 'web/package.json'))('playwright-core')
+const { launchBrowser, browserMissing } = await import(path.join(SRC, 'tests/web/browsers.mjs'))
+const BROWSER = process.env.R3D_BROWSER || 'chromium'
+if (browserMissing(BROWSER)) throw new Error(browserMissing(BROWSER))
 // BENCH_STORE=DIR keeps the store (and its reconstructed case) between runs
 const keep = process.env.BENCH_STORE
 const tmp = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'r3d-bench-'))
@@ -55,8 +56,9 @@ try {
     for (const p of [`/api/cases/${c.id}/image.nii`, `/api/cases/${c.id}/labels.nii.gz?version=${c.head_version}`, ...meshes.map((m) => m.url)]) bytes += (await (await api('GET', p)).arrayBuffer()).byteLength
     console.log(`server transfer of image + labels + meshes (${pass}): ${((performance.now() - t) / 1000).toFixed(2)} s, ${(bytes / 1e6).toFixed(1)} MB`)
   }
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'] })
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } })
+  const browser = await launchBrowser(BROWSER)
+  const page = await (await browser.newContext()).newPage()
+  console.log(`browser: ${browser.version()}`)
   await page.goto(base + '/')
   await page.fill('#login-user', 'bench'); await page.fill('#login-pass', pass); await page.$eval('#login-go', (el) => el.click())
   await page.waitForSelector('#cases:not([hidden])')
@@ -75,7 +77,7 @@ try {
     await page.evaluate(() => { window.r3d.loadSeconds = 0 })
   }
   times.sort((a, b) => a - b) // (logged above in order)
-  console.log(`browser load (image + labels + ${meshes.length} meshes, NiiVue on SwiftShader): median ${times[times.length >> 1].toFixed(2)} s, min ${times[0].toFixed(2)} s, max ${times[times.length - 1].toFixed(2)} s`)
+  console.log(`browser load (image + labels + ${meshes.length} meshes, NiiVue, software WebGL): median ${times[times.length >> 1].toFixed(2)} s, min ${times[0].toFixed(2)} s, max ${times[times.length - 1].toFixed(2)} s`)
   // SHOT=prefix: pictures of the loaded case (docs/img/ui-*.png come from here)
   if (process.env.SHOT) {
     for (const v of ['multi', 'render']) {

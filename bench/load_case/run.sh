@@ -8,9 +8,10 @@
 # Default series: ../shared/data/ct/chest_ct_itkelastix/00 (512x512x141, the
 # largest real CT we have), reconstructed automatically ("all"). Starts
 # `recon3d serve` on a free port with a temporary store, imports, runs the
-# reconstruction, then opens the case five times in headless Chromium and
+# reconstruction, then opens the case five times in a headless browser and
 # prints the server-side transfer times and the browser's own load times
-# (NiiVue on SwiftShader here: software WebGL, so the browser figure is an
+# (R3D_BROWSER=chromium|firefox|webkit, default chromium; no GPU here, so
+# WebGL is software: SwiftShader, llvmpipe; the browser figure is an
 # upper bound for any machine with a GPU). Timing only; never a test.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)

@@ -24,17 +24,14 @@ import { spawn, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { createRequire } from 'node:module'
 
 const RECON3D = process.env.RECON3D
 const DATA = process.env.R3D_DATA
 const SRC = process.env.R3D_SRC || path.resolve(import.meta.dirname, '../..')
 const { STRINGS } = await import(path.join(SRC, 'web/src/i18n.js'))
 // playwright-core is web/'s dev dependency: resolve it from there
-const { chromium, firefox } = createRequire(path.join(SRC, 'web/package.json'))('playwright-core')
-const { launchWebKit, webkitAvailable } = await import('./webdriver.mjs')
+const { launchBrowser, browserMissing } = await import('./browsers.mjs')
 const BROWSER = process.env.R3D_BROWSER || 'chromium'
-const EXE = { chromium: '/usr/bin/chromium', firefox: '/usr/bin/firefox-esr', webkit: '/usr/bin/WebKitWebDriver' }[BROWSER]
 const OUT = process.env.OUT || path.join(process.env.R3D_BUILD || os.tmpdir(), 'web-ui')
 const SERIES = path.join(DATA || '', 'ct/totalseg/tests/reference_files/example_ct_dicom')
 fs.mkdirSync(OUT, { recursive: true })
@@ -89,8 +86,8 @@ function freeServer(tmp) {
 async function main() {
   if (!RECON3D) { console.log('SKIP: RECON3D is not set'); return }
   if (!DATA || !fs.existsSync(SERIES)) { console.log('SKIP: ../shared/data (example_ct_dicom) is missing'); return }
-  if (!EXE) { console.log(`SKIP: unknown R3D_BROWSER ${BROWSER}`); return }
-  if (!fs.existsSync(EXE) || (BROWSER === 'webkit' && !webkitAvailable())) { console.log(`SKIP: ${EXE} (or MiniBrowser, xvfb-run) is missing`); return }
+  const missing = browserMissing(BROWSER)
+  if (missing) { console.log(`SKIP: ${missing}`); return }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'r3d-web-'))
   const phantom = path.join(tmp, 'phantom.nii')
   writePhantom(phantom)
@@ -102,20 +99,8 @@ z.close()`, SERIES, zip])
 
   const { proc, port } = await freeServer(tmp)
   const base = `http://127.0.0.1:${port}`
-  const browser = BROWSER === 'webkit'
-    ? await launchWebKit({ viewport: { width: 1366, height: 768 }, locale: 'en-US' })
-    : BROWSER === 'firefox'
-    ? await firefox.launch({
-      channel: 'moz-firefox', executablePath: EXE, headless: true,
-      // no GPU here: WebGL2 through Mesa's software rasteriser
-      env: { ...process.env, LIBGL_ALWAYS_SOFTWARE: '1', MOZ_WEBGL_FORCE_EGL: '1' },
-      firefoxUserPrefs: { 'webgl.force-enabled': true, 'webgl.disable-fail-if-major-performance-caveat': true, 'gfx.webrender.software': true },
-    })
-    : await chromium.launch({
-      executablePath: EXE, headless: true,
-      args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    })
-  console.log(`browser: ${BROWSER} ${browser.version()}`)
+  const browser = await launchBrowser(BROWSER)
+  console.log(`browser: ${browser.version()}`)
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US' })
   const page = await ctx.newPage()
   const pageErrors = []

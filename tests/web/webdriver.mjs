@@ -132,7 +132,7 @@ export async function launchWebKit({ viewport = { width: 1366, height: 768 }, lo
     },
   }
   const browser = {
-    version: () => `${s.capabilities.browserName} ${s.capabilities.browserVersion}`,
+    version: () => `webkit ${s.capabilities.browserVersion} (WebKitGTK ${s.capabilities.browserName})`,
     newContext: async () => ({ newPage: async () => page }),
     async close() {
       await wd('DELETE', S).catch(() => {})
