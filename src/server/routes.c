@@ -96,8 +96,12 @@ int routes_auth(srv_req *q, srv_resp *r)
         return 1;
     }
     if (is(q, "POST", "/api/logout")) {
-        if (!session_load(q) || !session_csrf_ok(q)) {
+        if (!session_load(q)) {
             resp_error(r, 401, "unauthenticated", "not signed in");
+            return 1;
+        }
+        if (!session_csrf_ok(q)) { /* as require() answers every other route */
+            resp_error(r, 403, "csrf", "the request lacks the page's security token; reload the page");
             return 1;
         }
         r3d_logout(st, q->token);
