@@ -66,6 +66,15 @@ int seg_segment_lobe(int k)
     return k >= 1 && k <= SEG_N ? k_seg[k].lobe : 0;
 }
 
+static int is_lobar(const char *n)
+{
+    static const char *k[5] = {"RUL", "RML", "RLL", "LUL", "LLL"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(n, k[i]))
+            return 1;
+    return 0;
+}
+
 /* Per branch: its segment (1..SEG_N), SEG_UNKNOWN for a branch in a
  * territory the names do not cover, 0 for a branch that seeds nothing. */
 static void branch_segments(const r3d_airway_tree *t, int *seg)
@@ -82,8 +91,9 @@ static void branch_segments(const r3d_airway_tree *t, int *seg)
         }
     }
     /* A branch with no named segment above it and none below it, whose
-     * parent has a named segment among its descendants or is a lobar
-     * bronchus: a segmental bronchus left unnamed - unknown territory. */
+     * parent is a lobar bronchus or has a named segment among its
+     * descendants: a segmental bronchus left unnamed - unknown territory
+     * (and so are its descendants). */
     int *below = calloc((size_t)nb + 1, sizeof *below);
     if (!below)
         return;
@@ -97,7 +107,7 @@ static void branch_segments(const r3d_airway_tree *t, int *seg)
         if (seg[b] || below[b] || t->b[b].generation < 2)
             continue;
         int p = t->b[b].parent;
-        if (p >= 0 && (below[p] || seg[p] == SEG_UNKNOWN))
+        if (p >= 0 && (below[p] || seg[p] == SEG_UNKNOWN || is_lobar(t->b[p].name)))
             seg[b] = SEG_UNKNOWN;
     }
     free(below);
