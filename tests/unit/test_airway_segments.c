@@ -6,12 +6,16 @@
  * (names must then be left out, not guessed), and the segments grown from
  * the named bronchi through the lobes (seg_lobes + seg_segments on the
  * phantom: every named segment's territory lies beyond its bronchus, in
- * its lobe; an unnamed bronchus's territory is no segment's). */
+ * its lobe; an unnamed bronchus's territory is no segment's), and the
+ * "segments" group of r3d_segment_ct (asked for, absent without named
+ * segmental bronchi; not part of "all"). */
 #include "check.h"
 #include "r3d/analysis.h"
+#include "r3d/seg.h"
 #include "seg/seg_internal.h"
 #include "seg_phantoms.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 
 /* Branches of the phantom: from, to, radius, the segment name ("" for a
@@ -299,10 +303,49 @@ out:
     r3d_volume_free(m), r3d_volume_free(ct), r3d_volume_free(lung);
 }
 
+static int in_array(cJSON *arr, const char *s)
+{
+    cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+        if (cJSON_IsString(it) && !strcmp(it->valuestring, s))
+            return 1;
+    return 0;
+}
+
+/* The synthetic chest has a trachea and main bronchi, no lobar or
+ * segmental ones: segments asked for are reported absent, none drawn;
+ * without asking ("all") they are neither drawn nor listed absent. */
+static void test_segments_group(void)
+{
+    ph_chest o = {0, 1, 0, {0}};
+    r3d_volume *ct = ph_chest_ct(&o, NULL);
+    const char *asks[2] = {"lungs,segments", NULL};
+    for (int a = 0; a < 2; a++) {
+        r3d_seg_opts so = {asks[a], NULL, NULL};
+        r3d_seg_result res;
+        r3d_error err = R3D_ERROR_INIT;
+        CHECK_INT(r3d_segment_ct(ct, &so, &res, &err), R3D_OK);
+        if (!res.labels)
+            continue;
+        cJSON *r = cJSON_Parse(res.report_json);
+        CHECK_INT(in_array(cJSON_GetObjectItem(r, "absent"), "lung_segments"), a == 0);
+        CHECK(!in_array(cJSON_GetObjectItem(r, "absent"), "lung_right"));
+        const uint16_t *lv = res.labels->vol->voxels;
+        int64_t n = r3d_volume_nvox(res.labels->vol), seg = 0;
+        for (int64_t p = 0; p < n; p++)
+            seg += lv[p] >= 220 && lv[p] <= 237;
+        CHECK_INT(seg, 0);
+        cJSON_Delete(r);
+        r3d_seg_result_free(&res);
+    }
+    r3d_volume_free(ct);
+}
+
 int main(void)
 {
     RUN(test_segmental_names);
     RUN(test_names_withheld);
     RUN(test_segments);
+    RUN(test_segments_group);
     return CHECK_DONE("test_airway_segments");
 }
