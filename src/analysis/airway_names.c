@@ -28,7 +28,10 @@
  * assignments are tried: at most a handful of branches each). A name is
  * given only when the direction is within ~53 degrees of its segment's
  * (cos >= NAME_COS) and clearly nearer it than any other segment of the
- * group (NAME_MARGIN); anything else stays unnamed rather than guessed. */
+ * group (NAME_MARGIN), and never to a branch within 20 degrees of the
+ * group's axis (ACROSS_MIN: its direction across the axis is noise, e.g.
+ * a basal branch running on in the line of the basal trunk); anything
+ * else stays unnamed rather than guessed. */
 #include "r3d/analysis.h"
 
 #include <math.h>
@@ -37,6 +40,7 @@
 
 #define NAME_COS 0.6     /* cos of the largest angle to the segment's direction */
 #define NAME_MARGIN 0.15 /* cos lead over the group's next-nearest segment */
+#define ACROSS_MIN 0.34  /* sin of the least angle to the group axis (20 deg) */
 #define MAXC 16          /* candidates per group */
 #define MAXP 4           /* segments per group */
 
@@ -130,15 +134,18 @@ typedef struct seg_proto {
     double d[3];
 } seg_proto;
 
-/* v projected onto the plane across axis a, unit length; 0 when v is too
- * close to the axis for its direction across to mean anything. */
-static int across(const double v[3], const double a[3], double out[3])
+/* Unit v projected onto the plane across axis a, unit length; 0 when v is
+ * closer to the axis than sin^-1(min) for its direction across to mean
+ * anything. */
+static int across(const double v_[3], const double a[3], double min, double out[3])
 {
+    double v[3] = {v_[0], v_[1], v_[2]};
+    unit(v);
     double k = dot(v, a);
     for (int r = 0; r < 3; r++)
         out[r] = v[r] - k * a[r];
     double n = sqrt(dot(out, out));
-    if (n < 0.2)
+    if (n < min || n < 1e-6)
         return 0;
     for (int r = 0; r < 3; r++)
         out[r] /= n;
@@ -168,10 +175,13 @@ static void candidate_cos(group *g, int i)
     for (int r = 0; r < 3; r++)
         v[r] = s[r] / (n ? n : 1) - g->origin[r];
     unit(v);
-    int ok = across(v, g->axis, va);
+    int ok = across(v, g->axis, ACROSS_MIN, va);
     for (int q = 0; q < g->np; q++) {
+        /* a segment's typical direction may lie near the axis (the left
+         * lateral basal along a basal trunk that leans lateral): its
+         * direction across is still the one to compare with */
         double pa[3];
-        g->cs[i][q] = ok && across(g->p[q].d, g->axis, pa) ? dot(va, pa) : -2;
+        g->cs[i][q] = ok && across(g->p[q].d, g->axis, 0, pa) ? dot(va, pa) : -2;
     }
 }
 
@@ -189,7 +199,8 @@ static int confident(const group *g, int i, int q)
 
 /* Every one-to-one assignment of the current cut's candidates to segments
  * (or to none); candidates that came from expanding a branch must all be
- * named (an expansion is only believed when each piece is a segment). */
+ * named, but for one running on along the axis (an expansion is only
+ * believed when each piece that leaves the axis is a segment). */
 static void assign(group *g, int i, int *as, int used, int n, double s)
 {
     if (i == g->nc) {
@@ -206,7 +217,10 @@ static void assign(group *g, int i, int *as, int used, int n, double s)
             as[i] = q;
             assign(g, i + 1, as, used | (1 << q), n + 1, s + g->cs[i][q]);
         }
-    if (g->depth[i] == 0) {
+    /* unnamed: a candidate of the group's own cut, or a piece of an
+     * expanded branch that runs on along the group's axis (no direction
+     * across it to tell; the trunk's continuation) */
+    if (g->depth[i] == 0 || g->cs[i][0] == -2) {
         as[i] = -1;
         assign(g, i + 1, as, used, n, s);
     }
@@ -298,7 +312,7 @@ static int superior_segment(const r3d_airway_tree *t, int parent, const int *c, 
     static const double post[3] = {0, 0.95, 0.3};
     double a[3], pa[3];
     dir(t, parent, a);
-    if (!across(post, a, pa))
+    if (!across(post, a, 0, pa))
         return -1;
     int best = -1;
     double bv = -2, second = -2;
@@ -311,7 +325,7 @@ static int superior_segment(const r3d_airway_tree *t, int parent, const int *c, 
         for (int r = 0; r < 3; r++)
             v[r] = s[r] / (k ? k : 1) - t->b[parent].end[r];
         unit(v);
-        double cv = across(v, a, va) ? dot(va, pa) : -2;
+        double cv = across(v, a, ACROSS_MIN, va) ? dot(va, pa) : -2;
         /* the superior segment runs backwards, not down like the basal trunk */
         if (v[2] < -0.6)
             cv = -2;
