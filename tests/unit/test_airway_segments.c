@@ -200,6 +200,40 @@ static void test_names_withheld(void)
     r3d_airway_tree_free(&t);
 }
 
+/* RB6 leaving the intermedius beside the middle lobe (a trifurcation of
+ * the intermedius): named there, the lower lobe bronchus still found; a
+ * left basal trunk leaning laterally: its lateral branch (LB9's typical
+ * direction lies within 17 degrees of this trunk, the branch 37 degrees
+ * off it) is still LB9, the branch running on 10 degrees from the trunk's
+ * line is not named. */
+static void test_names_variants(void)
+{
+    enum { TR, RMB, LMB, RUL, BI, RML, B6, RLL, LUL, LLL, S6, BT, L9, L10, ON, N };
+    int parent[N] = {-1, TR, TR, RMB, RMB, BI, BI, BI, LMB, LMB, LLL, LLL, BT, BT, BT};
+    double end[N][3] = {
+        [TR] = {120, 100, 190}, [RMB] = {95, 100, 175},  [LMB] = {150, 100, 165},
+        [RUL] = {75, 100, 185}, [BI] = {92, 100, 145},   [RML] = {80, 80, 135},
+        [B6] = {90, 128, 140},  [RLL] = {90, 104, 120},  [LUL] = {162, 96, 185},
+        [LLL] = {155, 104, 140}, [S6] = {157, 130, 145}, [BT] = {165, 104, 120},
+        /* basal trunk leans lateral (+x) about 27 degrees */
+        [L9] = {185, 106, 110},  [L10] = {167, 126, 102}, [ON] = {172, 104, 100},
+    };
+    r3d_airway_tree t;
+    hand_tree(&t, parent, end, N);
+    r3d_airway_tree_name(&t);
+    CHECK_STR(t.b[RML].name, "RML");
+    CHECK_STR(t.b[B6].name, "RB6");
+    CHECK_STR(t.b[RLL].name, "RLL");
+    CHECK_STR(t.b[LLL].name, "LLL");
+    CHECK_STR(t.b[S6].name, "LB6");
+    CHECK_STR(t.b[L9].name, "LB9");
+    CHECK_STR(t.b[L10].name, "LB10");
+    CHECK_STR(t.b[ON].name, "");
+    /* the lobes follow RB6 to the lower lobe */
+    CHECK_INT(seg_segment_lobe(seg_segment_of_name(t.b[B6].name)), 3);
+    r3d_airway_tree_free(&t);
+}
+
 /* Lobes and then segments on the phantom: lungs split at the midline,
  * up to the apices, around the trachea. */
 static void test_segments(void)
@@ -345,6 +379,7 @@ int main(void)
 {
     RUN(test_segmental_names);
     RUN(test_names_withheld);
+    RUN(test_names_variants);
     RUN(test_segments);
     RUN(test_segments_group);
     return CHECK_DONE("test_airway_segments");
