@@ -67,7 +67,9 @@ void r3d_structure_label(const r3d_structure *s, r3d_label *out);
 
 typedef struct r3d_seg_opts {
     const char *structures; /* comma-separated names or groups ("lungs", "airway",
-                               "bones", "vessels", "nodules", "body"); NULL = all */
+                               "bones", "vessels", "nodules", "body"); NULL = all;
+                               "segments" (not in all) puts the lung segments in
+                               place of their lobe's label */
     void (*progress)(void *ctx, const char *stage, int64_t done, int64_t total);
     void *progress_ctx;
 } r3d_seg_opts;

@@ -335,7 +335,7 @@ r3d_status r3d_airway_tree_build(const r3d_volume *mask, const int64_t *seeds, i
     }
     /* Subtree depth, children before parents: by decreasing band. */
     {
-        int *order = malloc((size_t)(nn ? nn : 1) * sizeof *order);
+        int *order = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *order);
         int *cnt = calloc((size_t)maxband + 2, sizeof *cnt);
         if (!order || !cnt) {
             free(order), free(cnt);

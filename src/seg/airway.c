@@ -173,7 +173,10 @@ static int64_t lps_to_index(const r3d_volume *v, const double x[3])
     return ijk[0] + v->dim[0] * (ijk[1] + v->dim[1] * ijk[2]);
 }
 
-/* Second pass: from the end of every terminal branch, grow locally (a box
+/* Second pass: from the end of every terminal branch, and from points every
+ * 5 mm along the main, lobar and segmental bronchi (where the next
+ * generation leaves: every 1/4 of a branch missed most segmental bronchi
+ * of the lower lobes), grow locally (a box
  * of +-LOCAL_MM) over voxels that are airway lumen either by value (below
  * LOCAL_T0) or by shape: darker than -650 HU where the dark-tube Frangi
  * vesselness of the box (sigmas 0.8-1.8 mm, c = LOCAL_FRANGI_C) reaches vt;
@@ -194,11 +197,52 @@ static int64_t lps_to_index(const r3d_volume *v, const double x[3])
 #define LOCAL_ROUNDS 3
 #define LOCAL_BRIDGE_MM 2.5
 #define LOCAL_TUBE_SLACK 1.5
-#define LOCAL_SIDE_MIN_MM 12.0
+#define LOCAL_SIDE_STEP_MM 5.0 /* side anchors this far apart along a branch */
+#define LOCAL_SIDE_MAX_GEN 3    /* on the main, lobar and segmental bronchi */
 #define LOCAL_SIDE_RADIUS 0.6 /* a side branch is narrower than its parent */
 
+/* Anchor points of the local growth. */
+typedef struct anchor {
+    double pt[3];
+    int b, side;
+} anchor;
+
+static anchor *make_anchors(const r3d_airway_tree *t, int *n)
+{
+    int cap = 64;
+    anchor *a = malloc((size_t)cap * sizeof *a);
+    *n = 0;
+    for (int b = 0; b < t->n && a; b++) {
+        const r3d_airway_branch *x = &t->b[b];
+        if (x->generation < 1)
+            continue;
+        int leaf = 1;
+        for (int q = 0; q < t->n && leaf; q++)
+            leaf = t->b[q].parent != b;
+        int nside = x->generation <= LOCAL_SIDE_MAX_GEN
+                        ? (int)ceil(x->length_mm / LOCAL_SIDE_STEP_MM) - 1
+                        : 0;
+        for (int s = leaf ? 0 : 1; s <= nside; s++) {
+            if (*n == cap) {
+                anchor *a2 = realloc(a, (size_t)(cap *= 2) * sizeof *a2);
+                if (!a2) {
+                    free(a);
+                    return NULL;
+                }
+                a = a2;
+            }
+            anchor *q = &a[(*n)++];
+            q->b = b, q->side = s > 0;
+            for (int r = 0; r < 3; r++)
+                q->pt[r] = s == 0 ? x->end[r]
+                                  : x->start[r] + (x->end[r] - x->start[r]) * s / (nside + 1.0);
+        }
+    }
+    return a;
+}
+
 static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
-                              const r3d_airway_tree *t, double t0, int64_t *added, r3d_error *err)
+                              const r3d_airway_tree *t, int64_t *added, r3d_error *err)
 {
     const r3d_volume *ct = c->ct;
     int64_t nx = ct->dim[0], ny = ct->dim[1], nz = ct->dim[2];
@@ -229,26 +273,21 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
     double vv = sp[0] * sp[1] * sp[2];
     *added = 0;
     /* Anchors: the end of every terminal branch, and (side branches leave
-     * along the way) points at 1/4, 1/2 and 3/4 of every branch below the
-     * trachea that is long enough to have them. */
-    for (int ai = 0; ai < 4 * t->n; ai++) {
-        int b = ai / 4, part = ai % 4;
-        if (t->b[b].generation < 1)
-            continue;
+     * along the way) points every LOCAL_SIDE_STEP_MM along every branch of
+     * generations 1..LOCAL_SIDE_MAX_GEN (where the lobar, segmental and
+     * sub-segmental bronchi leave). Every round tries them all again: the
+     * growth of one anchor changes the seeds and walls of its neighbours
+     * (skipping anchors tried before lost 2-3 segmental bronchi). */
+    int na = 0;
+    anchor *an = make_anchors(t, &na);
+    if (!an) {
+        r3d_volume_free(box), r3d_volume_free(cand), free(mk);
+        return r3d_fail(err, R3D_ENOMEM, "airway: out of memory");
+    }
+    for (int ai = 0; ai < na; ai++) {
+        int b = an[ai].b, part = an[ai].side;
         double pt[3];
-        if (part == 0) {
-            int leaf = 1;
-            for (int q = 0; q < t->n && leaf; q++)
-                leaf = t->b[q].parent != b;
-            if (!leaf)
-                continue;
-            memcpy(pt, t->b[b].end, sizeof pt);
-        } else {
-            if (t->b[b].length_mm < LOCAL_SIDE_MIN_MM)
-                continue;
-            for (int r_ = 0; r_ < 3; r_++)
-                pt[r_] = t->b[b].start[r_] + (t->b[b].end[r_] - t->b[b].start[r_]) * part / 4.0;
-        }
+        memcpy(pt, an[ai].pt, sizeof pt);
         int64_t e = lps_to_index(ct, pt);
         if (e < 0)
             continue;
@@ -310,7 +349,7 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
         r3d_volume *fr = r3d_image_frangi_c(box, sig, 3, 0, LOCAL_FRANGI_C, err);
         if (!fr) {
             r3d_volume_free(box), r3d_volume_free(cand);
-            free(mk);
+            free(mk), free(an);
             return err->code;
         }
         const float *fv = fr->voxels;
@@ -329,7 +368,7 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
             if (!lm) {
                 r3d_volume_free(fr);
                 r3d_volume_free(best), r3d_volume_free(box), r3d_volume_free(cand);
-                free(mk);
+                free(mk), free(an);
                 return err->code;
             }
             /* A tube, not a bush: the new voxels must fit a tube no wider
@@ -378,7 +417,7 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
         }
     }
     r3d_volume_free(box), r3d_volume_free(cand);
-    free(mk);
+    free(mk), free(an);
     return R3D_OK;
 }
 
@@ -482,7 +521,7 @@ r3d_status seg_airway(seg_ctx *c, r3d_error *err)
     r3d_status st = r3d_airway_tree_build(keep, seeds, (int)nseed, NULL, &c->tree, &branch_of, err);
     for (int round = 0; round < LOCAL_ROUNDS && st == R3D_OK; round++) {
         int64_t added = 0;
-        st = grow_leaves(c, g, keep, &c->tree, keep_t, &added, err);
+        st = grow_leaves(c, g, keep, &c->tree, &added, err);
         if (st != R3D_OK || added == 0)
             break;
         seg_progress(c, "airway", 180, 180);

@@ -5,7 +5,9 @@
  * its lobe; every other voxel of the same lung takes the lobe of the
  * nearest seed reached through that lung (geodesic, coarse grid). The
  * fissures are not detected, so a boundary can be off where the
- * sub-segmental airways of two lobes are not both visible. A lung whose
+ * sub-segmental airways of two lobes are not both visible. A superior
+ * segmental bronchus named where it leaves the intermedius (RB6) seeds the
+ * lower lobe like the lobar bronchus's own branches. A lung whose
  * lobar bronchi were not all identified gets no lobes (reported absent),
  * never lobes made up from position. */
 #include "seg_internal.h"
@@ -19,7 +21,9 @@ static int lobe_of_name(const char *n)
     for (int i = 1; i <= 5; i++)
         if (!strcmp(n, k[i]))
             return i;
-    return 0;
+    /* a segmental bronchus that leaves above its lobar bronchus (RB6 from
+     * the intermedius) still belongs to its lobe */
+    return seg_segment_lobe(seg_segment_of_name(n));
 }
 
 r3d_status seg_lobes(seg_ctx *c, r3d_error *err)

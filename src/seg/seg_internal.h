@@ -28,6 +28,7 @@ typedef struct seg_ctx {
     r3d_volume *bone_lo;    /* 0, 1 spine, 2 ribs, 3 sternum, 4 other bone (e.g. scapula,
                              * pelvis), 5 skull, 6 mandible */
     r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL */
+    r3d_volume *segment_lo; /* 0, 1..SEG_N: segments (segments.c), 0 where not known */
 
     /* full grid */
     r3d_volume *airway;     /* 0 / generation + 1 (trachea = 1, main bronchi = 2, ...) */
@@ -93,6 +94,14 @@ r3d_status seg_airway(seg_ctx *c, r3d_error *err);
 r3d_status seg_lungs(seg_ctx *c, r3d_error *err);
 r3d_status seg_bones(seg_ctx *c, r3d_error *err);
 r3d_status seg_lobes(seg_ctx *c, r3d_error *err);
+/* Lung segments 1..SEG_N: the territories of RB1..RB10, LB1+2, LB3..LB6,
+ * LB7+8, LB9, LB10; SEG_UNKNOWN is segments.c's own marker. */
+#define SEG_N 18
+#define SEG_UNKNOWN 255
+int seg_segment_of_name(const char *bronchus); /* 0 = not a segmental bronchus */
+int seg_segment_lobe(int k);                   /* 1..5 as lobe_lo */
+const char *seg_segment_structure(int k);      /* "lung_segment_right_s1" .. */
+r3d_status seg_segments(seg_ctx *c, r3d_error *err);
 r3d_status seg_vessels(seg_ctx *c, r3d_error *err);
 r3d_status seg_nodules(seg_ctx *c, r3d_error *err);
 

@@ -24,7 +24,10 @@ enum {
     W_BONES = 16,
     W_VESSELS = 32,
     W_NODULES = 64,
-    W_ALL = 127
+    W_ALL = 127,
+    /* Not in "all": segments replace their lobe's label where they are
+     * known, so they are asked for by name. */
+    W_SEGMENTS = 128
 };
 
 static const struct {
@@ -43,6 +46,8 @@ static const struct {
     {"lung_upper_lobe_right", W_LOBES},
     {"lung_middle_lobe_right", W_LOBES},
     {"lung_lower_lobe_right", W_LOBES},
+    {"segments", W_SEGMENTS},
+    {"lung_segments", W_SEGMENTS},
     {"airway", W_AIRWAY},
     {"airways", W_AIRWAY},
     {"trachea", W_AIRWAY},
@@ -85,7 +90,7 @@ static r3d_status parse_structures(const char *s, int *bits, r3d_error *err)
             if (!found)
                 return r3d_fail(err, R3D_EARG,
                                 "structures: unknown name \"%.*s\" (groups: body, lungs, lobes, "
-                                "airway, bones, vessels, nodules, all)",
+                                "segments, airway, bones, vessels, nodules, all)",
                                 (int)(len > 60 ? 60 : len), p);
         }
         if (!e)
@@ -150,6 +155,7 @@ static void free_ctx(seg_ctx *c)
         r3d_volume_free(c->lo);
     r3d_volume_free(c->body_lo), r3d_volume_free(c->lung_lo), r3d_volume_free(c->bone_lo);
     r3d_volume_free(c->lobe_lo), r3d_volume_free(c->airway), r3d_volume_free(c->branch_of);
+    r3d_volume_free(c->segment_lo);
     r3d_volume_free(c->vessels), r3d_volume_free(c->nodules);
     r3d_airway_tree_free(&c->tree);
     free(c->nod);
@@ -262,6 +268,16 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
         for (int64_t p = 0; p < n; p++)
             if (t[p])
                 o[p] = lobe ? lv[t[p] <= 5 ? t[p] : 1] : (t[p] == 1 ? vr : vl);
+    }
+    if ((want & W_SEGMENTS) && c->segment_lo) {
+        /* Segments over their lobe (the same coarse voxels). */
+        seg_upsample_into(c->segment_lo, c->f, tmp);
+        uint16_t sv[SEG_N + 1] = {0};
+        for (int k = 1; k <= SEG_N; k++)
+            sv[k] = value_of(seg_segment_structure(k));
+        for (int64_t p = 0; p < n; p++)
+            if (t[p] >= 1 && t[p] <= SEG_N)
+                o[p] = sv[t[p]];
     }
     if ((want & W_BONES) && c->bone_lo) {
         /* Full-resolution edge: keep only voxels that are bone-dense or
@@ -498,7 +514,7 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
     if ((st = seg_body(&c, err)) != R3D_OK)
         goto fail;
     LAP("body");
-    if (want & (W_LUNGS | W_LOBES | W_AIRWAY | W_BONES | W_VESSELS | W_NODULES)) {
+    if (want & (W_LUNGS | W_LOBES | W_SEGMENTS | W_AIRWAY | W_BONES | W_VESSELS | W_NODULES)) {
         seg_progress(&c, "airway", 0, 180);
         if ((st = seg_airway(&c, err)) != R3D_OK)
             goto fail;
@@ -515,11 +531,17 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
             goto fail;
         LAP("bones");
     }
-    if (want & (W_LOBES | W_NODULES)) {
+    if (want & (W_LOBES | W_SEGMENTS | W_NODULES)) {
         seg_progress(&c, "lobes", 0, 1);
         if ((st = seg_lobes(&c, err)) != R3D_OK)
             goto fail;
         LAP("lobes");
+    }
+    if (want & W_SEGMENTS) {
+        seg_progress(&c, "segments", 0, 1);
+        if ((st = seg_segments(&c, err)) != R3D_OK)
+            goto fail;
+        LAP("segments");
     }
     if (want & (W_VESSELS | W_NODULES)) {
         seg_progress(&c, "vessels", 0, 1);
@@ -633,6 +655,7 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
         {W_LUNGS, "lung_right", c.lung_lo && seg_count(c.lung_lo, 1) > 0},
         {W_LUNGS, "lung_left", c.lung_lo && seg_count(c.lung_lo, 2) > 0},
         {W_LOBES, "lobes", c.lobe_lo != NULL},
+        {W_SEGMENTS, "lung_segments", c.segment_lo != NULL},
         {W_AIRWAY, "airway", c.airway != NULL},
         {W_BONES, "bones", c.bone_lo && seg_count(c.bone_lo, 0) > 0},
         {W_VESSELS, "pulmonary_vessels", c.vessels && seg_count(c.vessels, 0) > 0},

@@ -27,7 +27,8 @@ static void usage(FILE *f)
             "  INPUT         a CT: DICOM folder, zip or file, NIfTI, NRRD\n"
             "  -o DIR        labels.nii.gz, labels.json, report.json, meshes/<name>.<fmt>\n"
             "  --structures  comma-separated names or groups: body, lungs, lobes, airway,\n"
-            "                bones, vessels, nodules (default: all)\n"
+            "                bones, vessels, nodules (default: all), segments (lung\n"
+            "                segments in place of their lobe; not in all: all,segments)\n"
             "  --formats     mesh formats, comma-separated: stl obj ply 3mf amf wrl 3ds glb\n"
             "                (default: stl)\n");
 }
