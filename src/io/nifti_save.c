@@ -13,8 +13,8 @@
  * The voxels are written as stored, in our byte order (readers detect it).
  * NIfTI-2 is used when asked for or when a dimension exceeds NIfTI-1's
  * int16 limit. Output goes through r3d_atomic_*, so a failure never leaves
- * half a file; ".nii.gz" is compressed whole in memory with libdeflate
- * (r3d_gzip_compress, threaded in 4 MiB members).
+ * half a file; ".nii.gz" is compressed whole in memory as one gzip member
+ * (r3d_gzip_compress: libdeflate, or zlib's parallel chunks on many cores).
  *
  * Cost: header work is constant; .nii writes the voxels straight from the
  * volume; .nii.gz makes one copy (header + voxels) and compresses it.
