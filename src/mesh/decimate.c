@@ -378,8 +378,9 @@ static int faces_survive(const dec *D, uint32_t x, uint32_t y, const double p[3]
         double n0[3], n1[3];
         cross_tri(q[0], q[1], q[2], n0);
         cross_tri(r[0], r[1], r[2], n1);
-        double l0 = sqrt(n0[0] * n0[0] + n0[1] * n0[1] + n0[2] * n0[2]);
-        double l1 = sqrt(n1[0] * n1[0] + n1[1] * n1[1] + n1[2] * n1[2]);
+        /* squared lengths: no square roots on this hot path */
+        double l0 = n0[0] * n0[0] + n0[1] * n0[1] + n0[2] * n0[2];
+        double l1 = n1[0] * n1[0] + n1[1] * n1[1] + n1[2] * n1[2];
         double L2 = dist2(r[0], r[1]);
         double e = dist2(r[1], r[2]);
         if (e > L2)
@@ -389,9 +390,10 @@ static int faces_survive(const dec *D, uint32_t x, uint32_t y, const double p[3]
             L2 = e;
         /* |cross| is twice the area; relative to the longest edge squared it
          * measures how thin the face would be (a needle or a point). */
-        if (!(l1 > 1e-8 * L2))
+        if (!(l1 > 1e-16 * L2 * L2))
             return 0;
-        if (l0 > 0 && n0[0] * n1[0] + n0[1] * n1[1] + n0[2] * n1[2] < 0.2 * l0 * l1)
+        double dot = n0[0] * n1[0] + n0[1] * n1[1] + n0[2] * n1[2];
+        if (l0 > 0 && (dot < 0 || dot * dot < 0.04 * l0 * l1)) /* cos < 0.2 */
             return 0;
     }
     return 1;
@@ -503,9 +505,10 @@ static int place_volume(const dec *D, uint32_t a, uint32_t b, const double p[3],
             int both = t[0] == y || t[1] == y || t[2] == y;
             if (both && s)
                 continue; /* a face of the edge: counted once, from a */
-            int i = t[0] == x ? 0 : t[1] == x ? 1 : 2;
-            const double *r0 = D->V[t[i]].p, *r1 = D->V[t[(i + 1) % 3]].p,
-                         *r2 = D->V[t[(i + 2) % 3]].p;
+            /* r0 = x's corner, r1 and r2 the next two in the face's order */
+            uint32_t i1 = t[0] == x ? t[1] : t[1] == x ? t[2] : t[0];
+            uint32_t i2 = t[0] == x ? t[2] : t[1] == x ? t[0] : t[1];
+            const double *r0 = D->V[x].p, *r1 = D->V[i1].p, *r2 = D->V[i2].p;
             double u[3] = {r1[0] - o[0], r1[1] - o[1], r1[2] - o[2]};
             double v[3] = {r2[0] - o[0], r2[1] - o[1], r2[2] - o[2]};
             double cr[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2],
