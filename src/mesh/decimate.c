@@ -124,10 +124,25 @@ static int quadric_optimum(const quadric *Q, double out[3])
  * end moved after it was pushed (ver[a] <= stamp && ver[b] <= stamp); one
  * word per entry, exact, no wrap-around (at most nv collapses). */
 typedef struct cand {
-    float cost;
-    uint32_t a, b; /* edge ends */
+    uint64_t key;   /* the cost's float bits << 32 | a: costs are >= 0, whose
+                     * bits order like their values, so one integer compare
+                     * orders by cost, then a */
+    uint32_t b;     /* the edge's ends are a (key's low half) and b */
     uint32_t stamp;
 } cand;
+
+static inline cand cand_make(double cost, uint32_t a, uint32_t b, uint32_t stamp)
+{
+    float f = (float)cost;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return (cand){(uint64_t)bits << 32 | a, b, stamp};
+}
+
+static inline uint32_t cand_a(const cand *c)
+{
+    return (uint32_t)c->key;
+}
 
 typedef struct heap {
     cand *base; /* aligned allocation; h = base + 3 */
@@ -137,10 +152,8 @@ typedef struct heap {
 
 static inline int cand_less(const cand *x, const cand *y)
 {
-    if (x->cost != y->cost)
-        return x->cost < y->cost;
-    if (x->a != y->a)
-        return x->a < y->a;
+    if (x->key != y->key)
+        return x->key < y->key;
     return x->b < y->b;
 }
 
@@ -341,7 +354,7 @@ static int push_edge(dec *D, uint32_t a, uint32_t b)
     double p[3], msd;
     if (!plan(D, a, b, p, &msd))
         return 1;
-    return heap_push(&D->H, (cand){(float)msd, a, b, D->now});
+    return heap_push(&D->H, cand_make(msd, a, b, D->now));
 }
 
 static void cross_tri(const double *a, const double *b, const double *c, double n[3])
@@ -625,7 +638,8 @@ static void purge(dec *D)
     size_t w = 0;
     for (size_t i = 0; i < H->n; i++) {
         cand c = H->h[i];
-        if (!((D->vs[c.a].flag | D->vs[c.b].flag) & V_DEAD) && D->vs[c.a].ver <= c.stamp &&
+        uint32_t a = cand_a(&c);
+        if (!((D->vs[a].flag | D->vs[c.b].flag) & V_DEAD) && D->vs[a].ver <= c.stamp &&
             D->vs[c.b].ver <= c.stamp)
             H->h[w++] = c;
     }
@@ -779,7 +793,7 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     for (int64_t i = 0; i < ne; i++) {
         double p[3], msd;
         if (e[i].nfaces <= 2 && plan(&D, e[i].a, e[i].b, p, &msd))
-            D.H.h[D.H.n++] = (cand){(float)msd, e[i].a, e[i].b, 0};
+            D.H.h[D.H.n++] = cand_make(msd, e[i].a, e[i].b, 0);
     }
     heap_make(&D.H);
     free(e);
@@ -788,7 +802,7 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
     int64_t alive = nt;
     while (alive > target && D.H.n > 0) {
         cand c = heap_pop(&D.H);
-        uint32_t a = c.a, b = c.b;
+        uint32_t a = cand_a(&c), b = c.b;
         if ((D.vs[a].flag | D.vs[b].flag) & V_DEAD || D.vs[a].ver > c.stamp ||
             D.vs[b].ver > c.stamp)
             continue; /* stale: an end moved since this entry was pushed */
