@@ -254,7 +254,8 @@ typedef struct vstate {
     uint32_t ver;  /* collapse counter when the vertex last moved */
     uint32_t flag; /* V_* */
     uint32_t mark; /* neighbour-set stamp (next_stamp), read with the rest */
-    uint32_t pad;
+    uint32_t nlive; /* live faces around the vertex (its list may hold dead
+                     * ones): the valence bound costs no walk of the fan */
 } vstate;
 
 typedef struct dec {
@@ -286,6 +287,7 @@ static void relist(dec *D)
     int64_t s = 0;
     for (int64_t v = 0; v < D->nv; v++) {
         D->vstart[v] = s;
+        D->vs[v].nlive = D->vcount[v];
         s += D->vcount[v];
         D->vcount[v] = 0;
     }
@@ -413,15 +415,6 @@ static int faces_survive(const dec *D, uint32_t x, uint32_t y, const double p[3]
 }
 
 enum { MAX_VALENCE = 32 };
-
-/* Live faces around v (its list may still hold faces that died). */
-static int live_valence(const dec *D, uint32_t v)
-{
-    int n = 0;
-    for (int64_t i = D->vstart[v]; i < D->vstart[v] + D->vcount[v]; i++)
-        n += D->t[3 * (size_t)D->refs[i]] != DEAD_TRI;
-    return n;
-}
 
 /* Topology checks of collapsing edge (k, u), see the header comment. */
 static int link_ok(dec *D, uint32_t k, uint32_t u)
@@ -566,6 +559,7 @@ static int64_t collapse(dec *D, uint32_t k, uint32_t u, const double p[3])
             continue;
         const uint32_t *t = D->t + 3 * (size_t)ti;
         if (t[0] == u || t[1] == u || t[2] == u) {
+            D->vs[t[0] ^ t[1] ^ t[2] ^ k ^ u].nlive--; /* the face's third corner */
             D->t[3 * (size_t)ti] = DEAD_TRI;
             removed++;
         } else {
@@ -583,7 +577,8 @@ static int64_t collapse(dec *D, uint32_t k, uint32_t u, const double p[3])
         D->refs[D->nrefs++] = ti;
     }
     D->vstart[k] = s;
-    D->vcount[k] = (uint32_t)(D->nrefs - s);
+    D->vcount[k] = D->vs[k].nlive = (uint32_t)(D->nrefs - s);
+    D->vs[u].nlive = 0;
     memcpy(D->V[k].p, p, 3 * sizeof *p);
     quadric_sum(&D->V[k].Q, &D->V[k].Q, &D->V[u].Q);
     D->vs[k].flag |= D->vs[u].flag & (V_BORDER | V_LOCKED);
@@ -820,7 +815,7 @@ r3d_status r3d_mesh_decimate(r3d_mesh *m, const r3d_decimate_opts *o, r3d_error 
          * run quadratic (the capped border of a 1.9 M-face body outline took
          * 100 s). A bound of MAX_VALENCE faces keeps fans small and the
          * triangulation even. */
-        if (live_valence(&D, k) + live_valence(&D, u) > MAX_VALENCE + 2)
+        if (D.vs[k].nlive + D.vs[u].nlive > MAX_VALENCE + 2)
             continue;
         if (!link_ok(&D, k, u))
             continue;
