@@ -59,14 +59,16 @@ static void test_decimate_icosphere_80k_to_10pct_within_1pct_closed_and_near_sph
     double vmax, fmax;
     sphere_distance(m, 50.0, &vmax, &fmax);
     /* 8k faces on r = 50 mm: edges ~3.6 mm, whose chord sagitta is
-     * L^2 / 8r ~ 0.03 mm. Vertices may sit off the sphere by at most a few
-     * hundredths, face centres by at most about one sagitta. */
+     * L^2 / 8r ~ 0.03 mm. Vertices sit outside the sphere, face centres
+     * inside, each by about one sagitta at most, and the volume keeping
+     * placement keeps the volume (measured: vertices 0.033 mm, centres
+     * 0.027, volume -0.016 %; before it, 0.026 / 0.036 / -0.054 %). */
     fprintf(stderr, "  80k -> %lld faces in %.3f s; vertex max %.4f mm, face-centre max %.4f mm,"
                     " volume %.1f -> %.1f mm3\n",
             (long long)m->nt, dt, vmax, fmax, before.volume, after.volume);
-    CHECK(vmax < 0.03);
-    CHECK(fmax < 0.06);
-    CHECK_NEAR(after.volume / before.volume, 1.0, 0.003);
+    CHECK(vmax < 0.035);
+    CHECK(fmax < 0.035);
+    CHECK_NEAR(after.volume / before.volume, 1.0, 0.0003);
     r3d_mesh_free(m);
 }
 
@@ -78,6 +80,49 @@ static void test_decimate_torus_keeps_genus_one(void)
     CHECK_INT(r3d_mesh_decimate(m, &o, NULL), R3D_OK);
     CHECK_NEAR(m->nt, 0.02 * 2 * 240 * 120, 0.01 * 0.02 * 2 * 240 * 120 + 2);
     check_closed_manifold_oriented(m, 0); /* Euler 0: genus 1 */
+    r3d_mesh_free(m);
+}
+
+/* A thin tube (a vessel: torus R = 30, r = 1 mm, 20 vertices around) to
+ * 3 %: few vertices are left around the tube, and the quadric's point
+ * alone puts each new face on a chord inside it, so the tube thins
+ * collapse after collapse. The volume-keeping placement must hold the
+ * enclosed volume and keep the surface within a band either side of the
+ * tube (measured at vertices and face centres). Without it (before this
+ * test): volume -2.3 %, 0.108 mm inside; with it -0.4 %, 0.087 outside and
+ * 0.060 inside. */
+static void test_decimate_thin_tube_keeps_volume_and_radius(void)
+{
+    const double R = 30, r = 1;
+    r3d_mesh *m = shapes_torus(R, r, 720, 20);
+    shapes_census before = shapes_count(m);
+    r3d_decimate_opts o = R3D_DECIMATE_OPTS_INIT;
+    o.target_fraction = 0.03;
+    CHECK_INT(r3d_mesh_decimate(m, &o, NULL), R3D_OK);
+    check_closed_manifold_oriented(m, 0);
+    shapes_census after = shapes_count(m);
+    double out = 0, in = 0; /* furthest outside and inside the tube, mm */
+    for (int64_t i = 0; i < m->nv + m->nt; i++) {
+        double c[3] = {0, 0, 0};
+        if (i < m->nv)
+            for (int j = 0; j < 3; j++)
+                c[j] = m->v[3 * i + j];
+        else
+            for (int k = 0; k < 3; k++)
+                for (int j = 0; j < 3; j++)
+                    c[j] += m->v[3 * (size_t)m->t[3 * (i - m->nv) + k] + j] / 3.0;
+        double d = hypot(hypot(c[0], c[1]) - R, c[2]) - r;
+        if (d > out)
+            out = d;
+        if (-d > in)
+            in = -d;
+    }
+    fprintf(stderr, "  tube %lld -> %lld faces; volume %.2f -> %.2f mm3; surface %.4f mm outside,"
+                    " %.4f mm inside the tube\n",
+            (long long)(2 * 720 * 20), (long long)m->nt, before.volume, after.volume, out, in);
+    CHECK_NEAR(after.volume / before.volume, 1.0, 0.01);
+    CHECK(out < 0.1);
+    CHECK(in < 0.1);
     r3d_mesh_free(m);
 }
 
@@ -336,6 +381,7 @@ int main(void)
 {
     RUN(test_decimate_icosphere_80k_to_10pct_within_1pct_closed_and_near_sphere);
     RUN(test_decimate_torus_keeps_genus_one);
+    RUN(test_decimate_thin_tube_keeps_volume_and_radius);
     RUN(test_decimate_tetrahedron_stays_whole);
     RUN(test_decimate_open_patch_preserve_boundary_keeps_every_boundary_edge);
     RUN(test_decimate_open_patch_free_boundary_stays_on_outline);
