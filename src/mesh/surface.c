@@ -95,6 +95,8 @@
 #define ISO_PER_STRENGTH 6 /* isotropic flow: iterations per unit of strength (5 -> 30) */
 #endif
 #define FLOW_EDGE2 2.0 /* thick slices: reference squared edge, x smallest spacing^2 */
+#define TAUBIN_LAMBDA 0.5 /* the target's Taubin copy: as smooth.c */
+#define TAUBIN_KPB 0.1
 #define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
 
@@ -116,6 +118,7 @@ typedef struct part {
                         * factor from a move along the normal to one along the edge */
     double *un;        /* 3 per vertex: unit normal (volume offset only) */
     uint8_t *ok;       /* the vertex moves this step */
+    uint8_t *fixed;    /* isotropic: on a boundary edge or alone (Taubin keeps it) */
     double V0, delta;  /* the mask's volume; this step's pressure (mm) */
     double o[3];       /* origin of the volume sums */
     double bv[NBLK], ba[NBLK];
@@ -137,6 +140,8 @@ typedef struct flow {
     double *acc;       /* per group: summed moves along the edge (several parts) */
     int32_t *k;        /* per group: how many labels moved it (several parts) */
     double *cg, *cg2;  /* isotropic: per group, target curvature (scratch) */
+    double *pos2;      /* isotropic: per group, 3: the Taubin copy's other buffer */
+    double w;          /* isotropic: this Taubin pass's weight */
     double wt[WTAB + 1]; /* exp(-r^2) for r^2 in 0..16, to 1e-5 */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
@@ -295,8 +300,9 @@ static r3d_status part_rings(part *p, r3d_error *err)
     p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
     p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
     p->nb = malloc(((size_t)nt * 12 + 1) * sizeof *p->nb);
+    p->fixed = malloc((size_t)nv + 1);
     uint8_t *used = NULL;
-    if (!ps || !pr || !p->rs || !p->nn || !p->nb)
+    if (!ps || !pr || !p->rs || !p->nn || !p->nb || !p->fixed)
         goto oom;
     for (int64_t i = 0; i < nt; i++) {
         const uint32_t *t = m->t + 3 * i;
@@ -353,6 +359,7 @@ static r3d_status part_rings(part *p, r3d_error *err)
             simple = simple && cur == q[0];
         }
         int64_t cnt = 0;
+        p->fixed[v] = k == 0;
         if (simple)
             cnt = k;
         else {
@@ -362,6 +369,14 @@ static r3d_status part_rings(part *p, r3d_error *err)
                     j++;
                 if (j == cnt)
                     o[cnt++] = q[i];
+            }
+            /* a neighbour seen in one face only: v is on a boundary */
+            for (int64_t j = 0; j < cnt; j++) {
+                int64_t seen = 0;
+                for (int64_t i = 0; i < 2 * k; i++)
+                    seen += q[i] == o[j];
+                if (seen == 1)
+                    p->fixed[v] = 1;
             }
             memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
         }
@@ -534,25 +549,60 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
     }
 }
 
-/* Isotropic: the target curvature of part i, from a Taubin-smoothed copy,
- * evened out along the surface (not across rims). Uses pos as scratch. */
+/* Block of the current part's vertices: one Jacobi pass of Taubin's
+ * filter (as r3d_mesh_smooth, on the one-rings at hand), pos into pos2. */
+static void taubin_pass(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const double *src = f->pos;
+    for (int64_t v = b; v < e; v++) {
+        int64_t g = p->g[v], cnt = p->nn[v];
+        const double *x = src + 3 * g;
+        double *o = f->pos2 + 3 * g;
+        if (p->fixed[v] || cnt == 0) {
+            o[0] = x[0];
+            o[1] = x[1];
+            o[2] = x[2];
+            continue;
+        }
+        const uint32_t *r = p->nb + p->rs[v];
+        double q[3] = {0, 0, 0};
+        for (int64_t i = 0; i < cnt; i++) {
+            const double *y = src + 3 * (int64_t)r[i];
+            q[0] += y[0];
+            q[1] += y[1];
+            q[2] += y[2];
+        }
+        for (int c = 0; c < 3; c++)
+            o[c] = x[c] + f->w * (q[c] / (double)cnt - x[c]);
+    }
+}
+
+/* Isotropic: the target curvature of part i, from a Taubin-smoothed copy
+ * (r3d_mesh_smooth's filter at the same strength, run here on the rings
+ * already built), evened out along the surface (not across rims). Uses
+ * pos and pos2 as scratch. */
 static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
 {
     part *p = &f->P[i];
     const r3d_mesh *m = p->m;
-    r3d_mesh *cp = r3d_mesh_copy(m, err);
-    if (!cp)
-        return R3D_ENOMEM;
-    r3d_status st = r3d_mesh_smooth(cp, strength, err);
     p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
-    if (st != R3D_OK || !p->c) {
-        r3d_mesh_free(cp);
-        return st != R3D_OK ? st : r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
-    }
+    if (!p->c)
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
     for (int64_t v = 0; v < m->nv; v++)
         for (int c = 0; c < 3; c++)
-            f->pos[3 * p->g[v] + c] = cp->v[3 * v + c];
-    r3d_mesh_free(cp);
+            f->pos[3 * p->g[v] + c] = m->v[3 * v + c];
+    int iters = (int)(4 * strength + 0.5);
+    double mu = 1.0 / (TAUBIN_KPB - 1.0 / TAUBIN_LAMBDA);
+    f->cur = i;
+    for (int it = 0; it < 2 * iters; it++) {
+        f->w = it % 2 ? mu : TAUBIN_LAMBDA;
+        r3d_parallel_for(m->nv, taubin_pass, f);
+        double *tmp = f->pos;
+        f->pos = f->pos2;
+        f->pos2 = tmp;
+    }
     double V, A;
     part_state(f, i, ST_CURV, &V, &A);
     for (int64_t v = 0; v < m->nv; v++)
@@ -692,7 +742,8 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     if (iso) {
         f.cg = malloc((size_t)ng * sizeof *f.cg + 1);
         f.cg2 = malloc((size_t)ng * sizeof *f.cg2 + 1);
-        if (!f.cg || !f.cg2)
+        f.pos2 = malloc((size_t)ng * 3 * sizeof *f.pos2 + 1);
+        if (!f.cg || !f.cg2 || !f.pos2)
             goto oom;
         f.tau = TARGET_TAU * smin;
         for (int i = 0; i <= WTAB; i++)
@@ -743,6 +794,7 @@ out:
             free(f.P[i].ab);
             free(f.P[i].un);
             free(f.P[i].ok);
+            free(f.P[i].fixed);
         }
     free(f.P);
     free(f.pos);
@@ -754,6 +806,7 @@ out:
     free(f.vel);
     free(f.cg);
     free(f.cg2);
+    free(f.pos2);
     return st;
 }
 
