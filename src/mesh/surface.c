@@ -99,6 +99,7 @@
 #define TAUBIN_KPB 0.1
 #define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
+#define INVTAB 64            /* 1 / k from a table below this */
 
 /* One label's mesh in the flow. Its vertex v is group g[v]. The one-ring
  * of v is nb[rs[v] .. rs[v] + nn[v]): its unique neighbours, as groups.
@@ -143,6 +144,7 @@ typedef struct flow {
     double *pos2;      /* isotropic: per group, 3: the Taubin copy's other buffer */
     double w;          /* isotropic: this Taubin pass's weight */
     double wt[WTAB + 1]; /* exp(-r^2) for r^2 in 0..16, to 1e-5 */
+    double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
 } flow;
@@ -234,15 +236,17 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
                     n[2] += a0 * e1 - a1 * e0;
                 }
             }
-            double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+            /* one square root and no division per vertex: 1 / |n| once,
+             * 1 / count from a table */
+            double n2 = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
             vol += (x[0] - o[0]) * n[0] + (x[1] - o[1]) * n[1] + (x[2] - o[2]) * n[2];
             const double *d = f->dtab[f->dc[g]];
             double idd = d[3];
             double nd = n[0] * d[0] + n[1] * d[1] + n[2] * d[2];
-            if (ln > 0)
-                wa += (nd * nd) * idd / (6 * ln);
-            int good = cnt > 0 && ln > 0;
-            double il = good ? 1 / ln : 0, ic = good ? 1 / (double)cnt : 0;
+            int good = cnt > 0 && n2 > 0;
+            double il = n2 > 0 ? 1 / sqrt(n2) : 0;
+            double ic = cnt < INVTAB ? f->inv[cnt] : 1 / (double)cnt;
+            wa += (nd * nd) * idd * il * (1.0 / 6);
             double uL = (n[0] * q[0] + n[1] * q[1] + n[2] * q[2]) * il * ic;
             if (f->mode == ST_CURV) {
                 p->c[v] = good ? uL : 0;
@@ -701,6 +705,9 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     f.np = n;
     f.ng = ng;
     f.smin = smin;
+    f.inv[0] = 0;
+    for (int k = 1; k < INVTAB; k++)
+        f.inv[k] = 1 / (double)k;
     r3d_status st = R3D_OK;
     if (ng > (int64_t)UINT32_MAX)
         return r3d_fail(err, R3D_EUNSUPPORTED, "mesh_smooth_label: more than 2^32 - 1 vertices");
