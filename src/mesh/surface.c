@@ -153,7 +153,16 @@ static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int6
 {
     if (i < 0 || j < 0 || k < 0 || i >= v->dim[0] || j >= v->dim[1] || k >= v->dim[2])
         return 0;
-    return r3d_volume_get(v, (k * v->dim[1] + j) * v->dim[0] + i) == label;
+    int64_t n = (k * v->dim[1] + j) * v->dim[0] + i;
+    if (v->scl_slope == 1 && v->scl_inter == 0) { /* the raw values are the labels */
+        if (v->dtype == R3D_U16)
+            return ((const uint16_t *)v->voxels)[n] == label;
+        if (v->dtype == R3D_I16)
+            return ((const int16_t *)v->voxels)[n] == (int)label;
+        if (v->dtype == R3D_U8)
+            return ((const uint8_t *)v->voxels)[n] == (int)label;
+    }
+    return r3d_volume_get(v, n) == label;
 }
 
 static int64_t count_label(const r3d_volume *v, uint16_t label)
@@ -628,13 +637,17 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
  * voxel; a shared group moves by the average of its parts' offsets. */
 static r3d_status offset_to_volume(flow *f, r3d_error *err)
 {
-    double *mv = calloc((size_t)f->ng * 3 + 1, sizeof *mv);
-    int32_t *k = calloc((size_t)f->ng + 1, sizeof *k);
-    if (!mv || !k) {
+    /* one label alone (each group one vertex): straight into pos */
+    int one = f->np == 1 && f->ng == f->P[0].m->nv;
+    double *mv = one ? NULL : calloc((size_t)f->ng * 3 + 1, sizeof *mv);
+    int32_t *k = one ? NULL : calloc((size_t)f->ng + 1, sizeof *k);
+    if (!one && (!mv || !k)) {
         free(mv);
         free(k);
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
     }
+    if (one)
+        f->P[0].un = f->pos2; /* scratch by now, and as large */
     for (int rep = 0; rep < 2; rep++) {
         for (int i = 0; i < f->np; i++) {
             part *p = &f->P[i];
@@ -646,12 +659,14 @@ static r3d_status offset_to_volume(flow *f, r3d_error *err)
             delta = fmax(-0.25 * f->smin, fmin(0.25 * f->smin, delta));
             for (int64_t v = 0; v < p->m->nv; v++) {
                 const double *n = p->un + 3 * v;
-                k[p->g[v]]++;
+                double *o = one ? f->pos + 3 * p->g[v] : mv + 3 * p->g[v];
                 for (int c = 0; c < 3; c++)
-                    mv[3 * p->g[v] + c] += delta * n[c];
+                    o[c] += delta * n[c];
+                if (!one)
+                    k[p->g[v]]++;
             }
         }
-        for (int64_t g = 0; g < f->ng; g++) {
+        for (int64_t g = 0; !one && g < f->ng; g++) {
             for (int c = 0; c < 3; c++)
                 if (k[g])
                     f->pos[3 * g + c] += mv[3 * g + c] / k[g];
@@ -659,6 +674,8 @@ static r3d_status offset_to_volume(flow *f, r3d_error *err)
             k[g] = 0;
         }
     }
+    if (one)
+        f->P[0].un = NULL;
     free(mv);
     free(k);
     return R3D_OK;
@@ -738,7 +755,8 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->ok = malloc((size_t)meshes[i]->nv + 1);
         if (!p->ab || !p->ok)
             goto oom;
-        if (iso && !(p->un = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
+        /* one label alone borrows pos2 for its normals (offset_to_volume) */
+        if (iso && !one && !(p->un = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
             goto oom;
         if ((st = part_rings(p, err)) != R3D_OK)
             goto out;
