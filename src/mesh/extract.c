@@ -27,7 +27,9 @@
  * cubes between padded planes K and K+1) owns the x/y edges of plane K and
  * the z edges between K and K+1. Pass A (parallel over layers) lists each
  * layer's crossings (as edge keys) in scan order and its active cubes,
- * skipping eight agreeing inside flags at a time; a prefix sum gives every
+ * only between the first and last inside voxel of the rows at hand (as
+ * flying edges trims its rows) and skipping eight agreeing inside flags at
+ * a time; a prefix sum gives every
  * layer its first vertex and triangle in the mesh; pass B (parallel) puts
  * the vertices there (reading only the two voxels of each crossed edge),
  * builds per thread a map from edge to index for the two planes at hand
@@ -350,30 +352,41 @@ static uint64_t ld8(const uint8_t *p)
 static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
 {
     int64_t W = x->W, H = x->H, nx = x->nx;
-    memset(in, 0, (size_t)(W * H));
     memset(row, 0, (size_t)H);
-    if (K < 1 || K > x->nz)
+    if (K < 1 || K > x->nz) {
+        memset(in, 0, (size_t)(W * H));
         return;
+    }
+    memset(in, 0, (size_t)W); /* the virtual border rows; columns below */
+    memset(in + (H - 1) * W, 0, (size_t)W);
     const r3d_volume *v = x->vol;
     int64_t base = (K - 1) * nx * x->ny;
     /* Label maps come as uint8, int16 or uint16 in practice (NIfTI masks
      * are often int16); compare raw values when they are the real ones,
-     * else go through r3d_volume_get. */
+     * else go through r3d_volume_get. A label the type cannot hold is
+     * nowhere. */
     int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    int fits = v->dtype == R3D_U16 || (v->dtype == R3D_I16 && x->label <= INT16_MAX) ||
+               (v->dtype == R3D_U8 && x->label <= UINT8_MAX);
     for (int64_t j = 0; j < x->ny; j++) {
         uint8_t *o = in + (j + 1) * W + 1;
         int64_t r = base + j * nx;
         unsigned any = 0;
+        o[-1] = 0;
+        o[nx] = 0;
 #define LABEL_ROW(T)                                                            \
     do {                                                                        \
         const T *p = (const T *)v->voxels + r;                                  \
+        T lab = (T)x->label;                                                    \
         for (int64_t i = 0; i < nx; i++) {                                      \
-            unsigned b = p[i] == (T)x->label && (int64_t)p[i] == x->label;      \
+            unsigned b = p[i] == lab;                                           \
             o[i] = (uint8_t)b;                                                  \
             any |= b;                                                           \
         }                                                                       \
     } while (0)
-        if (raw && v->dtype == R3D_U16)
+        if (raw && !fits && (v->dtype == R3D_I16 || v->dtype == R3D_U8))
+            memset(o, 0, (size_t)nx);
+        else if (raw && v->dtype == R3D_U16)
             LABEL_ROW(uint16_t);
         else if (raw && v->dtype == R3D_I16)
             LABEL_ROW(int16_t);
@@ -388,6 +401,32 @@ static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
 #undef LABEL_ROW
         /* the padded border column is outside, so a row is never all in */
         row[j + 1] = (uint8_t)(any ? 2 : 0);
+    }
+}
+
+/* Per row of a padded plane, the first and last inside column (lo > hi:
+ * none): crossings and active cubes lie between them, or one column
+ * before. Rows flagged all outside are not read. */
+static void row_spans(const uint8_t *in, const uint8_t *row, int64_t W, int64_t H, int32_t *lo,
+                      int32_t *hi)
+{
+    for (int64_t J = 0; J < H; J++) {
+        const uint8_t *a = in + J * W;
+        int64_t l = W, h = -1;
+        if (row[J]) {
+            l = 0;
+            while (l + 8 <= W && !ld8(a + l))
+                l += 8;
+            while (l < W && !a[l])
+                l++;
+            h = W - 1;
+            while (h - 7 > l && !ld8(a + h - 7))
+                h -= 8;
+            while (h >= l && !a[h])
+                h--;
+        }
+        lo[J] = (int32_t)l;
+        hi[J] = (int32_t)h;
     }
 }
 
@@ -420,39 +459,46 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
     float *f = grey ? malloc((size_t)(W * H) * sizeof *f) : NULL;
     uint8_t *in0 = malloc((size_t)(W * H));
     uint8_t *in1 = malloc((size_t)(W * H));
-    uint8_t *r0 = malloc((size_t)H), *r1 = malloc((size_t)H);
+    uint8_t *row = malloc((size_t)H);
+    int32_t *sp = malloc((size_t)(4 * H) * sizeof *sp);
     const uint64_t ones = 0x0101010101010101ull;
-    if ((grey && !f) || !in0 || !in1 || !r0 || !r1) {
+    if ((grey && !f) || !in0 || !in1 || !row || !sp) {
         atomic_store(&x->oom, 1);
         goto done;
     }
+    int32_t *lo0 = sp, *hi0 = sp + H, *lo1 = sp + 2 * H, *hi1 = sp + 3 * H;
     float iso = (float)x->iso;
     for (int64_t K = b - 1; K < e; K++) {
         uint8_t *ti = in0;
         in0 = in1;
         in1 = ti;
-        ti = r0;
-        r0 = r1;
-        r1 = ti;
+        int32_t *t0 = lo0, *t1 = hi0;
+        lo0 = lo1;
+        hi0 = hi1;
+        lo1 = t0;
+        hi1 = t1;
         if (x->is_label)
-            load_label_plane(x, K + 1, in1, r1);
+            load_label_plane(x, K + 1, in1, row);
         else if (x->raw16)
-            classify_raw16(x, K + 1, in1, r1);
+            classify_raw16(x, K + 1, in1, row);
         else {
             load_plane(x, K + 1, f);
-            classify(f, iso, W, H, in1, r1);
+            classify(f, iso, W, H, in1, row);
         }
+        row_spans(in1, row, W, H, lo1, hi1);
         if (K < b)
             continue;
         layer *l = &x->L[K];
-        /* x/y edges of plane K */
-        for (int64_t J = 0; J < H; J++) {
-            if (r0[J] != 2 && (J + 1 == H || r0[J + 1] == r0[J]))
+        /* x/y edges of plane K: in rows J and J + 1's span, or one before */
+        for (int64_t J = 0; J + 1 < H; J++) {
+            int64_t s0 = lo0[J] < lo0[J + 1] ? lo0[J] : lo0[J + 1];
+            int64_t s1 = hi0[J] > hi0[J + 1] ? hi0[J] : hi0[J + 1];
+            if (s1 < s0)
                 continue;
             const uint8_t *a = in0 + J * W;
-            for (int64_t I0 = 0; I0 < W; I0 += 8) {
-                int64_t I1 = I0 + 8 < W ? I0 + 8 : W;
-                if (I0 + 9 <= W && J + 1 < H) {
+            for (int64_t I0 = s0 > 0 ? s0 - 1 : 0; I0 <= s1; I0 += 8) {
+                int64_t I1 = I0 + 8 <= s1 + 1 ? I0 + 8 : s1 + 1;
+                if (I0 + 9 <= W) {
                     uint64_t w = ld8(a + I0);
                     if (w == ld8(a + I0 + 1) && w == ld8(a + I0 + W))
                         continue;
@@ -460,7 +506,7 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                 for (int64_t I = I0; I < I1; I++) {
                     int64_t n = J * W + I;
                     int cx = I + 1 < W && in0[n] != in0[n + 1];
-                    int cy = J + 1 < H && in0[n] != in0[n + W];
+                    int cy = in0[n] != in0[n + W];
                     if ((cx && !push_key(l, (uint32_t)(n * 2))) ||
                         (cy && !push_key(l, (uint32_t)(n * 2 + 1)))) {
                         atomic_store(&x->oom, 1);
@@ -470,15 +516,23 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
             }
         }
         l->nplane = l->nv;
-        /* z edges between K and K+1, and the cubes' cases */
-        for (int64_t J = 0; J < H; J++) {
-            uint8_t u = r0[J];
-            if (u != 2 && r1[J] == u && (J + 1 == H || (r0[J + 1] == u && r1[J + 1] == u)))
+        /* z edges between K and K+1, and the cubes' cases: in the span of
+         * rows J and J + 1 of both planes, or one before (the last row is
+         * the virtual border: nothing) */
+        for (int64_t J = 0; J + 1 < H; J++) {
+            int64_t s0 = lo0[J], s1 = hi0[J];
+            s0 = lo0[J + 1] < s0 ? lo0[J + 1] : s0;
+            s0 = lo1[J] < s0 ? lo1[J] : s0;
+            s0 = lo1[J + 1] < s0 ? lo1[J + 1] : s0;
+            s1 = hi0[J + 1] > s1 ? hi0[J + 1] : s1;
+            s1 = hi1[J] > s1 ? hi1[J] : s1;
+            s1 = hi1[J + 1] > s1 ? hi1[J + 1] : s1;
+            if (s1 < s0)
                 continue;
-            for (int64_t I0 = 0; I0 < W; I0 += 8) {
-                int64_t I1 = I0 + 8 < W ? I0 + 8 : W;
+            for (int64_t I0 = s0 > 0 ? s0 - 1 : 0; I0 <= s1; I0 += 8) {
+                int64_t I1 = I0 + 8 <= s1 + 1 ? I0 + 8 : s1 + 1;
                 int64_t n0 = J * W + I0;
-                if (I0 + 9 <= W && J + 1 < H) {
+                if (I0 + 9 <= W) {
                     uint64_t o = ld8(in0 + n0) | ld8(in0 + n0 + 1) | ld8(in0 + n0 + W) |
                                  ld8(in0 + n0 + W + 1) | ld8(in1 + n0) | ld8(in1 + n0 + 1) |
                                  ld8(in1 + n0 + W) | ld8(in1 + n0 + W + 1);
@@ -494,7 +548,7 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                         atomic_store(&x->oom, 1);
                         goto done;
                     }
-                    if (I + 1 >= W || J + 1 >= H)
+                    if (I + 1 >= W)
                         continue;
                     unsigned cs = in0[n] | in0[n + 1] << 1 | in0[n + W] << 2 |
                                   in0[n + W + 1] << 3 | in1[n] << 4 | in1[n + 1] << 5 |
@@ -519,8 +573,8 @@ done:
     free(f);
     free(in0);
     free(in1);
-    free(r0);
-    free(r1);
+    free(row);
+    free(sp);
 }
 
 /* Layer K's vertices, into the mesh at its vbase: the crossing of each
