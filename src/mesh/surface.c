@@ -73,6 +73,7 @@
 #include "surface_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,25 +166,51 @@ static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int6
     return r3d_volume_get(v, n) == label;
 }
 
+/* The mask's voxel count, in fixed blocks summed in order (integers, so
+ * any split gives the same count; the blocks only let threads share it). */
+typedef struct count_ctx {
+    const r3d_volume *v;
+    uint16_t label;
+    int64_t n, c[NBLK];
+} count_ctx;
+
+static void count_pass(void *ctx, int64_t b, int64_t e)
+{
+    count_ctx *x = ctx;
+    const r3d_volume *v = x->v;
+    uint16_t label = x->label;
+    int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    for (int64_t k = b; k < e; k++) {
+        int64_t i0 = x->n * k / NBLK, i1 = x->n * (k + 1) / NBLK, c = 0;
+        if (raw && v->dtype == R3D_U16) {
+            const uint16_t *p = v->voxels;
+            for (int64_t i = i0; i < i1; i++)
+                c += p[i] == label;
+        } else if (raw && v->dtype == R3D_I16) {
+            const int16_t *p = v->voxels;
+            for (int64_t i = i0; i < i1; i++)
+                c += p[i] == (int)label;
+        } else if (raw && v->dtype == R3D_U8) {
+            const uint8_t *p = v->voxels;
+            for (int64_t i = i0; i < i1; i++)
+                c += p[i] == (int)label;
+        } else
+            for (int64_t i = i0; i < i1; i++)
+                c += r3d_volume_get(v, i) == label;
+        x->c[k] = c;
+    }
+}
+
 static int64_t count_label(const r3d_volume *v, uint16_t label)
 {
-    int64_t n = v->dim[0] * v->dim[1] * v->dim[2], c = 0;
-    int raw = v->scl_slope == 1 && v->scl_inter == 0;
-    if (raw && v->dtype == R3D_U16) {
-        const uint16_t *p = v->voxels;
-        for (int64_t i = 0; i < n; i++)
-            c += p[i] == label;
-    } else if (raw && v->dtype == R3D_I16) {
-        const int16_t *p = v->voxels;
-        for (int64_t i = 0; i < n; i++)
-            c += p[i] == (int)label;
-    } else if (raw && v->dtype == R3D_U8) {
-        const uint8_t *p = v->voxels;
-        for (int64_t i = 0; i < n; i++)
-            c += p[i] == (int)label;
-    } else
-        for (int64_t i = 0; i < n; i++)
-            c += r3d_volume_get(v, i) == label;
+    count_ctx x;
+    x.v = v;
+    x.label = label;
+    x.n = v->dim[0] * v->dim[1] * v->dim[2];
+    r3d_parallel_for(NBLK, count_pass, &x);
+    int64_t c = 0;
+    for (int k = 0; k < NBLK; k++)
+        c += x.c[k];
     return c;
 }
 
@@ -471,8 +498,72 @@ static void update_pass(void *ctx, int64_t b, int64_t e)
     }
 }
 
-/* The grid edge of every group, from the first vertex that has it: p0 the
- * centre of the voxel of that vertex's label, d to the other centre. */
+typedef struct edge_ctx {
+    flow *f;
+    const r3d_volume *lab;
+    uint16_t value;
+    const double (*inv)[3];
+    int part;
+    atomic_int bad; /* some vertex is not on a boundary edge */
+} edge_ctx;
+
+/* Vertices [b, e) of one part whose group has no edge yet (an earlier
+ * part's vertex may have given it one; within a part groups differ, so
+ * the threads never meet). */
+static void edge_pass(void *ctx, int64_t b, int64_t e)
+{
+    edge_ctx *x = ctx;
+    flow *f = x->f;
+    const r3d_volume *lab = x->lab;
+    const double(*M)[4] = lab->ijk_to_lps;
+    const double(*inv)[3] = x->inv;
+    const r3d_mesh *m = f->P[x->part].m;
+    const int64_t *gp = f->P[x->part].g;
+    double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
+    for (int64_t v = b; v < e; v++) {
+        int64_t g = gp[v];
+        if (f->t[g] >= 0)
+            continue;
+        double xx[3] = {sg * m->v[3 * v] - M[0][3], sg * m->v[3 * v + 1] - M[1][3],
+                        m->v[3 * v + 2] - M[2][3]};
+        double ijk[3];
+        for (int r = 0; r < 3; r++)
+            ijk[r] = inv[r][0] * xx[0] + inv[r][1] * xx[1] + inv[r][2] * xx[2];
+        int a = 0;
+        double best = 1;
+        for (int k = 0; k < 3; k++) {
+            double h = fabs(ijk[k] - floor(ijk[k]) - 0.5);
+            if (h < best) {
+                best = h;
+                a = k;
+            }
+        }
+        int64_t q0[3], q1[3];
+        for (int k = 0; k < 3; k++) {
+            q0[k] = q1[k] = k == a ? (int64_t)floor(ijk[k]) : (int64_t)llround(ijk[k]);
+            if (k != a && fabs(ijk[k] - (double)q0[k]) > 0.01)
+                best = 1;
+        }
+        q1[a]++;
+        int in0 = is_in(lab, x->value, q0[0], q0[1], q0[2]);
+        int in1 = is_in(lab, x->value, q1[0], q1[1], q1[2]);
+        if (best > 0.01 || in0 == in1) {
+            atomic_store(&x->bad, 1);
+            continue;
+        }
+        const int64_t *pi = in0 ? q0 : q1;
+        for (int r = 0; r < 3; r++) {
+            double ci = M[r][0] * pi[0] + M[r][1] * pi[1] + M[r][2] * pi[2] + M[r][3];
+            f->p0[3 * g + r] = (r < 2 ? sg : 1) * ci;
+        }
+        f->dc[g] = (uint8_t)(2 * a + in1 + 6 * (sg < 0));
+        f->t[g] = 0.5;
+    }
+}
+
+/* The grid edge of every group, from the first vertex that has it (parts
+ * in order): p0 the centre of the voxel of that vertex's label, d to the
+ * other centre. */
 static r3d_status find_edges(flow *f, const r3d_volume *lab, const uint16_t *values,
                              const double inv[3][3], r3d_error *err)
 {
@@ -489,48 +580,18 @@ static r3d_status find_edges(flow *f, const r3d_volume *lab, const uint16_t *val
     for (int64_t g = 0; g < f->ng; g++)
         f->t[g] = -1;
     for (int i = 0; i < f->np; i++) {
-        const r3d_mesh *m = f->P[i].m;
-        double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
-        for (int64_t v = 0; v < m->nv; v++) {
-            int64_t g = f->P[i].g[v];
-            if (f->t[g] >= 0)
-                continue;
-            double x[3] = {sg * m->v[3 * v] - M[0][3], sg * m->v[3 * v + 1] - M[1][3],
-                           m->v[3 * v + 2] - M[2][3]};
-            double ijk[3];
-            for (int r = 0; r < 3; r++)
-                ijk[r] = inv[r][0] * x[0] + inv[r][1] * x[1] + inv[r][2] * x[2];
-            int a = 0;
-            double best = 1;
-            for (int k = 0; k < 3; k++) {
-                double h = fabs(ijk[k] - floor(ijk[k]) - 0.5);
-                if (h < best) {
-                    best = h;
-                    a = k;
-                }
-            }
-            int64_t q0[3], q1[3];
-            for (int k = 0; k < 3; k++) {
-                q0[k] = q1[k] = k == a ? (int64_t)floor(ijk[k]) : (int64_t)llround(ijk[k]);
-                if (k != a && fabs(ijk[k] - (double)q0[k]) > 0.01)
-                    best = 1;
-            }
-            q1[a]++;
-            int in0 = is_in(lab, values[i], q0[0], q0[1], q0[2]);
-            int in1 = is_in(lab, values[i], q1[0], q1[1], q1[2]);
-            if (best > 0.01 || in0 == in1)
-                return r3d_fail(err, R3D_EARG,
-                                "mesh_smooth_label: vertex %lld is not on a boundary edge of "
-                                "label %u (the mesh must come unchanged from "
-                                "r3d_mesh_from_label)",
-                                (long long)v, (unsigned)values[i]);
-            const int64_t *pi = in0 ? q0 : q1;
-            for (int r = 0; r < 3; r++) {
-                double ci = M[r][0] * pi[0] + M[r][1] * pi[1] + M[r][2] * pi[2] + M[r][3];
-                f->p0[3 * g + r] = (r < 2 ? sg : 1) * ci;
-            }
-            f->dc[g] = (uint8_t)(2 * a + in1 + 6 * (sg < 0));
-            f->t[g] = 0.5;
+        edge_ctx x = {f, lab, values[i], inv, i, 0};
+        atomic_init(&x.bad, 0);
+        r3d_parallel_for(f->P[i].m->nv, edge_pass, &x);
+        if (atomic_load(&x.bad)) {
+            int64_t v = 0; /* the first one, for the message */
+            while (v < f->P[i].m->nv && f->t[f->P[i].g[v]] >= 0)
+                v++;
+            return r3d_fail(err, R3D_EARG,
+                            "mesh_smooth_label: vertex %lld is not on a boundary edge of "
+                            "label %u (the mesh must come unchanged from "
+                            "r3d_mesh_from_label)",
+                            (long long)v, (unsigned)values[i]);
         }
     }
     return R3D_OK;
