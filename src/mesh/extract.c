@@ -256,6 +256,32 @@ static float grey_value(const ext *x, int64_t K, int64_t I, int64_t J)
     }
 }
 
+/* Sixteen inside flags at a time: fixed-length loops over restrict
+ * pointers, which the compiler turns into vector compares. */
+static void ge_i16x16(const int16_t *restrict p, uint8_t *restrict o, int16_t thr)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] >= thr);
+}
+
+static void eq_i16x16(const int16_t *restrict p, uint8_t *restrict o, int16_t lab)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] == lab);
+}
+
+static void eq_u16x16(const uint16_t *restrict p, uint8_t *restrict o, uint16_t lab)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] == lab);
+}
+
+static void eq_u8x16(const uint8_t *restrict p, uint8_t *restrict o, uint8_t lab)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] == lab);
+}
+
 static void classify_raw16(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
 {
     int64_t W = x->W, H = x->H, nx = x->nx;
@@ -271,15 +297,18 @@ static void classify_raw16(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
     for (int64_t j = 0; j < x->ny; j++) {
         uint8_t *o = in + (j + 1) * W;
         const int16_t *p = base + j * nx;
-        unsigned any = 0;
         o[0] = 0;
         o[nx + 1] = 0;
-        for (int64_t i = 0; i < nx; i++) {
-            unsigned b = p[i] >= thr;
-            o[i + 1] = (uint8_t)b;
-            any |= b;
+        if (thr > INT16_MAX || thr <= INT16_MIN) { /* nothing, or everything */
+            memset(o + 1, thr > INT16_MAX ? 0 : 1, (size_t)nx);
+        } else {
+            int64_t i = 0;
+            for (; i + 16 <= nx; i += 16)
+                ge_i16x16(p + i, o + 1 + i, (int16_t)thr);
+            for (; i < nx; i++)
+                o[i + 1] = (uint8_t)(p[i] >= thr);
         }
-        row[j + 1] = (uint8_t)(any ? 2 : 0);
+        row[j + 1] = 2; /* row_spans finds what is there */
     }
 }
 
@@ -374,24 +403,25 @@ static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
         unsigned any = 0;
         o[-1] = 0;
         o[nx] = 0;
-#define LABEL_ROW(T)                                                            \
+#define LABEL_ROW(T, BLOCK)                                                     \
     do {                                                                        \
         const T *p = (const T *)v->voxels + r;                                  \
         T lab = (T)x->label;                                                    \
-        for (int64_t i = 0; i < nx; i++) {                                      \
-            unsigned b = p[i] == lab;                                           \
-            o[i] = (uint8_t)b;                                                  \
-            any |= b;                                                           \
-        }                                                                       \
+        int64_t i = 0;                                                          \
+        for (; i + 16 <= nx; i += 16)                                           \
+            BLOCK(p + i, o + i, lab);                                           \
+        for (; i < nx; i++)                                                     \
+            o[i] = (uint8_t)(p[i] == lab);                                      \
+        any = 1; /* row_spans finds what is there */                           \
     } while (0)
         if (raw && !fits && (v->dtype == R3D_I16 || v->dtype == R3D_U8))
             memset(o, 0, (size_t)nx);
         else if (raw && v->dtype == R3D_U16)
-            LABEL_ROW(uint16_t);
+            LABEL_ROW(uint16_t, eq_u16x16);
         else if (raw && v->dtype == R3D_I16)
-            LABEL_ROW(int16_t);
+            LABEL_ROW(int16_t, eq_i16x16);
         else if (raw && v->dtype == R3D_U8)
-            LABEL_ROW(uint8_t);
+            LABEL_ROW(uint8_t, eq_u8x16);
         else
             for (int64_t i = 0; i < nx; i++) {
                 unsigned b = r3d_volume_get(v, r + i) == x->label;
