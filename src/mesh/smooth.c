@@ -24,7 +24,9 @@
  *
  * Boundary vertices (on an edge used by one triangle only) stay fixed, so
  * open meshes keep their rims. Adjacency is built once (CSR of unique
- * neighbours, via a counting sort of directed edges), so the cost is
+ * neighbours: on a closed manifold mesh, such as marching cubes makes, the
+ * vertices that follow each vertex in its faces; otherwise via a counting
+ * sort of directed edges), so the cost is
  * O(triangles) to build and O(iterations x edges) to run; each pass writes
  * a fresh array from the previous one, split across threads by vertex
  * range, so the result does not depend on the thread count.
