@@ -26,13 +26,19 @@
  * Sharing and threads: a vertex lives on a crossed grid edge. Layer K (the
  * cubes between padded planes K and K+1) owns the x/y edges of plane K and
  * the z edges between K and K+1. Pass A (parallel over layers) lists each
- * layer's crossings in scan order and its active cubes; a prefix sum gives
- * every vertex its global index; pass B (parallel) builds, per thread, a
- * map from edge to index for the two planes at hand and emits triangles.
- * Outputs are per layer and concatenated in layer order, so the mesh is
- * bit-identical for any thread count. Memory: per layer lists linear in the
- * surface, plus a few slice-sized buffers per thread - never per voxel of
- * the volume. Cost: O(voxels) to classify cubes, O(surface) for the rest.
+ * layer's crossings (as edge keys) in scan order and its active cubes,
+ * only between the first and last inside voxel of the rows at hand (as
+ * flying edges trims its rows) and skipping eight agreeing inside flags at
+ * a time; a prefix sum gives every
+ * layer its first vertex and triangle in the mesh; pass B (parallel) puts
+ * the vertices there (reading only the two voxels of each crossed edge),
+ * builds per thread a map from edge to index for the two planes at hand
+ * and writes the triangles after them - nothing is copied. Outputs are
+ * per layer at fixed offsets, so the mesh is bit-identical for any thread
+ * count. Memory: per layer lists linear in the surface (4 bytes per
+ * vertex, 8 per active cube), plus a few slice-sized buffers per thread -
+ * never per voxel of the volume. Cost: O(voxels) to classify, mostly a
+ * word at a time, O(surface) for the rest.
  *
  * Vertex placement: linear interpolation of the grey values along the edge;
  * for labels, of the 0/1 indicator, i.e. edge midpoints, and r3d_mesh_smooth_label
@@ -64,6 +70,7 @@
  * order) as bits of e % 4. Triangle entries are edges 0..11. */
 typedef struct mc_case {
     uint8_t ntri;
+    uint16_t used; /* the edges its triangles use, as bits */
     uint8_t tri[3 * 12];
 } mc_case;
 
@@ -153,6 +160,8 @@ static void build_case(int cs, mc_case *out)
         }
         if (start < 0)
             start = 0; /* not reached: see the header */
+        for (int i = 0; i < n; i++)
+            out->used |= (uint16_t)(1u << loop[i]);
         for (int i = 1; i + 1 < n; i++) {
             uint8_t *t = out->tri + 3 * out->ntri++;
             t[0] = (uint8_t)loop[start];
@@ -188,14 +197,16 @@ static void build_table(mc_case *tab)
 
 /* ---- per-layer outputs -------------------------------------------------------- */
 
+/* Pass A finds each layer's crossings and active cubes; then every layer
+ * knows where its vertices and triangles go in the mesh (a prefix sum),
+ * and pass B writes them there directly - no per-layer copies. */
 typedef struct layer {
-    float *v;        /* 3 per vertex: x/y edges of plane K, then z edges */
-    uint32_t *key;   /* the grid edge of each vertex (see edge keys below) */
+    uint32_t *key;   /* the grid edge of each vertex: x/y edges of plane K
+                      * (2 n, 2 n + 1), then z edges (n); n = J * W + I */
     int64_t nv, nplane, capv;
     uint32_t *act;   /* active cubes: 2 per cube, (J * W + I), case */
     int64_t nact, capact;
-    uint32_t *t;     /* triangles, global vertex indices */
-    int64_t nt, capt;
+    int64_t nt;      /* triangles */
     int64_t vbase, tbase;
 } layer;
 
@@ -212,6 +223,7 @@ typedef struct ext {
     layer *L;                 /* nz + 1 layers */
     int64_t nchunks;
     atomic_int oom;
+    r3d_mesh *m;              /* pass B's output */
     /* int16 images (CT): inside is raw >= thr16, exactly when the float
      * path's (float)(raw * slope + inter) >= (float)iso; values are made
      * only where an edge is crossed, never a whole float plane */
@@ -220,12 +232,54 @@ typedef struct ext {
     double sl, in;
 } ext;
 
-static float raw16_value(const ext *x, int64_t K, int64_t I, int64_t J)
+/* The grey value at padded (I, J, K), exactly as load_plane makes it (NaN
+ * on the virtual border). Pass B reads only the two ends of each crossed
+ * edge, so no plane of floats is ever made for it. */
+static float grey_value(const ext *x, int64_t K, int64_t I, int64_t J)
 {
     if (K < 1 || K > x->nz || I < 1 || I > x->nx || J < 1 || J > x->ny)
         return NAN;
-    const int16_t *p = (const int16_t *)x->vol->voxels;
-    return (float)(p[((K - 1) * x->ny + (J - 1)) * x->nx + (I - 1)] * x->sl + x->in);
+    const r3d_volume *v = x->vol;
+    int64_t i = ((K - 1) * x->ny + (J - 1)) * x->nx + (I - 1);
+    double sl = v->scl_slope == 0 ? 1 : v->scl_slope, in = v->scl_inter;
+    switch (v->dtype) {
+    case R3D_I16:
+        return (float)(((const int16_t *)v->voxels)[i] * sl + in);
+    case R3D_U16:
+        return (float)(((const uint16_t *)v->voxels)[i] * sl + in);
+    case R3D_U8:
+        return (float)(((const uint8_t *)v->voxels)[i] * sl + in);
+    case R3D_F32:
+        return (float)(((const float *)v->voxels)[i] * sl + in);
+    default:
+        return (float)r3d_volume_get(v, i);
+    }
+}
+
+/* Sixteen inside flags at a time: fixed-length loops over restrict
+ * pointers, which the compiler turns into vector compares. */
+static void ge_i16x16(const int16_t *restrict p, uint8_t *restrict o, int16_t thr)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] >= thr);
+}
+
+static void eq_i16x16(const int16_t *restrict p, uint8_t *restrict o, int16_t lab)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] == lab);
+}
+
+static void eq_u16x16(const uint16_t *restrict p, uint8_t *restrict o, uint16_t lab)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] == lab);
+}
+
+static void eq_u8x16(const uint8_t *restrict p, uint8_t *restrict o, uint8_t lab)
+{
+    for (int k = 0; k < 16; k++)
+        o[k] = (uint8_t)(p[k] == lab);
 }
 
 static void classify_raw16(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
@@ -243,15 +297,18 @@ static void classify_raw16(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
     for (int64_t j = 0; j < x->ny; j++) {
         uint8_t *o = in + (j + 1) * W;
         const int16_t *p = base + j * nx;
-        unsigned any = 0;
         o[0] = 0;
         o[nx + 1] = 0;
-        for (int64_t i = 0; i < nx; i++) {
-            unsigned b = p[i] >= thr;
-            o[i + 1] = (uint8_t)b;
-            any |= b;
+        if (thr > INT16_MAX || thr <= INT16_MIN) { /* nothing, or everything */
+            memset(o + 1, thr > INT16_MAX ? 0 : 1, (size_t)nx);
+        } else {
+            int64_t i = 0;
+            for (; i + 16 <= nx; i += 16)
+                ge_i16x16(p + i, o + 1 + i, (int16_t)thr);
+            for (; i < nx; i++)
+                o[i + 1] = (uint8_t)(p[i] >= thr);
         }
-        row[j + 1] = (uint8_t)(any ? 2 : 0);
+        row[j + 1] = 2; /* row_spans finds what is there */
     }
 }
 
@@ -302,42 +359,20 @@ static void load_plane(const ext *x, int64_t K, float *buf)
     }
 }
 
-static int grow_vertices(layer *l, int64_t need)
+static int push_key(layer *l, uint32_t key)
 {
-    int64_t cap = l->capv;
-    if (!r3d_grow((void **)&l->v, &l->capv, need, 3 * sizeof(float)))
+    if (l->nv == l->capv && !r3d_grow((void **)&l->key, &l->capv, l->nv + 1, sizeof *l->key))
         return 0;
-    if (l->capv != cap || !l->key) {
-        uint32_t *k = realloc(l->key, (size_t)l->capv * sizeof *k);
-        if (!k)
-            return 0;
-        l->key = k;
-    }
+    l->key[l->nv++] = key;
     return 1;
 }
 
-/* Position of the crossing between grid points a and b (padded ijk). */
-static void put_vertex(const ext *x, layer *l, uint32_t key, float fa, float fb,
-                       const double a[3], int axis)
+/* Eight bytes from p, any alignment. */
+static uint64_t ld8(const uint8_t *p)
 {
-    double t;
-    if (x->is_label || isnan(fa) || isnan(fb))
-        t = 0.5;
-    else {
-        t = (x->iso - fa) / ((double)fb - fa);
-        /* Keep vertices off the grid points: a value exactly at iso would
-         * otherwise put several vertices at one place (zero-area faces). */
-        if (t < 1e-3)
-            t = 1e-3;
-        if (t > 1 - 1e-3)
-            t = 1 - 1e-3;
-    }
-    double p[3] = {a[0] - 1, a[1] - 1, a[2] - 1};
-    p[axis] += t;
-    float *o = l->v + 3 * l->nv;
-    for (int r = 0; r < 3; r++)
-        o[r] = (float)(x->A[r][0] * p[0] + x->A[r][1] * p[1] + x->A[r][2] * p[2] + x->A[r][3]);
-    l->key[l->nv++] = key;
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
 }
 
 /* Inside flags of padded plane K of a label map, straight from the labels:
@@ -346,35 +381,47 @@ static void put_vertex(const ext *x, layer *l, uint32_t key, float fa, float fb,
 static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
 {
     int64_t W = x->W, H = x->H, nx = x->nx;
-    memset(in, 0, (size_t)(W * H));
     memset(row, 0, (size_t)H);
-    if (K < 1 || K > x->nz)
+    if (K < 1 || K > x->nz) {
+        memset(in, 0, (size_t)(W * H));
         return;
+    }
+    memset(in, 0, (size_t)W); /* the virtual border rows; columns below */
+    memset(in + (H - 1) * W, 0, (size_t)W);
     const r3d_volume *v = x->vol;
     int64_t base = (K - 1) * nx * x->ny;
     /* Label maps come as uint8, int16 or uint16 in practice (NIfTI masks
      * are often int16); compare raw values when they are the real ones,
-     * else go through r3d_volume_get. */
+     * else go through r3d_volume_get. A label the type cannot hold is
+     * nowhere. */
     int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    int fits = v->dtype == R3D_U16 || (v->dtype == R3D_I16 && x->label <= INT16_MAX) ||
+               (v->dtype == R3D_U8 && x->label <= UINT8_MAX);
     for (int64_t j = 0; j < x->ny; j++) {
         uint8_t *o = in + (j + 1) * W + 1;
         int64_t r = base + j * nx;
         unsigned any = 0;
-#define LABEL_ROW(T)                                                            \
+        o[-1] = 0;
+        o[nx] = 0;
+#define LABEL_ROW(T, BLOCK)                                                     \
     do {                                                                        \
         const T *p = (const T *)v->voxels + r;                                  \
-        for (int64_t i = 0; i < nx; i++) {                                      \
-            unsigned b = p[i] == (T)x->label && (int64_t)p[i] == x->label;      \
-            o[i] = (uint8_t)b;                                                  \
-            any |= b;                                                           \
-        }                                                                       \
+        T lab = (T)x->label;                                                    \
+        int64_t i = 0;                                                          \
+        for (; i + 16 <= nx; i += 16)                                           \
+            BLOCK(p + i, o + i, lab);                                           \
+        for (; i < nx; i++)                                                     \
+            o[i] = (uint8_t)(p[i] == lab);                                      \
+        any = 1; /* row_spans finds what is there */                           \
     } while (0)
-        if (raw && v->dtype == R3D_U16)
-            LABEL_ROW(uint16_t);
+        if (raw && !fits && (v->dtype == R3D_I16 || v->dtype == R3D_U8))
+            memset(o, 0, (size_t)nx);
+        else if (raw && v->dtype == R3D_U16)
+            LABEL_ROW(uint16_t, eq_u16x16);
         else if (raw && v->dtype == R3D_I16)
-            LABEL_ROW(int16_t);
+            LABEL_ROW(int16_t, eq_i16x16);
         else if (raw && v->dtype == R3D_U8)
-            LABEL_ROW(uint8_t);
+            LABEL_ROW(uint8_t, eq_u8x16);
         else
             for (int64_t i = 0; i < nx; i++) {
                 unsigned b = r3d_volume_get(v, r + i) == x->label;
@@ -384,6 +431,32 @@ static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
 #undef LABEL_ROW
         /* the padded border column is outside, so a row is never all in */
         row[j + 1] = (uint8_t)(any ? 2 : 0);
+    }
+}
+
+/* Per row of a padded plane, the first and last inside column (lo > hi:
+ * none): crossings and active cubes lie between them, or one column
+ * before. Rows flagged all outside are not read. */
+static void row_spans(const uint8_t *in, const uint8_t *row, int64_t W, int64_t H, int32_t *lo,
+                      int32_t *hi)
+{
+    for (int64_t J = 0; J < H; J++) {
+        const uint8_t *a = in + J * W;
+        int64_t l = W, h = -1;
+        if (row[J]) {
+            l = 0;
+            while (l + 8 <= W && !ld8(a + l))
+                l += 8;
+            while (l < W && !a[l])
+                l++;
+            h = W - 1;
+            while (h - 7 > l && !ld8(a + h - 7))
+                h -= 8;
+            while (h >= l && !a[h])
+                h--;
+        }
+        lo[J] = (int32_t)l;
+        hi[J] = (int32_t)h;
     }
 }
 
@@ -405,123 +478,175 @@ static void classify(const float *f, float iso, int64_t W, int64_t H, uint8_t *i
     }
 }
 
-/* Pass A over layers [b, e): crossings and active cubes. */
+/* Pass A over layers [b, e): crossings and active cubes. Runs of eight
+ * bytes of inside flags that agree (no crossing, no active cube) are
+ * skipped a word at a time: most of a volume is far from the surface. */
 static void pass_a(void *ctx, int64_t b, int64_t e)
 {
     ext *x = ctx;
     int64_t W = x->W, H = x->H;
-    /* zeroed: label maps never fill them, yet pass them along */
-    float *f0 = calloc((size_t)(W * H), sizeof *f0);
-    float *f1 = calloc((size_t)(W * H), sizeof *f1);
+    int grey = !x->is_label && !x->raw16;
+    float *f = grey ? malloc((size_t)(W * H) * sizeof *f) : NULL;
     uint8_t *in0 = malloc((size_t)(W * H));
     uint8_t *in1 = malloc((size_t)(W * H));
-    uint8_t *r0 = malloc((size_t)H), *r1 = malloc((size_t)H);
-    if (!f0 || !f1 || !in0 || !in1 || !r0 || !r1) {
+    uint8_t *row = malloc((size_t)H);
+    int32_t *sp = malloc((size_t)(4 * H) * sizeof *sp);
+    const uint64_t ones = 0x0101010101010101ull;
+    if ((grey && !f) || !in0 || !in1 || !row || !sp) {
         atomic_store(&x->oom, 1);
         goto done;
     }
+    int32_t *lo0 = sp, *hi0 = sp + H, *lo1 = sp + 2 * H, *hi1 = sp + 3 * H;
     float iso = (float)x->iso;
-    if (x->is_label)
-        load_label_plane(x, b, in1, r1);
-    else if (x->raw16)
-        classify_raw16(x, b, in1, r1);
-    else {
-        load_plane(x, b, f1);
-        classify(f1, iso, W, H, in1, r1);
-    }
-    for (int64_t K = b; K < e; K++) {
-        float *tf = f0;
-        f0 = f1;
-        f1 = tf;
+    for (int64_t K = b - 1; K < e; K++) {
         uint8_t *ti = in0;
         in0 = in1;
         in1 = ti;
-        ti = r0;
-        r0 = r1;
-        r1 = ti;
+        int32_t *t0 = lo0, *t1 = hi0;
+        lo0 = lo1;
+        hi0 = hi1;
+        lo1 = t0;
+        hi1 = t1;
         if (x->is_label)
-            load_label_plane(x, K + 1, in1, r1);
+            load_label_plane(x, K + 1, in1, row);
         else if (x->raw16)
-            classify_raw16(x, K + 1, in1, r1);
+            classify_raw16(x, K + 1, in1, row);
         else {
-            load_plane(x, K + 1, f1);
-            classify(f1, iso, W, H, in1, r1);
+            load_plane(x, K + 1, f);
+            classify(f, iso, W, H, in1, row);
         }
+        row_spans(in1, row, W, H, lo1, hi1);
+        if (K < b)
+            continue;
         layer *l = &x->L[K];
-        /* x/y edges of plane K */
-        for (int64_t J = 0; J < H; J++) {
-            if (r0[J] != 2 && (J + 1 == H || r0[J + 1] == r0[J]))
+        /* x/y edges of plane K: in rows J and J + 1's span, or one before */
+        for (int64_t J = 0; J + 1 < H; J++) {
+            int64_t s0 = lo0[J] < lo0[J + 1] ? lo0[J] : lo0[J + 1];
+            int64_t s1 = hi0[J] > hi0[J + 1] ? hi0[J] : hi0[J + 1];
+            if (s1 < s0)
                 continue;
-            for (int64_t I = 0; I < W; I++) {
-                int64_t n = J * W + I;
-                int cx = I + 1 < W && in0[n] != in0[n + 1];
-                int cy = J + 1 < H && in0[n] != in0[n + W];
-                if (!cx && !cy)
-                    continue;
-                if (!grow_vertices(l, l->nv + 2)) {
-                    atomic_store(&x->oom, 1);
-                    goto done;
+            const uint8_t *a = in0 + J * W;
+            for (int64_t I0 = s0 > 0 ? s0 - 1 : 0; I0 <= s1; I0 += 8) {
+                int64_t I1 = I0 + 8 <= s1 + 1 ? I0 + 8 : s1 + 1;
+                if (I0 + 9 <= W) {
+                    uint64_t w = ld8(a + I0);
+                    if (w == ld8(a + I0 + 1) && w == ld8(a + I0 + W))
+                        continue;
                 }
-                double a[3] = {(double)I, (double)J, (double)K};
-                float here = x->raw16 ? raw16_value(x, K, I, J) : f0[n];
-                if (cx)
-                    put_vertex(x, l, (uint32_t)(n * 2), here,
-                               x->raw16 ? raw16_value(x, K, I + 1, J) : f0[n + 1], a, 0);
-                if (cy)
-                    put_vertex(x, l, (uint32_t)(n * 2 + 1), here,
-                               x->raw16 ? raw16_value(x, K, I, J + 1) : f0[n + W], a, 1);
-            }
-        }
-        l->nplane = l->nv;
-        /* z edges between K and K+1, and the cubes' cases */
-        for (int64_t J = 0; J < H; J++) {
-            uint8_t u = r0[J];
-            if (u != 2 && r1[J] == u && (J + 1 == H || (r0[J + 1] == u && r1[J + 1] == u)))
-                continue;
-            for (int64_t I = 0; I < W; I++) {
-                int64_t n = J * W + I;
-                if (in0[n] != in1[n]) {
-                    if (!grow_vertices(l, l->nv + 1)) {
+                for (int64_t I = I0; I < I1; I++) {
+                    int64_t n = J * W + I;
+                    int cx = I + 1 < W && in0[n] != in0[n + 1];
+                    int cy = in0[n] != in0[n + W];
+                    if ((cx && !push_key(l, (uint32_t)(n * 2))) ||
+                        (cy && !push_key(l, (uint32_t)(n * 2 + 1)))) {
                         atomic_store(&x->oom, 1);
                         goto done;
                     }
-                    double a[3] = {(double)I, (double)J, (double)K};
-                    if (x->raw16)
-                        put_vertex(x, l, (uint32_t)n, raw16_value(x, K, I, J),
-                                   raw16_value(x, K + 1, I, J), a, 2);
-                    else
-                        put_vertex(x, l, (uint32_t)n, f0[n], f1[n], a, 2);
                 }
-                if (I + 1 >= W || J + 1 >= H)
-                    continue;
-                unsigned cs = in0[n] | in0[n + 1] << 1 | in0[n + W] << 2 | in0[n + W + 1] << 3 |
-                              in1[n] << 4 | in1[n + 1] << 5 | in1[n + W] << 6 |
-                              in1[n + W + 1] << 7;
-                if (cs == 0 || cs == 255)
-                    continue;
-                if (!r3d_grow((void **)&l->act, &l->capact, l->nact + 1, 2 * sizeof(uint32_t))) {
-                    atomic_store(&x->oom, 1);
-                    goto done;
+            }
+        }
+        l->nplane = l->nv;
+        /* z edges between K and K+1, and the cubes' cases: in the span of
+         * rows J and J + 1 of both planes, or one before (the last row is
+         * the virtual border: nothing) */
+        for (int64_t J = 0; J + 1 < H; J++) {
+            int64_t s0 = lo0[J], s1 = hi0[J];
+            s0 = lo0[J + 1] < s0 ? lo0[J + 1] : s0;
+            s0 = lo1[J] < s0 ? lo1[J] : s0;
+            s0 = lo1[J + 1] < s0 ? lo1[J + 1] : s0;
+            s1 = hi0[J + 1] > s1 ? hi0[J + 1] : s1;
+            s1 = hi1[J] > s1 ? hi1[J] : s1;
+            s1 = hi1[J + 1] > s1 ? hi1[J + 1] : s1;
+            if (s1 < s0)
+                continue;
+            for (int64_t I0 = s0 > 0 ? s0 - 1 : 0; I0 <= s1; I0 += 8) {
+                int64_t I1 = I0 + 8 <= s1 + 1 ? I0 + 8 : s1 + 1;
+                int64_t n0 = J * W + I0;
+                if (I0 + 9 <= W) {
+                    uint64_t o = ld8(in0 + n0) | ld8(in0 + n0 + 1) | ld8(in0 + n0 + W) |
+                                 ld8(in0 + n0 + W + 1) | ld8(in1 + n0) | ld8(in1 + n0 + 1) |
+                                 ld8(in1 + n0 + W) | ld8(in1 + n0 + W + 1);
+                    uint64_t c = ld8(in0 + n0) & ld8(in0 + n0 + 1) & ld8(in0 + n0 + W) &
+                                 ld8(in0 + n0 + W + 1) & ld8(in1 + n0) & ld8(in1 + n0 + 1) &
+                                 ld8(in1 + n0 + W) & ld8(in1 + n0 + W + 1);
+                    if (o == 0 || c == ones)
+                        continue;
                 }
-                l->act[2 * l->nact] = (uint32_t)n;
-                l->act[2 * l->nact + 1] = cs;
-                l->nact++;
+                for (int64_t I = I0; I < I1; I++) {
+                    int64_t n = J * W + I;
+                    if (in0[n] != in1[n] && !push_key(l, (uint32_t)n)) {
+                        atomic_store(&x->oom, 1);
+                        goto done;
+                    }
+                    if (I + 1 >= W)
+                        continue;
+                    unsigned cs = in0[n] | in0[n + 1] << 1 | in0[n + W] << 2 |
+                                  in0[n + W + 1] << 3 | in1[n] << 4 | in1[n + 1] << 5 |
+                                  in1[n + W] << 6 | in1[n + W + 1] << 7;
+                    if (cs == 0 || cs == 255)
+                        continue;
+                    if (l->nact == l->capact &&
+                        !r3d_grow((void **)&l->act, &l->capact, l->nact + 1,
+                                  2 * sizeof(uint32_t))) {
+                        atomic_store(&x->oom, 1);
+                        goto done;
+                    }
+                    l->act[2 * l->nact] = (uint32_t)n;
+                    l->act[2 * l->nact + 1] = cs;
+                    l->nact++;
+                    l->nt += x->tab[cs].ntri;
+                }
             }
         }
     }
 done:
-    free(f0);
-    free(f1);
+    free(f);
     free(in0);
     free(in1);
-    free(r0);
-    free(r1);
+    free(row);
+    free(sp);
 }
 
-/* Pass B over layers [b, e): triangles from the active cubes. */
+/* Layer K's vertices, into the mesh at its vbase: the crossing of each
+ * key's grid edge (padded ijk), by linear interpolation of the grey
+ * values, or half-way for labels and the virtual border. */
+static void put_vertices(const ext *x, const layer *l, int64_t K, float *out)
+{
+    int64_t W = x->W;
+    for (int64_t i = 0; i < l->nv; i++) {
+        uint32_t key = l->key[i];
+        int axis = i < l->nplane ? (int)(key & 1) : 2;
+        int64_t n = i < l->nplane ? key >> 1 : key, I = n % W, J = n / W;
+        double t = 0.5;
+        if (!x->is_label) {
+            float fa = grey_value(x, K, I, J);
+            float fb = grey_value(x, K + (axis == 2), I + (axis == 0), J + (axis == 1));
+            if (!isnan(fa) && !isnan(fb)) {
+                t = (x->iso - fa) / ((double)fb - fa);
+                /* Keep vertices off the grid points: a value exactly at iso
+                 * would otherwise put several vertices at one place
+                 * (zero-area faces). */
+                if (t < 1e-3)
+                    t = 1e-3;
+                if (t > 1 - 1e-3)
+                    t = 1 - 1e-3;
+            }
+        }
+        double p[3] = {(double)I - 1, (double)J - 1, (double)K - 1};
+        p[axis] += t;
+        float *o = out + 3 * i;
+        for (int r = 0; r < 3; r++)
+            o[r] = (float)(x->A[r][0] * p[0] + x->A[r][1] * p[1] + x->A[r][2] * p[2] +
+                           x->A[r][3]);
+    }
+}
+
+/* Pass B over layers [b, e): vertices and triangles, straight into the
+ * mesh. */
 static void pass_b(void *ctx, int64_t b, int64_t e)
 {
     ext *x = ctx;
+    r3d_mesh *m = x->m;
     int64_t W = x->W, H = x->H;
     /* Only crossed edges are ever looked up, and those are always set for
      * the layer at hand, so the maps need no clearing between layers. */
@@ -532,8 +657,11 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
         atomic_store(&x->oom, 1);
         goto done;
     }
+    int f1 = x->flip ? 2 : 1, f2 = x->flip ? 1 : 2;
     for (int64_t K = b; K < e; K++) {
         layer *l = &x->L[K];
+        if (l->nv) /* the mesh has no arrays at all when it is empty */
+            put_vertices(x, l, K, m->v + 3 * l->vbase);
         if (K == b)
             for (int64_t i = 0; i < l->nplane; i++)
                 m0[l->key[i]] = (uint32_t)(l->vbase + i);
@@ -549,15 +677,13 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
             for (int64_t i = 0; i < u->nplane; i++)
                 m1[u->key[i]] = (uint32_t)(u->vbase + i);
         }
+        uint32_t *o = l->nact ? m->t + 3 * l->tbase : NULL;
         for (int64_t c = 0; c < l->nact; c++) {
             int64_t n = l->act[2 * c];
             const mc_case *mc = &x->tab[l->act[2 * c + 1]];
             uint32_t ev[12];
-            uint16_t used = 0;
-            for (int t = 0; t < 3 * mc->ntri; t++)
-                used |= (uint16_t)(1u << mc->tri[t]);
             for (int ee = 0; ee < 12; ee++) {
-                if (!(used >> ee & 1))
+                if (!(mc->used >> ee & 1))
                     continue;
                 int a = ee / 4, u = ee & 1, w = (ee >> 1) & 1;
                 if (a == 0) /* x edge at y + u, z + w */
@@ -567,15 +693,10 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
                 else /* z edge at x + u, y + w */
                     ev[ee] = mz[n + u + w * W];
             }
-            if (!r3d_grow((void **)&l->t, &l->capt, l->nt + mc->ntri, 3 * sizeof(uint32_t))) {
-                atomic_store(&x->oom, 1);
-                goto done;
-            }
-            for (int t = 0; t < mc->ntri; t++) {
-                uint32_t *o = l->t + 3 * l->nt++;
+            for (int t = 0; t < mc->ntri; t++, o += 3) {
                 o[0] = ev[mc->tri[3 * t]];
-                o[1] = ev[mc->tri[3 * t + (x->flip ? 2 : 1)]];
-                o[2] = ev[mc->tri[3 * t + (x->flip ? 1 : 2)]];
+                o[1] = ev[mc->tri[3 * t + f1]];
+                o[2] = ev[mc->tri[3 * t + f2]];
             }
         }
     }
@@ -583,28 +704,6 @@ done:
     free(m0);
     free(m1);
     free(mz);
-}
-
-/* Pass C: vertices, then triangles, into the mesh. */
-typedef struct copy_ctx {
-    ext *x;
-    r3d_mesh *m;
-    int what; /* 0 vertices, 1 triangles */
-} copy_ctx;
-
-static void pass_c(void *ctx, int64_t b, int64_t e)
-{
-    copy_ctx *c = ctx;
-    for (int64_t K = b; K < e; K++) {
-        layer *l = &c->x->L[K];
-        if (c->what == 0) {
-            if (l->nv) /* memcpy from NULL is undefined even for 0 bytes */
-                memcpy(c->m->v + 3 * l->vbase, l->v, (size_t)l->nv * 3 * sizeof(float));
-            continue;
-        }
-        if (l->nt)
-            memcpy(c->m->t + 3 * l->tbase, l->t, (size_t)l->nt * 3 * sizeof(uint32_t));
-    }
 }
 
 /* r3d_parallel_for makes one chunk per worker; handing it x->nchunks items,
@@ -673,10 +772,12 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
     run_chunks(x, pass_a, x);
     if (atomic_load(&x->oom))
         goto oom;
-    int64_t nreg = 0;
+    int64_t nreg = 0, nt = 0;
     for (int64_t K = 0; K < nl; K++) {
         x->L[K].vbase = nreg;
         nreg += x->L[K].nv;
+        x->L[K].tbase = nt;
+        nt += x->L[K].nt;
     }
     if (nreg > (int64_t)UINT32_MAX) {
         r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^32 - 1 vertices", what);
@@ -686,23 +787,13 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
     if (!m)
         goto fail;
     m->frame = frame;
-    if (r3d_mesh_reserve(m, nreg, 0, err) != R3D_OK)
+    if (r3d_mesh_reserve(m, nreg, nt, err) != R3D_OK)
         goto fail;
-    copy_ctx cc = {x, m, 0};
-    run_chunks(x, pass_c, &cc);
-    m->nv = nreg;
+    x->m = m;
     run_chunks(x, pass_b, x);
     if (atomic_load(&x->oom))
         goto oom;
-    int64_t nt = 0;
-    for (int64_t K = 0; K < nl; K++) {
-        x->L[K].tbase = nt;
-        nt += x->L[K].nt;
-    }
-    if (r3d_mesh_reserve(m, nreg, nt, err) != R3D_OK)
-        goto fail;
-    cc.what = 1;
-    run_chunks(x, pass_c, &cc);
+    m->nv = nreg;
     m->nt = nt;
     goto out;
 oom:
@@ -713,10 +804,8 @@ fail:
 out:
     if (x->L)
         for (int64_t K = 0; K < nl; K++) {
-            free(x->L[K].v);
             free(x->L[K].key);
             free(x->L[K].act);
-            free(x->L[K].t);
         }
     free(x->L);
     return m;

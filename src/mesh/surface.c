@@ -56,7 +56,11 @@
  * coordinates whole, one half-way), so the mesh must not be changed in
  * between. Cost: O(voxels) once to count the mask, then O(iterations x
  * triangles), parallel over vertices; the result does not depend on the
- * thread count (sums are taken in fixed blocks, in order).
+ * thread count (sums are taken in fixed blocks, in order). Each step is
+ * two passes: one sweep over every vertex's one-ring (kept in winding
+ * order, so it gives the normal as well as the umbrella, and the volume as
+ * sum (x - o).n / 18 - no per-face pass), then the moves; a grid edge is
+ * stored as one byte (its axis and sense: there are only 6 per frame).
  *
  * Several labels (r3d_mesh_from_labels, labels.c) share the vertices
  * where they touch; the caller groups them (grp). One joint flow: a
@@ -69,6 +73,7 @@
 #include "surface_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,34 +96,56 @@
 #define ISO_PER_STRENGTH 6 /* isotropic flow: iterations per unit of strength (5 -> 30) */
 #endif
 #define FLOW_EDGE2 2.0 /* thick slices: reference squared edge, x smallest spacing^2 */
+#define TAUBIN_LAMBDA 0.5 /* the target's Taubin copy: as smooth.c */
+#define TAUBIN_KPB 0.1
 #define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
+#define INVTAB 64            /* 1 / k from a table below this */
 
-/* One label's mesh in the flow. Its vertex v is group g[v]. */
+/* One label's mesh in the flow. Its vertex v is group g[v]. The one-ring
+ * of v is nb[rs[v] .. rs[v] + nn[v]): its unique neighbours, as groups.
+ * When that is all of v's list (rs[v + 1] - rs[v] == nn[v]) they go round
+ * v's fan in winding order, so the faces at v are (v, r_i, r_i+1) and one
+ * sweep over the ring gives both the umbrella and the normal; otherwise
+ * (a pinched or open fan, not seen from marching cubes but allowed) the
+ * faces at v follow as pairs (b, c). */
 typedef struct part {
     r3d_mesh *m;
-    r3d__vtri vt;
     const int64_t *g;
-    double *nrm;       /* 3 per vertex: sum of the incident faces' cross products */
-    double *fn;        /* 3 per triangle: its cross product */
-    int64_t *nstart, *nb; /* thick slices: unique neighbours (groups), CSR */
+    int64_t *rs;       /* nv + 1 */
+    uint32_t *nn;      /* nv: unique neighbours */
+    uint32_t *nb;      /* groups */
     double *c;         /* isotropic: per vertex, the target umbrella curvature */
+    double *ab;        /* 2 per vertex: this step without the pressure, and the
+                        * factor from a move along the normal to one along the edge */
+    double *un;        /* 3 per vertex: unit normal (volume offset only) */
+    uint8_t *ok;       /* the vertex moves this step */
+    uint8_t *fixed;    /* isotropic: on a boundary edge or alone (Taubin keeps it) */
     double V0, delta;  /* the mask's volume; this step's pressure (mm) */
+    double o[3];       /* origin of the volume sums */
     double bv[NBLK], ba[NBLK];
 } part;
 
+/* What ring_pass stores per vertex besides the volume and swept area. */
+enum { ST_STEP, ST_CURV, ST_NORMAL };
+
 typedef struct flow {
     part *P;
-    int np, cur;       /* parts; the one a pass works on */
+    int np, cur, mode; /* parts; the one a pass works on; ST_* */
     int64_t ng;
-    double *p0, *d;    /* per group: inside centre (of its first label), to the other centre */
+    double *p0;        /* per group: inside centre (of its first label), 3 */
+    uint8_t *dc;       /* per group: its edge, from p0 to the other centre, as dtab[dc] */
+    double dtab[12][4]; /* the 12 edge vectors (3 axes x 2 senses x LPS/RAS), and |d|^-2 */
     double *t;         /* per group: position along the edge, 0 .. 1 */
     double *vel;       /* per group: the last step (momentum) */
     double *pos;       /* per group, 3 */
-    double *acc;       /* per group: summed moves along the edge */
-    int32_t *k;        /* per group: how many labels moved it */
-    double *cg;        /* isotropic: per group, target curvature (scratch) */
+    double *acc;       /* per group: summed moves along the edge (several parts) */
+    int32_t *k;        /* per group: how many labels moved it (several parts) */
+    double *cg, *cg2;  /* isotropic: per group, target curvature (scratch) */
+    double *pos2;      /* isotropic: per group, 3: the Taubin copy's other buffer */
+    double w;          /* isotropic: this Taubin pass's weight */
     double wt[WTAB + 1]; /* exp(-r^2) for r^2 in 0..16, to 1e-5 */
+    double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
 } flow;
@@ -127,183 +154,328 @@ static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int6
 {
     if (i < 0 || j < 0 || k < 0 || i >= v->dim[0] || j >= v->dim[1] || k >= v->dim[2])
         return 0;
-    return r3d_volume_get(v, (k * v->dim[1] + j) * v->dim[0] + i) == label;
+    int64_t n = (k * v->dim[1] + j) * v->dim[0] + i;
+    if (v->scl_slope == 1 && v->scl_inter == 0) { /* the raw values are the labels */
+        if (v->dtype == R3D_U16)
+            return ((const uint16_t *)v->voxels)[n] == label;
+        if (v->dtype == R3D_I16)
+            return ((const int16_t *)v->voxels)[n] == (int)label;
+        if (v->dtype == R3D_U8)
+            return ((const uint8_t *)v->voxels)[n] == (int)label;
+    }
+    return r3d_volume_get(v, n) == label;
+}
+
+/* The mask's voxel count, in fixed blocks summed in order (integers, so
+ * any split gives the same count; the blocks only let threads share it). */
+typedef struct count_ctx {
+    const r3d_volume *v;
+    uint16_t label;
+    int64_t n, c[NBLK];
+} count_ctx;
+
+static void count_pass(void *ctx, int64_t b, int64_t e)
+{
+    count_ctx *x = ctx;
+    const r3d_volume *v = x->v;
+    uint16_t label = x->label;
+    int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    for (int64_t k = b; k < e; k++) {
+        int64_t i0 = x->n * k / NBLK, i1 = x->n * (k + 1) / NBLK, c = 0;
+        if (raw && v->dtype == R3D_U16) {
+            const uint16_t *p = v->voxels;
+            for (int64_t i = i0; i < i1; i++)
+                c += p[i] == label;
+        } else if (raw && v->dtype == R3D_I16) {
+            const int16_t *p = v->voxels;
+            for (int64_t i = i0; i < i1; i++)
+                c += p[i] == (int)label;
+        } else if (raw && v->dtype == R3D_U8) {
+            const uint8_t *p = v->voxels;
+            for (int64_t i = i0; i < i1; i++)
+                c += p[i] == (int)label;
+        } else
+            for (int64_t i = i0; i < i1; i++)
+                c += r3d_volume_get(v, i) == label;
+        x->c[k] = c;
+    }
 }
 
 static int64_t count_label(const r3d_volume *v, uint16_t label)
 {
-    int64_t n = v->dim[0] * v->dim[1] * v->dim[2], c = 0;
-    int raw = v->scl_slope == 1 && v->scl_inter == 0;
-    if (raw && v->dtype == R3D_U16) {
-        const uint16_t *p = v->voxels;
-        for (int64_t i = 0; i < n; i++)
-            c += p[i] == label;
-    } else if (raw && v->dtype == R3D_I16) {
-        const int16_t *p = v->voxels;
-        for (int64_t i = 0; i < n; i++)
-            c += p[i] == (int)label;
-    } else if (raw && v->dtype == R3D_U8) {
-        const uint8_t *p = v->voxels;
-        for (int64_t i = 0; i < n; i++)
-            c += p[i] == (int)label;
-    } else
-        for (int64_t i = 0; i < n; i++)
-            c += r3d_volume_get(v, i) == label;
+    count_ctx x;
+    x.v = v;
+    x.label = label;
+    x.n = v->dim[0] * v->dim[1] * v->dim[2];
+    r3d_parallel_for(NBLK, count_pass, &x);
+    int64_t c = 0;
+    for (int k = 0; k < NBLK; k++)
+        c += x.c[k];
     return c;
 }
 
-static const double *gpos(const flow *f, const part *p, uint32_t v)
-{
-    return f->pos + 3 * p->g[v];
-}
-
-/* Block k of the current part's triangles: each face's cross product
- * (kept for the vertex normals) and the block's signed volume, relative
- * to one vertex for precision far from the origin. */
-static void face_pass(void *ctx, int64_t b, int64_t e)
-{
-    flow *f = ctx;
-    part *p = &f->P[f->cur];
-    const r3d_mesh *m = p->m;
-    const double *o = gpos(f, p, m->t[0]);
-    for (int64_t k = b; k < e; k++) {
-        int64_t t0 = m->nt * k / NBLK, t1 = m->nt * (k + 1) / NBLK;
-        double vol = 0;
-        for (int64_t i = t0; i < t1; i++) {
-            const uint32_t *t = m->t + 3 * i;
-            const double *a = gpos(f, p, t[0]), *bb = gpos(f, p, t[1]), *cc = gpos(f, p, t[2]);
-            double u[3] = {bb[0] - a[0], bb[1] - a[1], bb[2] - a[2]};
-            double w[3] = {cc[0] - a[0], cc[1] - a[1], cc[2] - a[2]};
-            double *n = p->fn + 3 * i;
-            n[0] = u[1] * w[2] - u[2] * w[1];
-            n[1] = u[2] * w[0] - u[0] * w[2];
-            n[2] = u[0] * w[1] - u[1] * w[0];
-            vol += (a[0] - o[0]) * n[0] + (a[1] - o[1]) * n[1] + (a[2] - o[2]) * n[2];
-        }
-        p->bv[k] = vol / 6;
-    }
-}
-
-/* Block k of the current part's vertices: normals (sum of the incident
- * faces' cross products) and the area they sweep when pushed along the
- * normal but held to their edges (area x cos^2; plain area when there are
- * no edges, d NULL). */
-static void vertex_pass(void *ctx, int64_t b, int64_t e)
+/* Block k of the current part's vertices, in one sweep over each one-ring:
+ * the normal n (sum of the incident faces' cross products), the umbrella
+ * L = mean(r) - x and the mean squared edge; the block's volume (the sum
+ * of (x - o).n over the vertices is 3 x the sum of (a - o).n_f over the
+ * faces, i.e. 18 x the volume) and the area the vertices sweep when pushed
+ * along the normal but held to their edges (area x cos^2); and per vertex
+ * what the mode asks for. */
+static void ring_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     part *p = &f->P[f->cur];
-    const r3d_mesh *m = p->m;
-    for (int64_t k = b; k < e; k++) {
-        int64_t v0 = m->nv * k / NBLK, v1 = m->nv * (k + 1) / NBLK;
-        double wa = 0;
+    const double *pos = f->pos, *o = p->o;
+    int64_t nv = p->m->nv;
+    double ref = FLOW_EDGE2 * f->smin * f->smin;
+    for (int64_t kb = b; kb < e; kb++) {
+        int64_t v0 = nv * kb / NBLK, v1 = nv * (kb + 1) / NBLK;
+        double vol = 0, wa = 0;
         for (int64_t v = v0; v < v1; v++) {
-            double n[3] = {0, 0, 0};
-            for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
-                const double *q = p->fn + 3 * (int64_t)p->vt.tri[s];
-                n[0] += q[0];
-                n[1] += q[1];
-                n[2] += q[2];
+            int64_t g = p->g[v], s0 = p->rs[v], tot = p->rs[v + 1] - s0;
+            const uint32_t *r = p->nb + s0;
+            int64_t cnt = p->nn[v];
+            const double *x = pos + 3 * g;
+            double q[3] = {0, 0, 0}, n[3] = {0, 0, 0}, rr = 0;
+            if (tot == cnt && cnt > 0) {
+                const double *y = pos + 3 * (int64_t)r[cnt - 1];
+                double a0 = y[0] - x[0], a1 = y[1] - x[1], a2 = y[2] - x[2];
+                for (int64_t i = 0; i < cnt; i++) {
+                    y = pos + 3 * (int64_t)r[i];
+                    double e0 = y[0] - x[0], e1 = y[1] - x[1], e2 = y[2] - x[2];
+                    q[0] += e0;
+                    q[1] += e1;
+                    q[2] += e2;
+                    rr += e0 * e0 + e1 * e1 + e2 * e2;
+                    n[0] += a1 * e2 - a2 * e1;
+                    n[1] += a2 * e0 - a0 * e2;
+                    n[2] += a0 * e1 - a1 * e0;
+                    a0 = e0;
+                    a1 = e1;
+                    a2 = e2;
+                }
+            } else {
+                for (int64_t i = 0; i < cnt; i++) {
+                    const double *y = pos + 3 * (int64_t)r[i];
+                    double e0 = y[0] - x[0], e1 = y[1] - x[1], e2 = y[2] - x[2];
+                    q[0] += e0;
+                    q[1] += e1;
+                    q[2] += e2;
+                    rr += e0 * e0 + e1 * e1 + e2 * e2;
+                }
+                for (int64_t i = cnt; i + 1 < tot; i += 2) {
+                    const double *y = pos + 3 * (int64_t)r[i], *z = pos + 3 * (int64_t)r[i + 1];
+                    double a0 = y[0] - x[0], a1 = y[1] - x[1], a2 = y[2] - x[2];
+                    double e0 = z[0] - x[0], e1 = z[1] - x[1], e2 = z[2] - x[2];
+                    n[0] += a1 * e2 - a2 * e1;
+                    n[1] += a2 * e0 - a0 * e2;
+                    n[2] += a0 * e1 - a1 * e0;
+                }
             }
-            memcpy(p->nrm + 3 * v, n, sizeof n);
-            double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-            if (!f->d) {
-                wa += ln / 6;
-                continue;
-            }
-            const double *d = f->d + 3 * p->g[v];
-            double ld = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
-            if (ln > 0 && ld > 0) {
-                double cth = (n[0] * d[0] + n[1] * d[1] + n[2] * d[2]) / (ln * ld);
-                wa += ln / 6 * cth * cth;
+            /* one square root and no division per vertex: 1 / |n| once,
+             * 1 / count from a table */
+            double n2 = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
+            vol += (x[0] - o[0]) * n[0] + (x[1] - o[1]) * n[1] + (x[2] - o[2]) * n[2];
+            const double *d = f->dtab[f->dc[g]];
+            double idd = d[3];
+            double nd = n[0] * d[0] + n[1] * d[1] + n[2] * d[2];
+            int good = cnt > 0 && n2 > 0;
+            double il = n2 > 0 ? 1 / sqrt(n2) : 0;
+            double ic = cnt < INVTAB ? f->inv[cnt] : 1 / (double)cnt;
+            wa += (nd * nd) * idd * il * (1.0 / 6);
+            double uL = (n[0] * q[0] + n[1] * q[1] + n[2] * q[2]) * il * ic;
+            if (f->mode == ST_CURV) {
+                p->c[v] = good ? uL : 0;
+            } else if (f->mode == ST_NORMAL) {
+                for (int c = 0; c < 3; c++)
+                    p->un[3 * v + c] = n[c] * il;
+            } else {
+                p->ok[v] = (uint8_t)good;
+                if (!p->ok[v])
+                    continue;
+                double st;
+                if (p->c) {
+                    st = FLOW_LAMBDA * (uL - p->c[v]);
+                } else {
+                    /* the umbrella's normal part is about H |e|^2 / 2: divided
+                     * by the mean squared edge, so long edges across thick
+                     * slices do not flatten the equator and sharpen the poles
+                     * (at rest H, not the umbrella, is the same everywhere) */
+                    double m2 = rr * ic, sc = m2 > ref ? ref / m2 : 1;
+                    st = FLOW_LAMBDA * sc * uL;
+                }
+                p->ab[2 * v] = st;
+                p->ab[2 * v + 1] = nd * il * idd;
             }
         }
-        p->ba[k] = wa;
+        p->bv[kb] = vol / 18;
+        p->ba[kb] = wa;
     }
 }
 
-/* Normals, volume and swept area of part i. */
-static void part_state(flow *f, int i, double *V, double *A)
+/* Part i's volume and swept area, and per vertex what mode asks for. */
+static void part_state(flow *f, int i, int mode, double *V, double *A)
 {
+    part *p = &f->P[i];
     f->cur = i;
-    r3d_parallel_for(NBLK, face_pass, f);
-    r3d_parallel_for(NBLK, vertex_pass, f);
+    f->mode = mode;
+    memcpy(p->o, f->pos + 3 * p->g[0], sizeof p->o);
+    r3d_parallel_for(NBLK, ring_pass, f);
     *V = *A = 0;
     for (int k = 0; k < NBLK; k++) {
-        *V += f->P[i].bv[k];
-        *A += f->P[i].ba[k];
+        *V += p->bv[k];
+        *A += p->ba[k];
     }
 }
 
-/* Unique neighbours of every vertex of a part, as groups (CSR), from its
- * vertex->triangle lists: the umbrella then reads each neighbour once. */
-static r3d_status part_neighbours(flow *f, part *p, r3d_error *err)
+/* The one-rings of a part (see struct part), from its faces: each corner
+ * of a face gives its vertex the pair (next, previous); a vertex whose
+ * pairs chain into one cycle through distinct neighbours gets that cycle. */
+static r3d_status part_rings(part *p, r3d_error *err)
 {
     const r3d_mesh *m = p->m;
-    p->nstart = malloc(((size_t)m->nv + 1) * sizeof *p->nstart);
-    p->nb = malloc(((size_t)2 * (size_t)(p->vt.start[m->nv]) + 1) * sizeof *p->nb);
-    if (!p->nstart || !p->nb)
-        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
-    int64_t w = 0;
-    for (int64_t v = 0; v < m->nv; v++) {
-        p->nstart[v] = w;
-        for (int64_t s = p->vt.start[v]; s < p->vt.start[v + 1]; s++) {
-            const uint32_t *t = m->t + 3 * (int64_t)p->vt.tri[s];
-            for (int c = 0; c < 3; c++) {
-                if (t[c] == (uint32_t)v)
-                    continue;
-                int64_t g = p->g[t[c]], i = p->nstart[v];
-                while (i < w && p->nb[i] != g)
-                    i++;
-                if (i == w)
-                    p->nb[w++] = g;
-            }
+    int64_t nv = m->nv, nt = m->nt;
+    int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
+    uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
+    p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
+    p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
+    p->nb = malloc(((size_t)nt * 12 + 1) * sizeof *p->nb);
+    p->fixed = malloc((size_t)nv + 1);
+    uint8_t *used = NULL;
+    if (!ps || !pr || !p->rs || !p->nn || !p->nb || !p->fixed)
+        goto oom;
+    for (int64_t i = 0; i < nt; i++) {
+        const uint32_t *t = m->t + 3 * i;
+        if (r3d__tri_valid(t, nv))
+            for (int c = 0; c < 3; c++)
+                ps[t[c] + 2]++;
+    }
+    int64_t maxk = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        maxk = ps[v + 2] > maxk ? ps[v + 2] : maxk;
+        ps[v + 2] += ps[v + 1];
+    }
+    for (int64_t i = 0; i < nt; i++) {
+        const uint32_t *t = m->t + 3 * i;
+        if (!r3d__tri_valid(t, nv))
+            continue;
+        for (int c = 0; c < 3; c++) {
+            int64_t s = ps[t[c] + 1]++;
+            pr[2 * s] = t[(c + 1) % 3];
+            pr[2 * s + 1] = t[(c + 2) % 3];
         }
     }
-    p->nstart[m->nv] = w;
-    (void)f;
+    used = malloc((size_t)maxk + 1);
+    if (!used)
+        goto oom;
+    int64_t w = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        const uint32_t *q = pr + 2 * ps[v];
+        int64_t k = ps[v + 1] - ps[v];
+        uint32_t *o = p->nb + w;
+        p->rs[v] = w;
+        /* one cycle: b0 c0=b1 c1=b2 ... back to b0, all distinct */
+        int simple = k >= 3;
+        if (simple) {
+            memset(used, 0, (size_t)k);
+            used[0] = 1;
+            o[0] = q[0];
+            uint32_t cur = q[1];
+            for (int64_t s = 1; s < k && simple; s++) {
+                int64_t j = 0;
+                while (j < k && (used[j] || q[2 * j] != cur))
+                    j++;
+                if (j == k) {
+                    simple = 0;
+                    break;
+                }
+                for (int64_t i = 0; i < s; i++)
+                    if (o[i] == cur)
+                        simple = 0;
+                used[j] = 1;
+                o[s] = cur;
+                cur = q[2 * j + 1];
+            }
+            simple = simple && cur == q[0];
+        }
+        int64_t cnt = 0;
+        p->fixed[v] = k == 0;
+        if (simple)
+            cnt = k;
+        else {
+            for (int64_t i = 0; i < 2 * k; i++) {
+                int64_t j = 0;
+                while (j < cnt && o[j] != q[i])
+                    j++;
+                if (j == cnt)
+                    o[cnt++] = q[i];
+            }
+            /* a neighbour seen in one face only: v is on a boundary */
+            for (int64_t j = 0; j < cnt; j++) {
+                int64_t seen = 0;
+                for (int64_t i = 0; i < 2 * k; i++)
+                    seen += q[i] == o[j];
+                if (seen == 1)
+                    p->fixed[v] = 1;
+            }
+            memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
+        }
+        p->nn[v] = (uint32_t)cnt;
+        w += simple ? k : cnt + 2 * k;
+        for (int64_t i = p->rs[v]; i < w; i++)
+            p->nb[i] = (uint32_t)p->g[p->nb[i]];
+    }
+    p->rs[nv] = w;
+    free(ps);
+    free(pr);
+    free(used);
     return R3D_OK;
+oom:
+    free(ps);
+    free(pr);
+    free(used);
+    return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
-/* One step of the current part: the umbrella Laplacian's normal part plus
- * its pressure, as a move along each vertex's edge, added to its group. A
- * group occurs once per part, so the threads never write the same slot. */
+/* Clamp t to the edge, keeping off the voxel centres. */
+static double clamp_t(double t)
+{
+    return t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+}
+
+/* One label alone (each group one vertex): the step of every vertex that
+ * moves, straight into its group. No pass reads a neighbour here, so the
+ * threads never meet. */
+static void step_one(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[0];
+    for (int64_t v = b; v < e; v++) {
+        if (!p->ok[v])
+            continue;
+        int64_t g = p->g[v];
+        double t0 = f->t[g];
+        double t = clamp_t(t0 + (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1] +
+                           FLOW_MOMENTUM * f->vel[g]);
+        f->vel[g] = t - t0;
+        f->t[g] = t;
+        const double *d = f->dtab[f->dc[g]];
+        for (int c = 0; c < 3; c++)
+            f->pos[3 * g + c] = f->p0[3 * g + c] + t * d[c];
+    }
+}
+
+/* Several labels: the current part's moves, added to their groups (a group
+ * occurs once per part, so the threads never write the same slot). */
 static void move_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     part *p = &f->P[f->cur];
     for (int64_t v = b; v < e; v++) {
-        int64_t g = p->g[v];
-        const double *x = f->pos + 3 * g, *n = p->nrm + 3 * v, *d = f->d + 3 * g;
-        double q[3] = {0, 0, 0}, rr = 0; /* sums of the neighbours and of |r|^2 */
-        int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
-        for (int64_t i = 0; i < cnt; i++) {
-            const double *r = f->pos + 3 * p->nb[s0 + i];
-            q[0] += r[0];
-            q[1] += r[1];
-            q[2] += r[2];
-            rr += r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
-        }
-        double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-        double dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-        if (!cnt || !(ln > 0) || !(dd > 0))
+        if (!p->ok[v])
             continue;
-        double L[3] = {q[0] / (double)cnt - x[0], q[1] / (double)cnt - x[1],
-                       q[2] / (double)cnt - x[2]};
-        double u[3] = {n[0] / ln, n[1] / ln, n[2] / ln};
-        double st;
-        if (p->c) {
-            st = FLOW_LAMBDA * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2] - p->c[v]) + p->delta;
-        } else {
-            /* the umbrella's normal part is about H |e|^2 / 2: divided by
-             * the mean squared edge, so long edges across thick slices do
-             * not flatten the equator and sharpen the poles (at rest H,
-             * not the umbrella, is the same everywhere) */
-            double m2 = rr / (double)cnt - 2 * (x[0] * q[0] + x[1] * q[1] + x[2] * q[2]) /
-                        (double)cnt + x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
-            double ref = FLOW_EDGE2 * f->smin * f->smin, sc = m2 > ref ? ref / m2 : 1;
-            st = FLOW_LAMBDA * sc * (u[0] * L[0] + u[1] * L[1] + u[2] * L[2]) + p->delta;
-        }
-        f->acc[g] += st * (u[0] * d[0] + u[1] * d[1] + u[2] * d[2]) / dd;
+        int64_t g = p->g[v];
+        f->acc[g] += (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1];
         f->k[g]++;
     }
 }
@@ -312,103 +484,121 @@ static void update_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     for (int64_t g = b; g < e; g++) {
-        if (f->k[g]) {
+        if (f->k && f->k[g]) {
             double t0 = f->t[g];
-            double t = t0 + f->acc[g] / f->k[g] +
-                       FLOW_MOMENTUM * f->vel[g];
-            t = t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+            double t = clamp_t(t0 + f->acc[g] / f->k[g] + FLOW_MOMENTUM * f->vel[g]);
             f->vel[g] = t - t0;
             f->t[g] = t;
+            f->acc[g] = 0;
+            f->k[g] = 0;
         }
-        f->acc[g] = 0;
-        f->k[g] = 0;
+        const double *d = f->dtab[f->dc[g]];
         for (int c = 0; c < 3; c++)
-            f->pos[3 * g + c] = f->p0[3 * g + c] + f->t[g] * f->d[3 * g + c];
+            f->pos[3 * g + c] = f->p0[3 * g + c] + f->t[g] * d[c];
     }
 }
 
-/* The grid edge of every group, from the first vertex that has it: p0 the
- * centre of the voxel of that vertex's label, d to the other centre. */
+typedef struct edge_ctx {
+    flow *f;
+    const r3d_volume *lab;
+    uint16_t value;
+    const double (*inv)[3];
+    int part;
+    atomic_int bad; /* some vertex is not on a boundary edge */
+} edge_ctx;
+
+/* Vertices [b, e) of one part whose group has no edge yet (an earlier
+ * part's vertex may have given it one; within a part groups differ, so
+ * the threads never meet). */
+static void edge_pass(void *ctx, int64_t b, int64_t e)
+{
+    edge_ctx *x = ctx;
+    flow *f = x->f;
+    const r3d_volume *lab = x->lab;
+    const double(*M)[4] = lab->ijk_to_lps;
+    const double(*inv)[3] = x->inv;
+    const r3d_mesh *m = f->P[x->part].m;
+    const int64_t *gp = f->P[x->part].g;
+    double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
+    for (int64_t v = b; v < e; v++) {
+        int64_t g = gp[v];
+        if (f->t[g] >= 0)
+            continue;
+        double xx[3] = {sg * m->v[3 * v] - M[0][3], sg * m->v[3 * v + 1] - M[1][3],
+                        m->v[3 * v + 2] - M[2][3]};
+        double ijk[3];
+        for (int r = 0; r < 3; r++)
+            ijk[r] = inv[r][0] * xx[0] + inv[r][1] * xx[1] + inv[r][2] * xx[2];
+        int a = 0;
+        double best = 1;
+        for (int k = 0; k < 3; k++) {
+            double h = fabs(ijk[k] - floor(ijk[k]) - 0.5);
+            if (h < best) {
+                best = h;
+                a = k;
+            }
+        }
+        int64_t q0[3], q1[3];
+        for (int k = 0; k < 3; k++) {
+            q0[k] = q1[k] = k == a ? (int64_t)floor(ijk[k]) : (int64_t)llround(ijk[k]);
+            if (k != a && fabs(ijk[k] - (double)q0[k]) > 0.01)
+                best = 1;
+        }
+        q1[a]++;
+        int in0 = is_in(lab, x->value, q0[0], q0[1], q0[2]);
+        int in1 = is_in(lab, x->value, q1[0], q1[1], q1[2]);
+        if (best > 0.01 || in0 == in1) {
+            atomic_store(&x->bad, 1);
+            continue;
+        }
+        const int64_t *pi = in0 ? q0 : q1;
+        for (int r = 0; r < 3; r++) {
+            double ci = M[r][0] * pi[0] + M[r][1] * pi[1] + M[r][2] * pi[2] + M[r][3];
+            f->p0[3 * g + r] = (r < 2 ? sg : 1) * ci;
+        }
+        f->dc[g] = (uint8_t)(2 * a + in1 + 6 * (sg < 0));
+        f->t[g] = 0.5;
+    }
+}
+
+/* The grid edge of every group, from the first vertex that has it (parts
+ * in order): p0 the centre of the voxel of that vertex's label, d to the
+ * other centre. */
 static r3d_status find_edges(flow *f, const r3d_volume *lab, const uint16_t *values,
                              const double inv[3][3], r3d_error *err)
 {
     const double(*M)[4] = lab->ijk_to_lps;
+    for (int c = 0; c < 12; c++) {
+        int a = c % 6 / 2;
+        double s = c % 2 ? -1 : 1, dd = 0; /* in1: the outside centre is at -1 */
+        for (int r = 0; r < 3; r++) {
+            f->dtab[c][r] = s * M[r][a] * (r < 2 && c >= 6 ? -1 : 1);
+            dd += M[r][a] * M[r][a];
+        }
+        f->dtab[c][3] = 1 / dd;
+    }
     for (int64_t g = 0; g < f->ng; g++)
         f->t[g] = -1;
     for (int i = 0; i < f->np; i++) {
-        const r3d_mesh *m = f->P[i].m;
-        double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
-        for (int64_t v = 0; v < m->nv; v++) {
-            int64_t g = f->P[i].g[v];
-            if (f->t[g] >= 0)
-                continue;
-            double x[3] = {sg * m->v[3 * v] - M[0][3], sg * m->v[3 * v + 1] - M[1][3],
-                           m->v[3 * v + 2] - M[2][3]};
-            double ijk[3];
-            for (int r = 0; r < 3; r++)
-                ijk[r] = inv[r][0] * x[0] + inv[r][1] * x[1] + inv[r][2] * x[2];
-            int a = 0;
-            double best = 1;
-            for (int k = 0; k < 3; k++) {
-                double h = fabs(ijk[k] - floor(ijk[k]) - 0.5);
-                if (h < best) {
-                    best = h;
-                    a = k;
-                }
-            }
-            int64_t q0[3], q1[3];
-            for (int k = 0; k < 3; k++) {
-                q0[k] = q1[k] = k == a ? (int64_t)floor(ijk[k]) : (int64_t)llround(ijk[k]);
-                if (k != a && fabs(ijk[k] - (double)q0[k]) > 0.01)
-                    best = 1;
-            }
-            q1[a]++;
-            int in0 = is_in(lab, values[i], q0[0], q0[1], q0[2]);
-            int in1 = is_in(lab, values[i], q1[0], q1[1], q1[2]);
-            if (best > 0.01 || in0 == in1)
-                return r3d_fail(err, R3D_EARG,
-                                "mesh_smooth_label: vertex %lld is not on a boundary edge of "
-                                "label %u (the mesh must come unchanged from "
-                                "r3d_mesh_from_label)",
-                                (long long)v, (unsigned)values[i]);
-            const int64_t *pi = in0 ? q0 : q1, *po = in0 ? q1 : q0;
-            for (int r = 0; r < 3; r++) {
-                double ci = M[r][0] * pi[0] + M[r][1] * pi[1] + M[r][2] * pi[2] + M[r][3];
-                double co = M[r][0] * po[0] + M[r][1] * po[1] + M[r][2] * po[2] + M[r][3];
-                double s = r < 2 ? sg : 1;
-                f->p0[3 * g + r] = s * ci;
-                f->d[3 * g + r] = s * (co - ci);
-            }
-            f->t[g] = 0.5;
+        edge_ctx x = {f, lab, values[i], inv, i, 0};
+        atomic_init(&x.bad, 0);
+        r3d_parallel_for(f->P[i].m->nv, edge_pass, &x);
+        if (atomic_load(&x.bad)) {
+            int64_t v = 0; /* the first one, for the message */
+            while (v < f->P[i].m->nv && f->t[f->P[i].g[v]] >= 0)
+                v++;
+            return r3d_fail(err, R3D_EARG,
+                            "mesh_smooth_label: vertex %lld is not on a boundary edge of "
+                            "label %u (the mesh must come unchanged from "
+                            "r3d_mesh_from_label)",
+                            (long long)v, (unsigned)values[i]);
         }
     }
     return R3D_OK;
 }
 
-/* Isotropic: the target curvature of part i, from a Taubin-smoothed copy. */
-/* Block of the current part's vertices: the umbrella curvature (the
- * Laplacian's normal part) of the Taubin copy held in pos. */
-static void curv_pass(void *ctx, int64_t b, int64_t e)
-{
-    flow *f = ctx;
-    part *p = &f->P[f->cur];
-    for (int64_t v = b; v < e; v++) {
-        const double *x = f->pos + 3 * p->g[v], *n = p->nrm + 3 * v;
-        double q[3] = {0, 0, 0};
-        int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
-        for (int64_t k = 0; k < cnt; k++)
-            for (int c = 0; c < 3; c++)
-                q[c] += f->pos[3 * p->nb[s0 + k] + c];
-        double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-        p->c[v] = 0;
-        if (cnt && ln > 0)
-            for (int c = 0; c < 3; c++)
-                p->c[v] += (q[c] / (double)cnt - x[c]) * n[c] / ln;
-    }
-}
-
 /* Block of the current part's vertices: one pass of the edge-preserving
- * average of the target curvature, from cg (per group) into c. */
+ * average of the target curvature, from cg into cg2 (per group). */
 static void even_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
@@ -416,11 +606,12 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
     const double *cg = f->cg, *wt = f->wt;
     double itau = 1 / f->tau;
     for (int64_t v = b; v < e; v++) {
-        int64_t s0 = p->nstart[v], cnt = p->nstart[v + 1] - s0;
+        int64_t s0 = p->rs[v], cnt = p->nn[v];
+        const uint32_t *r = p->nb + s0;
         double c0 = cg[p->g[v]], sum = c0, ws = 1;
         for (int64_t k = 0; k < cnt; k++) {
-            double cn = cg[p->nb[s0 + k]], r = (cn - c0) * itau;
-            double w = 0, x = r * r * (WTAB / 16.0); /* exp(-r^2) from the table */
+            double cn = cg[r[k]], d = (cn - c0) * itau;
+            double w = 0, x = d * d * (WTAB / 16.0); /* exp(-d^2) from the table */
             if (x < WTAB) {
                 int ix = (int)x;
                 w = wt[ix] + (x - ix) * (wt[ix + 1] - wt[ix]);
@@ -428,37 +619,77 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
             sum += w * cn;
             ws += w;
         }
-        p->c[v] = sum / ws;
+        f->cg2[p->g[v]] = sum / ws;
     }
 }
 
-/* Isotropic: the target curvature of part i, from a Taubin-smoothed copy,
- * evened out along the surface (not across rims). Uses pos as scratch. */
+/* Block of the current part's vertices: one Jacobi pass of Taubin's
+ * filter (as r3d_mesh_smooth, on the one-rings at hand), pos into pos2. */
+static void taubin_pass(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    const double *src = f->pos;
+    for (int64_t v = b; v < e; v++) {
+        int64_t g = p->g[v], cnt = p->nn[v];
+        const double *x = src + 3 * g;
+        double *o = f->pos2 + 3 * g;
+        if (p->fixed[v] || cnt == 0) {
+            o[0] = x[0];
+            o[1] = x[1];
+            o[2] = x[2];
+            continue;
+        }
+        const uint32_t *r = p->nb + p->rs[v];
+        double q[3] = {0, 0, 0};
+        for (int64_t i = 0; i < cnt; i++) {
+            const double *y = src + 3 * (int64_t)r[i];
+            q[0] += y[0];
+            q[1] += y[1];
+            q[2] += y[2];
+        }
+        for (int c = 0; c < 3; c++)
+            o[c] = x[c] + f->w * (q[c] / (double)cnt - x[c]);
+    }
+}
+
+/* Isotropic: the target curvature of part i, from a Taubin-smoothed copy
+ * (r3d_mesh_smooth's filter at the same strength, run here on the rings
+ * already built), evened out along the surface (not across rims). Uses
+ * pos and pos2 as scratch. */
 static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
 {
     part *p = &f->P[i];
     const r3d_mesh *m = p->m;
-    r3d_mesh *cp = r3d_mesh_copy(m, err);
-    if (!cp)
-        return R3D_ENOMEM;
-    r3d_status st = r3d_mesh_smooth(cp, strength, err);
     p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
-    if (st != R3D_OK || !p->c) {
-        r3d_mesh_free(cp);
-        return st != R3D_OK ? st : r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
-    }
+    if (!p->c)
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
     for (int64_t v = 0; v < m->nv; v++)
         for (int c = 0; c < 3; c++)
-            f->pos[3 * p->g[v] + c] = cp->v[3 * v + c];
-    r3d_mesh_free(cp);
-    double V, A;
-    part_state(f, i, &V, &A);
-    r3d_parallel_for(m->nv, curv_pass, f);
-    for (int rep = 0; rep < TARGET_PASSES; rep++) {
-        for (int64_t v = 0; v < m->nv; v++)
-            f->cg[p->g[v]] = p->c[v];
-        r3d_parallel_for(m->nv, even_pass, f);
+            f->pos[3 * p->g[v] + c] = m->v[3 * v + c];
+    int iters = (int)(4 * strength + 0.5);
+    double mu = 1.0 / (TAUBIN_KPB - 1.0 / TAUBIN_LAMBDA);
+    f->cur = i;
+    for (int it = 0; it < 2 * iters; it++) {
+        f->w = it % 2 ? mu : TAUBIN_LAMBDA;
+        r3d_parallel_for(m->nv, taubin_pass, f);
+        double *tmp = f->pos;
+        f->pos = f->pos2;
+        f->pos2 = tmp;
     }
+    double V, A;
+    part_state(f, i, ST_CURV, &V, &A);
+    for (int64_t v = 0; v < m->nv; v++)
+        f->cg[p->g[v]] = p->c[v];
+    f->cur = i;
+    for (int rep = 0; rep < TARGET_PASSES; rep++) {
+        r3d_parallel_for(m->nv, even_pass, f);
+        double *tmp = f->cg;
+        f->cg = f->cg2;
+        f->cg2 = tmp;
+    }
+    for (int64_t v = 0; v < m->nv; v++)
+        p->c[v] = f->cg[p->g[v]];
     return R3D_OK;
 }
 
@@ -467,36 +698,47 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
  * voxel; a shared group moves by the average of its parts' offsets. */
 static r3d_status offset_to_volume(flow *f, r3d_error *err)
 {
-    double *mv = calloc((size_t)f->ng * 3 + 1, sizeof *mv);
-    if (!mv)
+    /* one label alone (each group one vertex): straight into pos */
+    int one = f->np == 1 && f->ng == f->P[0].m->nv;
+    double *mv = one ? NULL : calloc((size_t)f->ng * 3 + 1, sizeof *mv);
+    int32_t *k = one ? NULL : calloc((size_t)f->ng + 1, sizeof *k);
+    if (!one && (!mv || !k)) {
+        free(mv);
+        free(k);
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
+    }
+    if (one)
+        f->P[0].un = f->pos2; /* scratch by now, and as large */
     for (int rep = 0; rep < 2; rep++) {
         for (int i = 0; i < f->np; i++) {
             part *p = &f->P[i];
             if (!p->m->nt)
                 continue;
             double V, A;
-            part_state(f, i, &V, &A);
+            part_state(f, i, ST_NORMAL, &V, &A);
             double delta = A > 0 ? (p->V0 - V) / A : 0;
             delta = fmax(-0.25 * f->smin, fmin(0.25 * f->smin, delta));
             for (int64_t v = 0; v < p->m->nv; v++) {
-                const double *n = p->nrm + 3 * v;
-                double ln = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-                f->k[p->g[v]]++;
-                if (ln > 0)
-                    for (int c = 0; c < 3; c++)
-                        mv[3 * p->g[v] + c] += delta * n[c] / ln;
+                const double *n = p->un + 3 * v;
+                double *o = one ? f->pos + 3 * p->g[v] : mv + 3 * p->g[v];
+                for (int c = 0; c < 3; c++)
+                    o[c] += delta * n[c];
+                if (!one)
+                    k[p->g[v]]++;
             }
         }
-        for (int64_t g = 0; g < f->ng; g++) {
+        for (int64_t g = 0; !one && g < f->ng; g++) {
             for (int c = 0; c < 3; c++)
-                if (f->k[g])
-                    f->pos[3 * g + c] += mv[3 * g + c] / f->k[g];
+                if (k[g])
+                    f->pos[3 * g + c] += mv[3 * g + c] / k[g];
             mv[3 * g] = mv[3 * g + 1] = mv[3 * g + 2] = 0;
-            f->k[g] = 0;
+            k[g] = 0;
         }
     }
+    if (one)
+        f->P[0].un = NULL;
     free(mv);
+    free(k);
     return R3D_OK;
 }
 
@@ -541,19 +783,27 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     f.np = n;
     f.ng = ng;
     f.smin = smin;
+    f.inv[0] = 0;
+    for (int k = 1; k < INVTAB; k++)
+        f.inv[k] = 1 / (double)k;
     r3d_status st = R3D_OK;
+    if (ng > (int64_t)UINT32_MAX)
+        return r3d_fail(err, R3D_EUNSUPPORTED, "mesh_smooth_label: more than 2^32 - 1 vertices");
+    /* one label alone: every group is one vertex, and a step goes straight
+     * into it; several: the steps are averaged per group first */
+    int one = n == 1 && ng == meshes[0]->nv;
     f.P = calloc((size_t)n + 1, sizeof *f.P);
     f.pos = malloc((size_t)ng * 3 * sizeof *f.pos + 1);
-    if (!f.P || !f.pos)
+    f.p0 = malloc((size_t)ng * 3 * sizeof *f.p0 + 1);
+    f.dc = malloc((size_t)ng + 1);
+    f.t = malloc((size_t)ng * sizeof *f.t + 1);
+    f.vel = calloc((size_t)ng + 1, sizeof *f.vel);
+    if (!f.P || !f.pos || !f.p0 || !f.dc || !f.t || !f.vel)
         goto oom;
-    {
-        f.p0 = malloc((size_t)ng * 3 * sizeof *f.p0 + 1);
-        f.d = malloc((size_t)ng * 3 * sizeof *f.d + 1);
-        f.t = malloc((size_t)ng * sizeof *f.t + 1);
+    if (!one) {
         f.acc = calloc((size_t)ng + 1, sizeof *f.acc);
         f.k = calloc((size_t)ng + 1, sizeof *f.k);
-        f.vel = calloc((size_t)ng + 1, sizeof *f.vel);
-        if (!f.p0 || !f.d || !f.t || !f.acc || !f.k || !f.vel)
+        if (!f.acc || !f.k)
             goto oom;
     }
     int64_t off = 0;
@@ -562,13 +812,14 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->m = meshes[i];
         p->g = grp + off;
         off += meshes[i]->nv;
-        p->nrm = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->nrm + 1);
-        p->fn = malloc((size_t)meshes[i]->nt * 3 * sizeof *p->fn + 1);
-        if (!p->nrm || !p->fn)
+        p->ab = malloc((size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
+        p->ok = malloc((size_t)meshes[i]->nv + 1);
+        if (!p->ab || !p->ok)
             goto oom;
-        if ((st = r3d__vtri_build(p->m, &p->vt, err)) != R3D_OK)
-            goto out;
-        if ((st = part_neighbours(&f, p, err)) != R3D_OK)
+        /* one label alone borrows pos2 for its normals (offset_to_volume) */
+        if (iso && !one && !(p->un = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
+            goto oom;
+        if ((st = part_rings(p, err)) != R3D_OK)
             goto out;
         p->V0 = meshes[i]->nt ? (double)count_label(labels, values[i]) * fabs(det) : 0;
     }
@@ -576,16 +827,17 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         goto out;
     if (iso) {
         f.cg = malloc((size_t)ng * sizeof *f.cg + 1);
-        if (!f.cg)
+        f.cg2 = malloc((size_t)ng * sizeof *f.cg2 + 1);
+        f.pos2 = malloc((size_t)ng * 3 * sizeof *f.pos2 + 1);
+        if (!f.cg || !f.cg2 || !f.pos2)
             goto oom;
         f.tau = TARGET_TAU * smin;
         for (int i = 0; i <= WTAB; i++)
             f.wt[i] = exp(-16.0 * i / WTAB);
-    }
-    if (iso)
         for (int i = 0; i < n; i++)
             if (meshes[i]->nt && (st = part_target(&f, i, strength, err)) != R3D_OK)
                 goto out;
+    }
     r3d_parallel_for(ng, update_pass, &f);
     int iters = (int)((iso ? ISO_PER_STRENGTH : FLOW_PER_STRENGTH) * strength + 0.5);
     for (int it = 0; it < iters; it++) {
@@ -593,10 +845,17 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
             if (!meshes[i]->nt)
                 continue;
             double V, A;
-            part_state(&f, i, &V, &A);
+            part_state(&f, i, ST_STEP, &V, &A);
             f.P[i].delta = A > 0 ? (f.P[i].V0 - V) / A : 0;
         }
+        if (one) {
+            if (meshes[0]->nt)
+                r3d_parallel_for(meshes[0]->nv, step_one, &f);
+            continue;
+        }
         for (int i = 0; i < n; i++) {
+            if (!meshes[i]->nt)
+                continue;
             f.cur = i;
             r3d_parallel_for(meshes[i]->nv, move_pass, &f);
         }
@@ -614,22 +873,26 @@ oom:
 out:
     if (f.P)
         for (int i = 0; i < n; i++) {
-            r3d__vtri_free(&f.P[i].vt);
-            free(f.P[i].nrm);
-            free(f.P[i].fn);
-            free(f.P[i].nstart);
+            free(f.P[i].rs);
+            free(f.P[i].nn);
             free(f.P[i].nb);
             free(f.P[i].c);
+            free(f.P[i].ab);
+            free(f.P[i].un);
+            free(f.P[i].ok);
+            free(f.P[i].fixed);
         }
     free(f.P);
     free(f.pos);
     free(f.p0);
-    free(f.d);
+    free(f.dc);
     free(f.t);
     free(f.acc);
     free(f.k);
     free(f.vel);
     free(f.cg);
+    free(f.cg2);
+    free(f.pos2);
     return st;
 }
 
