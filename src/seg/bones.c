@@ -1,8 +1,10 @@
 /* bones.c - the skeleton (coarse grid) and its parts.
  *
  * Bone is found by hysteresis: voxels within 12 mm of cortical bone (above
- * 350 HU) that are above 160 HU - or above 100 HU in the spine's region,
- * where vertebral marrow is fainter - in components that hold cortical
+ * 350 HU) that are above 160 HU - or, in the spine's region, within 25 mm
+ * and above 100 HU: vertebral marrow is fainter, and an osteoporotic body's
+ * shell seldom reaches 350 HU at 3 mm, so its centre lies far from any
+ * cortical voxel - in components that hold cortical
  * bone and at least 0.2 mL, which keeps contrast-filled vessels and
  * calcified specks out. Parts, from position in each axial slice relative
  * to the body's centre (RAS grid: -i left, +j anterior):
@@ -32,6 +34,8 @@
 #define BONE_WEAK_HU 160.0
 #define BONE_SPINE_WEAK_HU 100.0
 #define BONE_STRONG_HU 350.0
+#define BONE_REACH_MM 12.0
+#define BONE_SPINE_REACH_MM 25.0
 #define MARROW_HU 60.0
 #define RIB_THICK_MM 5.0
 #define RIB_FAR_MM 15.0
@@ -192,15 +196,19 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     if (!strong)
         goto fail;
     uint8_t *s = strong->voxels;
+    /* Distance to cortical bone: the complement's inside distance. */
     for (int64_t p = 0; p < n; p++)
-        s[p] = body[p] && hu[p] >= BONE_STRONG_HU;
-    if (!(near = r3d_image_dilate(strong, 12.0, err)) || !(bone = r3d_volume_new_like(lo, R3D_U8, err)))
+        s[p] = !(body[p] && hu[p] >= BONE_STRONG_HU);
+    if (!(near = r3d_image_distance(strong, err)) || !(bone = r3d_volume_new_like(lo, R3D_U8, err)))
         goto fail;
-    uint8_t *b = bone->voxels;
-    const uint8_t *nr = near->voxels;
     for (int64_t p = 0; p < n; p++)
-        b[p] = body[p] && nr[p] &&
-               hu[p] >= (SPINE_REGION(p) ? BONE_SPINE_WEAK_HU : BONE_WEAK_HU);
+        s[p] = !s[p];
+    uint8_t *b = bone->voxels;
+    const float *nr = near->voxels;
+    for (int64_t p = 0; p < n; p++)
+        b[p] = body[p] &&
+               (SPINE_REGION(p) ? nr[p] <= BONE_SPINE_REACH_MM && hu[p] >= BONE_SPINE_WEAK_HU
+                                : nr[p] <= BONE_REACH_MM && hu[p] >= BONE_WEAK_HU);
     r3d_volume_free(near);
     near = NULL;
     if (!(cc = r3d_image_components(bone, 26, &nc, &sizes, err)))
