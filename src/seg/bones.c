@@ -43,6 +43,7 @@
 typedef struct piece {
     int64_t n, k0, k1, i0, i1, j0, j1;
     double dsum; /* sum of depth below the skin */
+    int64_t in_trunk;
     int near_lung;
 } piece;
 
@@ -107,6 +108,41 @@ static void fill_dense_holes(uint8_t *b, const float *hu, int64_t nx, int64_t ny
         }
     }
     free(lab), free(q);
+}
+
+/* The trunk: in each axial slice, the largest 4-connected piece of the
+ * body (an arm held beside the chest is a piece of its own wherever air
+ * parts it from the trunk). Marks 1 in trunk; 0 on failure. */
+static int trunk_mask(const uint8_t *body, const float *hu, int64_t nx, int64_t ny, int64_t nz,
+                      uint8_t *trunk)
+{
+    int64_t ns = nx * ny;
+    int32_t *lab = malloc((size_t)ns * sizeof *lab);
+    int64_t *q = malloc((size_t)ns * sizeof *q), *best = malloc((size_t)ns * sizeof *best);
+    if (!lab || !q || !best) {
+        free(lab), free(q), free(best);
+        return 0;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        const uint8_t *s = body + ns * k;
+        int64_t nbest = 0;
+        memset(lab, 0, (size_t)ns * sizeof *lab);
+        for (int64_t p0 = 0; p0 < ns; p0++) {
+            if (!s[p0] || lab[p0])
+                continue;
+            int border;
+            double sum;
+            int64_t t = slice_piece(s, hu + ns * k, nx, ny, 0, p0, lab, q, &sum, &border);
+            if (t > nbest) {
+                nbest = t;
+                memcpy(best, q, (size_t)t * sizeof *q);
+            }
+        }
+        for (int64_t x = 0; x < nbest; x++)
+            trunk[ns * k + best[x]] = 1;
+    }
+    free(lab), free(q), free(best);
+    return 1;
 }
 
 /* Cranium slices: axial slices where bone encloses (4-connected, not
@@ -379,6 +415,12 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         }
         depth = oc && (!lung || ld) ? r3d_image_distance(c->body_lo, err) : NULL;
         pc = depth ? calloc((size_t)nc + 1, sizeof *pc) : NULL;
+        uint8_t *trunk = pc ? calloc((size_t)n, 1) : NULL;
+        if (trunk && !trunk_mask(body, hu, nx, ny, nz, trunk))
+            free(trunk), trunk = NULL;
+        if (!trunk) {
+            free(pc), pc = NULL;
+        }
         if (!pc) {
             if (depth)
                 r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
@@ -407,7 +449,9 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             if (j > x->j1) x->j1 = j;
             if (dv && dv[p])
                 x->near_lung = 1;
+            x->in_trunk += trunk[p];
         }
+        free(trunk);
         for (int64_t q = 1; q <= nc; q++) {
             piece *x = &pc[q];
             double h = (x->k1 - x->k0 + 1) * sz;
@@ -417,7 +461,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             double across = fmax((x->i1 - x->i0 + 1) * sx, (x->j1 - x->j0 + 1) * sy);
             int slender = area < 500 && h < 150 && x->dsum / x->n < 45 &&
                           across >= fmax(30.0, 0.8 * h);
-            x->near_lung = x->near_lung || (slender && !(head && lk1 < 0));
+            x->near_lung = (x->near_lung || (slender && !(head && lk1 < 0))) &&
+                           2 * x->in_trunk >= x->n;
         }
         for (int64_t p = 0; p < n; p++)
             if (ol[p] && pc[ol[p]].near_lung)
