@@ -18,7 +18,9 @@
  *             the lungs, that are slender (under 500 mm^2 per slice on
  *             average, under 150 mm high), curve across the slice (wider
  *             than 30 mm and than 0.8 x their height: arm bones run along
- *             the body) and lie within 45 mm of the skin;
+ *             the body) and lie within 45 mm of the skin; either way at
+ *             least half of a rib lies in the trunk (the largest piece of
+ *             the body in each slice: an arm held beside the chest is not);
  *             ribs are closed and their marrow filled like the spine's;
  *             a long bone touching a rib (deeper than RIB_THICK_MM inside)
  *             is split off to "bones";
