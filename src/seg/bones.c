@@ -6,7 +6,10 @@
  * shell seldom reaches 350 HU at 3 mm, so its centre lies far from any
  * cortical voxel - in components that hold cortical
  * bone and at least 0.2 mL, which keeps contrast-filled vessels and
- * calcified specks out. Parts, from position in each axial slice relative
+ * calcified specks out. A contrast-filled aorta lying on the vertebrae
+ * joins their component; it is told apart along the body axis (see
+ * blood_by_bone: a vessel's column is even, a vertebra's is not) and
+ * taken out. Parts, from position in each axial slice relative
  * to the body's centre (RAS grid: -i left, +j anterior):
  *   spine   - within 35 mm of the midline and behind the body's centre;
  *             closed by one coarse voxel and its marrow holes
@@ -147,6 +150,76 @@ static int trunk_mask(const uint8_t *body, const float *hu, int64_t nx, int64_t 
     return 1;
 }
 
+/* Contrast-filled blood next to the spine (the aorta lying on the
+ * vertebral bodies, at 100-300 HU like marrow): voxels of labels 1 or 3
+ * in b whose column (same i, j) stays within BLOOD_SD_HU of its mean over
+ * +-BLOOD_HALF_MM along the body axis, between BLOOD_LO_HU and
+ * BLOOD_HI_HU - a vertebral column always meets a disc's dip or an
+ * endplate's peak over 40 mm, a vessel running along the body does not -
+ * in axial pieces of at least BLOOD_MIN_MM2, grown by BLOOD_GROW_MM within
+ * those labels (its wall, calcified or blurred). Marks 1 in vessel;
+ * returns the number of voxels, -1 when out of memory. */
+#define BLOOD_LO_HU 100.0
+#define BLOOD_HI_HU 300.0
+#define BLOOD_SD_HU 20.0
+#define BLOOD_HALF_MM 20.0
+#define BLOOD_MIN_MM2 150.0
+#define BLOOD_GROW_MM 5.0
+static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *vessel,
+                             r3d_error *err)
+{
+    int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, n = ns * nz;
+    const float *hu = lo->voxels;
+    double sx = lo->spacing_mm[0], sy = lo->spacing_mm[1];
+    int64_t w = (int64_t)floor(BLOOD_HALF_MM / lo->spacing_mm[2] + 0.5), found = 0;
+    r3d_volume *seed = r3d_volume_new_like(lo, R3D_U8, err);
+    int32_t *lab = malloc((size_t)ns * sizeof *lab);
+    int64_t *q = malloc((size_t)ns * sizeof *q);
+    if (!seed || !lab || !q) {
+        r3d_volume_free(seed), free(lab), free(q);
+        return -1;
+    }
+    uint8_t *sd = seed->voxels;
+    for (int64_t p = 0; p < n; p++) {
+        if ((b[p] != 1 && b[p] != 3 && b[p] != 4) || hu[p] < BLOOD_LO_HU || hu[p] >= BLOOD_HI_HU)
+            continue;
+        int64_t k = p / ns, ka = k - w < 0 ? 0 : k - w, kb = k + w >= nz ? nz - 1 : k + w;
+        double s1 = 0, s2 = 0;
+        for (int64_t kk = ka; kk <= kb; kk++) {
+            double v = hu[p % ns + ns * kk];
+            s1 += v, s2 += v * v;
+        }
+        double m = s1 / (double)(kb - ka + 1), var = s2 / (double)(kb - ka + 1) - m * m;
+        sd[p] = kb > ka && var < BLOOD_SD_HU * BLOOD_SD_HU;
+    }
+    /* Keep the axial pieces of vessel size. */
+    for (int64_t k = 0; k < nz; k++) {
+        uint8_t *s = sd + ns * k;
+        memset(lab, 0, (size_t)ns * sizeof *lab);
+        for (int64_t p0 = 0; p0 < ns; p0++) {
+            if (!s[p0] || lab[p0])
+                continue;
+            int border;
+            double sum;
+            int64_t t = slice_piece(s, hu + ns * k, nx, ny, 0, p0, lab, q, &sum, &border);
+            if (t * sx * sy < BLOOD_MIN_MM2)
+                for (int64_t x = 0; x < t; x++)
+                    s[q[x]] = 0;
+        }
+    }
+    free(lab), free(q);
+    r3d_volume *grown = r3d_image_dilate(seed, BLOOD_GROW_MM, err);
+    r3d_volume_free(seed);
+    if (!grown)
+        return -1;
+    const uint8_t *g = grown->voxels;
+    for (int64_t p = 0; p < n; p++)
+        if (g[p] && (b[p] == 1 || b[p] == 3 || b[p] == 4))
+            vessel[p] = 1, found++;
+    r3d_volume_free(grown);
+    return found;
+}
+
 /* Cranium slices: axial slices where bone encloses (4-connected, not
  * touching the slice border) a soft-tissue region of brain size - at least
  * CRANIUM_MIN_MM2 and CRANIUM_BODY_FRAC of the body's section, mean HU
@@ -227,6 +300,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     r3d_volume *strong = r3d_volume_new_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
+    uint8_t *vessel = NULL;   /* per voxel: contrast blood taken out of the bone */
     uint8_t *skull_of = NULL; /* per voxel of a head: 5 skull, 6 mandible, 0 other */
     r3d_volume *bcc = NULL;
     int64_t nc = 0, *sizes = NULL;
@@ -378,6 +452,20 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     }
     free(skull_of);
     skull_of = NULL;
+    /* The aorta on the spine: out of the bone, and kept out below. */
+    if (!(vessel = calloc((size_t)n, 1))) {
+        st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        goto out;
+    }
+    int64_t nvessel = blood_by_bone(lo, b, vessel, err);
+    if (nvessel < 0) {
+        if (err && err->code == R3D_OK)
+            r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        goto fail;
+    }
+    for (int64_t p = 0; p < n && nvessel; p++)
+        if (vessel[p])
+            b[p] = 0;
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
      * then fill the marrow it encloses. */
     {
@@ -398,6 +486,9 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(cl);
     }
     fill_dense_holes(b, hu, nx, ny, nz, 1, MARROW_HU);
+    for (int64_t p = 0; p < n && nvessel; p++)
+        if (vessel[p])
+            b[p] = 0;
 
     /* Ribs among the other pieces. */
     {
@@ -538,13 +629,16 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(near_core);
         r3d_volume_free(lab);
     }
-    free(ci), free(cj);
+    for (int64_t p = 0; p < n && nvessel; p++)
+        if (vessel[p])
+            b[p] = 0;
+    free(ci), free(cj), free(vessel);
     c->bone_lo = bone;
     return R3D_OK;
 fail:
     st = err ? err->code : R3D_ENOMEM;
 out:
-    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of);
+    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of), free(vessel);
     r3d_volume_free(bcc);
     r3d_volume_free(strong), r3d_volume_free(near), r3d_volume_free(bone), r3d_volume_free(cc);
     return st;
