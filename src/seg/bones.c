@@ -1,7 +1,8 @@
 /* bones.c - the skeleton (coarse grid) and its parts.
  *
- * Bone is found by hysteresis: voxels within 12 mm of cortical bone (above
- * 350 HU) that are above 160 HU - or, in the spine's region, within 25 mm
+ * Bone is found by hysteresis: voxels within 40 mm of cortical bone (above
+ * 350 HU) that are above 160 HU (a rib at 3 mm reaches 350 HU only here
+ * and there along its length) - or, in the spine's region, within 25 mm
  * and above 100 HU: vertebral marrow is fainter, and an osteoporotic body's
  * shell seldom reaches 350 HU at 3 mm, so its centre lies far from any
  * cortical voxel - in components that hold cortical
@@ -39,7 +40,7 @@
 #define BONE_WEAK_HU 160.0
 #define BONE_SPINE_WEAK_HU 100.0
 #define BONE_STRONG_HU 350.0
-#define BONE_REACH_MM 12.0
+#define BONE_REACH_MM 40.0
 #define BONE_SPINE_REACH_MM 25.0
 #define MARROW_HU 60.0
 #define RIB_THICK_MM 5.0
