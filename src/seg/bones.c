@@ -633,6 +633,13 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     for (int64_t p = 0; p < n && nvessel; p++)
         if (vessel[p])
             b[p] = 0;
+    if (nvessel) {
+        r3d_volume *vo = r3d_volume_new_like(lo, R3D_U8, err);
+        if (!vo)
+            goto fail;
+        memcpy(vo->voxels, vessel, (size_t)n);
+        c->bone_out_lo = vo;
+    }
     free(ci), free(cj), free(vessel);
     c->bone_lo = bone;
     return R3D_OK;
