@@ -26,6 +26,9 @@
  *             least half of a rib lies in the trunk (the largest piece of
  *             the body in each slice: an arm held beside the chest is not);
  *             ribs are closed and their marrow filled like the spine's;
+ *             the spine region's bone nearer (through bone) to a rib than
+ *             to the vertebral core (within 15 mm of the midline) is rib:
+ *             its head and neck;
  *             a long bone touching a rib (deeper than RIB_THICK_MM inside)
  *             is split off to "bones";
  *   skull, mandible - on a head (see the block "A head" below);
@@ -44,6 +47,7 @@
 #define BONE_SPINE_REACH_MM 25.0
 #define MARROW_HU 60.0
 #define RIB_THICK_MM 5.0
+#define SPINE_CORE_MM 15.0
 #define RIB_FAR_MM 15.0
 
 typedef struct piece {
@@ -583,6 +587,32 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
                 b[p] = 2;
         r3d_volume_free(cl);
         fill_dense_holes(b, hu, nx, ny, nz, 2, MARROW_HU);
+    }
+    /* Rib heads and necks: the spine's region reaches 35 mm from the
+     * midline, where a rib's neck runs to its joints with the vertebra.
+     * Spine-region bone goes to the nearer, through bone, of the
+     * vertebral core (within SPINE_CORE_MM of the midline) and the ribs. */
+    {
+        r3d_volume *lab = r3d_volume_new_like(lo, R3D_U8, err);
+        r3d_volume *within = lab ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
+        if (!within) {
+            r3d_volume_free(lab);
+            goto fail;
+        }
+        uint8_t *lv = lab->voxels, *wv = within->voxels;
+        int64_t nrib = 0;
+        for (int64_t p = 0; p < n; p++) {
+            wv[p] = b[p] == 1 || b[p] == 2;
+            lv[p] = b[p] == 2 ? 2 : b[p] == 1 && fabs(DX(p)) < SPINE_CORE_MM ? 1 : 0;
+            nrib += b[p] == 2;
+        }
+        if (nrib) {
+            seg_propagate(lab, within);
+            for (int64_t p = 0; p < n; p++)
+                if (b[p] == 1 && lv[p] == 2)
+                    b[p] = 2;
+        }
+        r3d_volume_free(lab), r3d_volume_free(within);
     }
     /* A long bone touching a rib (the humerus lying on the chest wall)
      * joins its piece; no rib is that thick. Rib voxels within RIB_THICK_MM

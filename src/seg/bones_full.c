@@ -12,13 +12,14 @@
  *      or when its coarse voxel lies in the coarse bone's core (all six
  *      neighbours bone: marrow fainter than the edge) and it is not fat
  *      (BONE_CORE_HU);
- *   3. each label's axial holes are filled - marrow: any hole of a rib,
+ *   3. each label's holes are filled (axial slices; for all but the spine
+ *      coronal and sagittal too) - marrow: any hole of a rib,
  *      the sternum or another bone up to HOLE_MAX_MM2 whose mean HU is
  *      above HOLE_FAT_HU (fatty marrow, not air; a rib's or the sternum's
  *      up to RIB_HOLE_MAX_MM2), and a vertebra's holes
  *      only when denser than MARROW_HU (the spinal canal, CSF and cord,
  *      stays out). The skull's hole is the brain: not filled.
- * On a grid that is its own coarse grid (f = 1) only step 3 runs on labels
+ * On a grid that is its own coarse grid (f = 1) only step 3 runs, on labels
  * other than the spine and ribs (seg_bones filled those). */
 #include "seg_internal.h"
 
@@ -33,55 +34,61 @@
 #define RIB_HOLE_MAX_MM2 400.0
 #define HOLE_MAX_MM2 1000.0
 
-/* Fill, in every axial slice of lab (uint8), the holes of label `value`:
- * 4-connected pieces of other voxels, not touching the slice's edge and
- * enclosed by `value` alone, of mean HU >= min_hu and area <= max_mm2. */
-static int fill_holes_of(uint8_t *lab, const float *hu, int64_t nx, int64_t ny, int64_t nz,
-                         double sx, double sy, uint8_t value, double min_hu, double max_mm2)
+/* Fill, in every slice normal to axis `axis` of lab (uint8, dims d,
+ * spacing sp), the holes of label `value`: 4-connected pieces of other
+ * voxels, not touching the slice's edge and enclosed by `value` alone,
+ * of mean HU >= min_hu and area <= max_mm2. */
+static int fill_holes_of(uint8_t *lab, const float *hu, const int64_t d[3], const double sp[3],
+                         int axis, uint8_t value, double min_hu, double max_mm2)
 {
-    int64_t ns = nx * ny;
+    int a = axis == 0 ? 1 : 0, b = axis == 2 ? 1 : 2; /* the slice's two axes */
+    int64_t stride[3] = {1, d[0], d[0] * d[1]};
+    int64_t na = d[a], nbb = d[b], ns = na * nbb;
+    int64_t sa = stride[a], sb = stride[b];
+    double px = sp[a] * sp[b];
     uint8_t *seen = malloc((size_t)ns);
     int64_t *q = malloc((size_t)ns * sizeof *q);
     if (!seen || !q) {
         free(seen), free(q);
         return 0;
     }
-    for (int64_t k = 0; k < nz; k++) {
-        uint8_t *s = lab + ns * k;
-        const float *h = hu + ns * k;
+    for (int64_t c = 0; c < d[axis]; c++) {
+        int64_t base = c * stride[axis];
+#define AT(u) (base + ((u) % na) * sa + ((u) / na) * sb) /* slice index -> voxel */
         int any = 0;
-        for (int64_t p = 0; p < ns && !any; p++)
-            any = s[p] == value;
+        for (int64_t u = 0; u < ns && !any; u++)
+            any = lab[AT(u)] == value;
         if (!any)
             continue;
         memset(seen, 0, (size_t)ns);
-        for (int64_t p0 = 0; p0 < ns; p0++) {
-            if (s[p0] == value || seen[p0])
+        for (int64_t u0 = 0; u0 < ns; u0++) {
+            if (seen[u0] || lab[AT(u0)] == value)
                 continue;
             int64_t hd = 0, t = 0;
             int open = 0;
             double sum = 0;
-            q[t++] = p0;
-            seen[p0] = 1;
+            q[t++] = u0;
+            seen[u0] = 1;
             while (hd < t) {
-                int64_t p = q[hd++], i = p % nx, j = p / nx;
-                sum += h[p];
-                if (i == 0 || j == 0 || i == nx - 1 || j == ny - 1)
+                int64_t u = q[hd++], i = u % na, j = u / na;
+                sum += hu[AT(u)];
+                if (i == 0 || j == 0 || i == na - 1 || j == nbb - 1)
                     open = 1;
-                int64_t nb[4] = {i > 0 ? p - 1 : -1, i < nx - 1 ? p + 1 : -1,
-                                 j > 0 ? p - nx : -1, j < ny - 1 ? p + nx : -1};
-                for (int d = 0; d < 4; d++)
-                    if (nb[d] >= 0 && !seen[nb[d]] && s[nb[d]] != value) {
-                        seen[nb[d]] = 1;
-                        q[t++] = nb[d];
+                int64_t nb[4] = {i > 0 ? u - 1 : -1, i < na - 1 ? u + 1 : -1,
+                                 j > 0 ? u - na : -1, j < nbb - 1 ? u + na : -1};
+                for (int e = 0; e < 4; e++)
+                    if (nb[e] >= 0 && !seen[nb[e]] && lab[AT(nb[e])] != value) {
+                        seen[nb[e]] = 1;
+                        q[t++] = nb[e];
                     }
             }
-            if (open || sum / t < min_hu || t * sx * sy > max_mm2)
+            if (open || sum / t < min_hu || t * px > max_mm2)
                 continue;
             for (int64_t x = 0; x < t; x++)
-                if (!s[q[x]])
-                    s[q[x]] = value;
+                if (!lab[AT(q[x])])
+                    lab[AT(q[x])] = value;
         }
+#undef AT
     }
     free(seen), free(q);
     return 1;
@@ -146,8 +153,11 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
                        : 0;
         }
     }
-    /* 3. Marrow. */
-    double sx = ct->spacing_mm[0], sy = ct->spacing_mm[1];
+    /* 3. Marrow: in axial slices, and for the ribs, the sternum and other
+     * bone in the other two planes too (a rib running across the slice,
+     * as behind the lungs, has its marrow enclosed only in its own cross
+     * section). */
+    int64_t d[3] = {nx, ny, nz};
     static const struct {
         uint8_t value;
         double min_hu, max_mm2;
@@ -159,9 +169,10 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
     for (size_t x = 0; x < sizeof fill / sizeof fill[0]; x++) {
         if (full && fill[x].coarse_done)
             continue;
-        if (!fill_holes_of(o, hu, nx, ny, nz, sx, sy, fill[x].value, fill[x].min_hu,
-                           fill[x].max_mm2))
-            return r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        for (int axis = 2; axis >= (fill[x].value == 1 ? 2 : 0); axis--)
+            if (!fill_holes_of(o, hu, d, ct->spacing_mm, axis, fill[x].value, fill[x].min_hu,
+                               fill[x].max_mm2))
+                return r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
     }
     return R3D_OK;
 }
