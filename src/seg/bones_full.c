@@ -19,8 +19,10 @@
  *      up to RIB_HOLE_MAX_MM2), and a vertebra's holes
  *      only when denser than MARROW_HU (the spinal canal, CSF and cord,
  *      stays out). The skull's hole is the brain: not filled.
- * On a grid that is its own coarse grid (f = 1) only step 3 runs, on labels
- * other than the spine and ribs (seg_bones filled those). */
+ * On a grid that is its own coarse grid (f = 1) steps 1-2 are replaced by
+ * a rib's partial-volume edge (voxels of 2.5 mm or more: face neighbours
+ * of a rib above RIB_EDGE_HU join it), and step 3 runs on labels other
+ * than the spine and ribs (seg_bones filled those). */
 #include "seg_internal.h"
 
 #include <math.h>
@@ -29,6 +31,7 @@
 
 #define BONE_EDGE_HU 150.0
 #define BONE_CORE_HU 0.0
+#define RIB_EDGE_HU 130.0
 #define MARROW_HU 60.0
 #define HOLE_FAT_HU -150.0
 #define RIB_HOLE_MAX_MM2 400.0
@@ -104,7 +107,21 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
     uint8_t *o = out->voxels;
     int full = c->f[0] * c->f[1] * c->f[2] == 1;
     if (full) {
+        /* Coarse voxels of 2.5 mm and more: a rib is two or three voxels
+         * across, and its edge voxels, half bone, half muscle, fall below
+         * the 160 HU it was found with; its face neighbours above
+         * RIB_EDGE_HU join it. */
         memcpy(o, bv, (size_t)n);
+        if (fmin(ct->spacing_mm[0], ct->spacing_mm[1]) >= 2.5)
+            for (int64_t p = 0; p < n; p++) {
+                if (o[p] || hu[p] < RIB_EDGE_HU)
+                    continue;
+                int64_t i = p % nx, j = (p / nx) % ny, k = p / (nx * ny), s = nx * ny;
+                if ((i > 0 && bv[p - 1] == 2) || (i < nx - 1 && bv[p + 1] == 2) ||
+                    (j > 0 && bv[p - nx] == 2) || (j < ny - 1 && bv[p + nx] == 2) ||
+                    (k > 0 && bv[p - s] == 2) || (k < nz - 1 && bv[p + s] == 2))
+                    o[p] = 2;
+            }
     } else {
         /* 1. Labels grown by one coarse voxel; bit 0x80 marks the core. */
         r3d_volume *m = r3d_volume_new_like(bl, R3D_U8, err);
