@@ -8,7 +8,9 @@
  *   1. each coarse label is grown by one coarse voxel (nearest label
  *      through the grown region), so an edge lost to averaging is in reach
  *      - but not into what seg_bones took out (bone_out_lo: the aorta);
- *   2. a full voxel keeps its label when it is bone-dense (BONE_EDGE_HU),
+ *   2. a full voxel keeps its label when it is bone-dense (BONE_EDGE_HU;
+ *      a vertebra's SPINE_EDGE_HU: its cortex is thick, and the edge at
+ *      half height between cortex and muscle lies higher than a rib's),
  *      or when its coarse voxel lies in the coarse bone's core (all six
  *      neighbours bone: marrow fainter than the edge) and it is not fat
  *      (BONE_CORE_HU);
@@ -30,6 +32,7 @@
 #include <string.h>
 
 #define BONE_EDGE_HU 150.0
+#define SPINE_EDGE_HU 200.0
 #define BONE_CORE_HU 0.0
 #define RIB_EDGE_HU 130.0
 #define MARROW_HU 60.0
@@ -165,7 +168,7 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
         for (int64_t p = 0; p < n; p++) {
             uint8_t x = o[p] & 0x7f;
             o[p] = x && x <= 6 &&
-                           (hu[p] >= BONE_EDGE_HU || ((o[p] & 0x80) && hu[p] >= BONE_CORE_HU))
+                           (hu[p] >= (x == 1 ? SPINE_EDGE_HU : BONE_EDGE_HU) || ((o[p] & 0x80) && hu[p] >= BONE_CORE_HU))
                        ? x
                        : 0;
         }
