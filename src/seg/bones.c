@@ -15,7 +15,7 @@
  *   spine   - within 35 mm of the midline and behind the body's centre;
  *             closed by one coarse voxel and its marrow holes
  *             (slice-wise holes denser than 60 HU, so never the spinal
- *             canal) filled;
+ *             canal) filled; the discs taken out (see disc_slices);
  *   sternum - within 25 mm of the midline, in front of it, at lung level;
  *   ribs    - the other pieces (3D components once spine and sternum are
  *             taken out) that come within 15 mm of a lung, or, away from
@@ -225,6 +225,79 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
     return found;
 }
 
+/* Intervertebral discs (not bone; 80-110 HU, where fatty marrow may be
+ * as faint): the axial slices whose vertebral core - spine voxels at
+ * least DISC_CORE_MM inside the slice's spine - has a median HU more than
+ * DISC_DIP_HU below the brightest core within DISC_REACH_MM both above
+ * and below (the endplates round a disc). In such slices spine voxels
+ * under DISC_KEEP_HU (the disc, not its bony rim) leave the bone and are
+ * marked in out. Returns how many, -1 when out of memory. */
+#define DISC_CORE_MM 4.0
+#define DISC_DIP_HU 80.0
+#define DISC_REACH_MM 10.0
+#define DISC_KEEP_HU 150.0
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
+{
+    int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, found = 0;
+    const float *hu = lo->voxels;
+    int ri = (int)ceil(DISC_CORE_MM / lo->spacing_mm[0] - 1e-9);
+    int rj = (int)ceil(DISC_CORE_MM / lo->spacing_mm[1] - 1e-9);
+    int64_t w = (int64_t)floor(DISC_REACH_MM / lo->spacing_mm[2] + 0.5);
+    if (w < 1)
+        w = 1;
+    double *med = malloc((size_t)nz * sizeof *med);
+    float *buf = malloc((size_t)ns * sizeof *buf);
+    if (!med || !buf) {
+        free(med), free(buf);
+        return -1;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        const uint8_t *s = b + ns * k;
+        int64_t m = 0;
+        for (int64_t p = 0; p < ns; p++) {
+            if (s[p] != 1)
+                continue;
+            int64_t i = p % nx, j = p / nx;
+            int core = i >= ri && i < nx - ri && j >= rj && j < ny - rj;
+            for (int dj = -rj; dj <= rj && core; dj++)
+                for (int di = -ri; di <= ri && core; di++)
+                    core = s[p + dj * nx + di] == 1;
+            if (core)
+                buf[m++] = hu[ns * k + p];
+        }
+        if (m < 5) {
+            med[k] = NAN;
+            continue;
+        }
+        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
+        med[k] = buf[m / 2];
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        if (isnan(med[k]))
+            continue;
+        double up = -INFINITY, dn = -INFINITY;
+        for (int64_t d = 1; d <= w; d++) {
+            if (k + d < nz && !isnan(med[k + d]) && med[k + d] > up)
+                up = med[k + d];
+            if (k - d >= 0 && !isnan(med[k - d]) && med[k - d] > dn)
+                dn = med[k - d];
+        }
+        if (!(med[k] < fmin(up, dn) - DISC_DIP_HU))
+            continue;
+        for (int64_t p = ns * k; p < ns * (k + 1); p++)
+            if (b[p] == 1 && hu[p] < DISC_KEEP_HU)
+                b[p] = 0, out[p] = 1, found++;
+    }
+    free(med), free(buf);
+    return found;
+}
+
 /* Cranium slices: axial slices where bone encloses (4-connected, not
  * touching the slice border) a soft-tissue region of brain size - at least
  * CRANIUM_MIN_MM2 and CRANIUM_BODY_FRAC of the body's section, mean HU
@@ -305,7 +378,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     r3d_volume *strong = r3d_volume_new_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
-    uint8_t *vessel = NULL;   /* per voxel: contrast blood taken out of the bone */
+    uint8_t *kept_out = NULL; /* per voxel: taken out of the bone (aorta, discs) */
     uint8_t *skull_of = NULL; /* per voxel of a head: 5 skull, 6 mandible, 0 other */
     r3d_volume *bcc = NULL;
     int64_t nc = 0, *sizes = NULL;
@@ -458,18 +531,18 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     free(skull_of);
     skull_of = NULL;
     /* The aorta on the spine: out of the bone, and kept out below. */
-    if (!(vessel = calloc((size_t)n, 1))) {
+    if (!(kept_out = calloc((size_t)n, 1))) {
         st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
         goto out;
     }
-    int64_t nvessel = blood_by_bone(lo, b, vessel, err);
-    if (nvessel < 0) {
+    int64_t nout = blood_by_bone(lo, b, kept_out, err);
+    if (nout < 0) {
         if (err && err->code == R3D_OK)
             r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
         goto fail;
     }
-    for (int64_t p = 0; p < n && nvessel; p++)
-        if (vessel[p])
+    for (int64_t p = 0; p < n && nout; p++)
+        if (kept_out[p])
             b[p] = 0;
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
      * then fill the marrow it encloses. */
@@ -491,9 +564,17 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(cl);
     }
     fill_dense_holes(b, hu, nx, ny, nz, 1, MARROW_HU);
-    for (int64_t p = 0; p < n && nvessel; p++)
-        if (vessel[p])
+    for (int64_t p = 0; p < n && nout; p++)
+        if (kept_out[p])
             b[p] = 0;
+    {
+        int64_t nd = disc_slices(lo, b, kept_out);
+        if (nd < 0) {
+            st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto out;
+        }
+        nout += nd;
+    }
 
     /* Ribs among the other pieces. */
     {
@@ -660,23 +741,23 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(near_core);
         r3d_volume_free(lab);
     }
-    for (int64_t p = 0; p < n && nvessel; p++)
-        if (vessel[p])
+    for (int64_t p = 0; p < n && nout; p++)
+        if (kept_out[p])
             b[p] = 0;
-    if (nvessel) {
+    if (nout) {
         r3d_volume *vo = r3d_volume_new_like(lo, R3D_U8, err);
         if (!vo)
             goto fail;
-        memcpy(vo->voxels, vessel, (size_t)n);
+        memcpy(vo->voxels, kept_out, (size_t)n);
         c->bone_out_lo = vo;
     }
-    free(ci), free(cj), free(vessel);
+    free(ci), free(cj), free(kept_out);
     c->bone_lo = bone;
     return R3D_OK;
 fail:
     st = err ? err->code : R3D_ENOMEM;
 out:
-    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of), free(vessel);
+    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of), free(kept_out);
     r3d_volume_free(bcc);
     r3d_volume_free(strong), r3d_volume_free(near), r3d_volume_free(bone), r3d_volume_free(cc);
     return st;

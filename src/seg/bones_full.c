@@ -20,7 +20,8 @@
  *      above HOLE_FAT_HU (fatty marrow, not air; a rib's or the sternum's
  *      up to RIB_HOLE_MAX_MM2), and a vertebra's holes
  *      only when denser than MARROW_HU (the spinal canal, CSF and cord,
- *      stays out). The skull's hole is the brain: not filled.
+ *      stays out). The skull's hole is the brain: not filled. Nothing
+ *      seg_bones took out (bone_out_lo: the aorta, discs) is filled.
  * On a grid that is its own coarse grid (f = 1) steps 1-2 are replaced by
  * a rib's partial-volume edge (voxels of 2.5 mm or more: face neighbours
  * of a rib above RIB_EDGE_HU join it), and step 3 runs on labels other
@@ -43,9 +44,11 @@
 /* Fill, in every slice normal to axis `axis` of lab (uint8, dims d,
  * spacing sp), the holes of label `value`: 4-connected pieces of other
  * voxels, not touching the slice's edge and enclosed by `value` alone,
- * of mean HU >= min_hu and area <= max_mm2. */
-static int fill_holes_of(uint8_t *lab, const float *hu, const int64_t d[3], const double sp[3],
-                         int axis, uint8_t value, double min_hu, double max_mm2)
+ * of mean HU >= min_hu and area <= max_mm2; voxels marked in keep_out
+ * (may be NULL) stay as they are. */
+static int fill_holes_of(uint8_t *lab, const float *hu, const uint8_t *keep_out,
+                         const int64_t d[3], const double sp[3], int axis, uint8_t value,
+                         double min_hu, double max_mm2)
 {
     int a = axis == 0 ? 1 : 0, b = axis == 2 ? 1 : 2; /* the slice's two axes */
     int64_t stride[3] = {1, d[0], d[0] * d[1]};
@@ -91,7 +94,7 @@ static int fill_holes_of(uint8_t *lab, const float *hu, const int64_t d[3], cons
             if (open || sum / t < min_hu || t * px > max_mm2)
                 continue;
             for (int64_t x = 0; x < t; x++)
-                if (!lab[AT(q[x])])
+                if (!lab[AT(q[x])] && !(keep_out && keep_out[AT(q[x])]))
                     lab[AT(q[x])] = value;
         }
 #undef AT
@@ -178,6 +181,16 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
      * as behind the lungs, has its marrow enclosed only in its own cross
      * section). */
     int64_t d[3] = {nx, ny, nz};
+    const r3d_volume *ko = c->bone_out_lo;
+    r3d_volume *owned = NULL;
+    if (ko && !full) {
+        if (!(owned = r3d_volume_new_like(ct, R3D_U8, err)))
+            return err->code;
+        seg_upsample_into(ko, c->f, owned);
+        ko = owned;
+    }
+    const uint8_t *kov = ko ? ko->voxels : NULL;
+    r3d_status st = R3D_OK;
     static const struct {
         uint8_t value;
         double min_hu, max_mm2;
@@ -189,10 +202,11 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
     for (size_t x = 0; x < sizeof fill / sizeof fill[0]; x++) {
         if (full && fill[x].coarse_done)
             continue;
-        for (int axis = 2; axis >= (fill[x].value == 1 ? 2 : 0); axis--)
-            if (!fill_holes_of(o, hu, d, ct->spacing_mm, axis, fill[x].value, fill[x].min_hu,
-                               fill[x].max_mm2))
-                return r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        for (int axis = 2; axis >= (fill[x].value == 1 ? 2 : 0) && st == R3D_OK; axis--)
+            if (!fill_holes_of(o, hu, kov, d, ct->spacing_mm, axis, fill[x].value,
+                               fill[x].min_hu, fill[x].max_mm2))
+                st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
     }
-    return R3D_OK;
+    r3d_volume_free(owned);
+    return st;
 }
