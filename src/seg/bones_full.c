@@ -52,25 +52,34 @@ static int fill_holes_of(uint8_t *lab, const float *hu, const uint8_t *keep_out,
 {
     int a = axis == 0 ? 1 : 0, b = axis == 2 ? 1 : 2; /* the slice's two axes */
     int64_t stride[3] = {1, d[0], d[0] * d[1]};
-    int64_t na = d[a], nbb = d[b], ns = na * nbb;
+    int64_t na = d[a], nbb = d[b];
     int64_t sa = stride[a], sb = stride[b];
     double px = sp[a] * sp[b];
-    uint8_t *seen = malloc((size_t)ns);
-    int64_t *q = malloc((size_t)ns * sizeof *q);
+    uint8_t *seen = malloc((size_t)(na * nbb));
+    int64_t *q = malloc((size_t)(na * nbb) * sizeof *q);
     if (!seen || !q) {
         free(seen), free(q);
         return 0;
     }
     for (int64_t c = 0; c < d[axis]; c++) {
         int64_t base = c * stride[axis];
-#define AT(u) (base + ((u) % na) * sa + ((u) / na) * sb) /* slice index -> voxel */
-        int any = 0;
-        for (int64_t u = 0; u < ns && !any; u++)
-            any = lab[AT(u)] == value;
-        if (!any)
+        /* The label's box in this slice: a hole lies strictly inside it,
+         * so only the box is flooded and its edge counts as open. */
+        int64_t i0 = na, i1 = -1, j0 = nbb, j1 = -1;
+        for (int64_t j = 0; j < nbb; j++)
+            for (int64_t i = 0; i < na; i++)
+                if (lab[base + i * sa + j * sb] == value) {
+                    if (i < i0) i0 = i;
+                    if (i > i1) i1 = i;
+                    if (j < j0) j0 = j;
+                    if (j > j1) j1 = j;
+                }
+        if (i1 - i0 < 2 || j1 - j0 < 2)
             continue;
-        memset(seen, 0, (size_t)ns);
-        for (int64_t u0 = 0; u0 < ns; u0++) {
+        int64_t wa = i1 - i0 + 1, wb = j1 - j0 + 1, nw = wa * wb;
+#define AT(u) (base + (i0 + (u) % wa) * sa + (j0 + (u) / wa) * sb) /* window -> voxel */
+        memset(seen, 0, (size_t)nw);
+        for (int64_t u0 = 0; u0 < nw; u0++) {
             if (seen[u0] || lab[AT(u0)] == value)
                 continue;
             int64_t hd = 0, t = 0;
@@ -79,12 +88,12 @@ static int fill_holes_of(uint8_t *lab, const float *hu, const uint8_t *keep_out,
             q[t++] = u0;
             seen[u0] = 1;
             while (hd < t) {
-                int64_t u = q[hd++], i = u % na, j = u / na;
+                int64_t u = q[hd++], i = u % wa, j = u / wa;
                 sum += hu[AT(u)];
-                if (i == 0 || j == 0 || i == na - 1 || j == nbb - 1)
+                if (i == 0 || j == 0 || i == wa - 1 || j == wb - 1)
                     open = 1;
-                int64_t nb[4] = {i > 0 ? u - 1 : -1, i < na - 1 ? u + 1 : -1,
-                                 j > 0 ? u - na : -1, j < nbb - 1 ? u + na : -1};
+                int64_t nb[4] = {i > 0 ? u - 1 : -1, i < wa - 1 ? u + 1 : -1,
+                                 j > 0 ? u - wa : -1, j < wb - 1 ? u + wa : -1};
                 for (int e = 0; e < 4; e++)
                     if (nb[e] >= 0 && !seen[nb[e]] && lab[AT(nb[e])] != value) {
                         seen[nb[e]] = 1;
