@@ -48,6 +48,10 @@
 #define MARROW_HU 60.0
 #define RIB_THICK_MM 5.0
 #define SPINE_CORE_MM 15.0
+#define SCAPULA_LUNG_MM 20.0
+#define SCAPULA_LUNG_FRAC 0.3
+#define SCAPULA_LUNG_MM2 15000.0
+#define SCAPULA_DX_MM 45.0
 #define RIB_FAR_MM 15.0
 
 typedef struct piece {
@@ -229,11 +233,14 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
  * as faint): the axial slices whose vertebral core - spine voxels at
  * least DISC_CORE_MM inside the slice's spine - has a median HU more than
  * DISC_DIP_HU below the brightest core within DISC_REACH_MM both above
- * and below (the endplates round a disc). In such slices spine voxels
+ * and below (the endplates round a disc) and more than DISC_BELOW_HU below
+ * the median slice's (a vertebral body's middle, between its endplates,
+ * is a dip too, but at the spine's typical marrow). In such slices spine voxels
  * under DISC_KEEP_HU (the disc, not its bony rim) leave the bone and are
  * marked in out. Returns how many, -1 when out of memory. */
 #define DISC_CORE_MM 4.0
 #define DISC_DIP_HU 80.0
+#define DISC_BELOW_HU 40.0
 #define DISC_REACH_MM 10.0
 #define DISC_KEEP_HU 150.0
 static int cmp_float(const void *a, const void *b)
@@ -278,8 +285,19 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
         qsort(buf, (size_t)m, sizeof *buf, cmp_float);
         med[k] = buf[m / 2];
     }
+    /* The spine's typical core: the median of the slices' medians. */
+    int64_t nm = 0;
+    for (int64_t k = 0; k < nz; k++)
+        if (!isnan(med[k]))
+            buf[nm++] = (float)med[k];
+    if (nm < 3) {
+        free(med), free(buf);
+        return 0;
+    }
+    qsort(buf, (size_t)nm, sizeof *buf, cmp_float);
+    double typical = buf[nm / 2];
     for (int64_t k = 0; k < nz; k++) {
-        if (isnan(med[k]))
+        if (isnan(med[k]) || med[k] >= typical - DISC_BELOW_HU)
             continue;
         double up = -INFINITY, dn = -INFINITY;
         for (int64_t d = 1; d <= w; d++) {
@@ -695,6 +713,43 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         }
         r3d_volume_free(lab), r3d_volume_free(within);
     }
+    /* A scapula's blade lies on the ribs but outside them: in slices where
+     * the lungs are wide (at least SCAPULA_LUNG_FRAC of their widest slice
+     * and SCAPULA_LUNG_MM2: not the bases, where a lower rib may lie far
+     * from the lung),
+     * "rib" voxels farther than SCAPULA_LUNG_MM from a lung, behind the
+     * body's centre and more than SCAPULA_DX_MM from the midline (not the
+     * rib necks by the spine) seed "other bone" in the split below. */
+    uint8_t *blade = NULL;
+    if (lung && lk1 >= lk0) {
+        r3d_volume *nl = r3d_volume_new_like(lo, R3D_U8, err), *ld = NULL;
+        int64_t *area = calloc((size_t)nz, sizeof *area), amax = 0;
+        if (nl && area) {
+            uint8_t *nv = nl->voxels;
+            for (int64_t p = 0; p < n; p++) {
+                nv[p] = !lung[p];
+                area[p / ns] += lung[p] != 0;
+            }
+            ld = r3d_image_distance(nl, err);
+        }
+        blade = ld ? calloc((size_t)n, 1) : NULL;
+        if (!blade) {
+            r3d_volume_free(nl), r3d_volume_free(ld), free(area);
+            if (err && err->code == R3D_OK)
+                r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto fail;
+        }
+        for (int64_t k = 0; k < nz; k++)
+            if (area[k] > amax)
+                amax = area[k];
+        const float *lv = ld->voxels;
+        for (int64_t p = 0; p < n; p++)
+            blade[p] = b[p] == 2 && area[p / ns] >= SCAPULA_LUNG_FRAC * (double)amax &&
+                       area[p / ns] * sx * sy >= SCAPULA_LUNG_MM2 &&
+                       lv[p] > SCAPULA_LUNG_MM && fabs(DX(p)) > SCAPULA_DX_MM && DY(p) < 0;
+        r3d_volume_free(nl), r3d_volume_free(ld), free(area);
+    }
+#define RIB_CORE(p) (dv[p] > RIB_THICK_MM || (blade && blade[p]))
     /* A long bone touching a rib (the humerus lying on the chest wall)
      * joins its piece; no rib is that thick. Rib voxels within RIB_THICK_MM
      * of the surface everywhere; cores deeper than that seed "other bone",
@@ -708,38 +763,39 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         for (int64_t p = 0; p < n; p++)
             rv[p] = b[p] == 2;
         if (!(d = r3d_image_distance(rm, err))) {
-            r3d_volume_free(rm);
+            r3d_volume_free(rm), free(blade);
             goto fail;
         }
         const float *dv = d->voxels;
         int64_t ncore = 0;
         for (int64_t p = 0; p < n; p++)
-            ncore += rv[p] && dv[p] > RIB_THICK_MM;
+            ncore += rv[p] && RIB_CORE(p);
         if (ncore) {
             lab = r3d_volume_new_like(lo, R3D_U8, err);
             r3d_volume *core = lab ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
             if (core) {
                 uint8_t *cv = core->voxels;
                 for (int64_t p = 0; p < n; p++)
-                    cv[p] = rv[p] && dv[p] > RIB_THICK_MM;
+                    cv[p] = rv[p] && RIB_CORE(p);
                 near_core = r3d_image_dilate(core, RIB_FAR_MM, err);
             }
             r3d_volume_free(core);
             if (!near_core) {
-                r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(lab);
+                r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(lab), free(blade);
                 goto fail;
             }
             uint8_t *lv = lab->voxels;
             const uint8_t *nc_ = near_core->voxels;
             for (int64_t p = 0; p < n; p++)
-                lv[p] = !rv[p] ? 0 : dv[p] > RIB_THICK_MM ? 4 : !nc_[p] ? 2 : 0;
+                lv[p] = !rv[p] ? 0 : RIB_CORE(p) ? 4 : !nc_[p] ? 2 : 0;
             seg_propagate(lab, rm);
             for (int64_t p = 0; p < n; p++)
                 if (rv[p] && lv[p] == 4)
                     b[p] = 4;
         }
         r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(near_core);
-        r3d_volume_free(lab);
+        r3d_volume_free(lab), free(blade);
+#undef RIB_CORE
     }
     for (int64_t p = 0; p < n && nout; p++)
         if (kept_out[p])
