@@ -165,7 +165,8 @@ static int trunk_mask(const uint8_t *body, const float *hu, int64_t nx, int64_t 
  * +-BLOOD_HALF_MM along the body axis, between BLOOD_LO_HU and
  * BLOOD_HI_HU - a vertebral column always meets a disc's dip or an
  * endplate's peak over 40 mm, a vessel running along the body does not -
- * in axial pieces of at least BLOOD_MIN_MM2, grown by BLOOD_GROW_MM within
+ * in axial pieces of at least BLOOD_MIN_MM2 that cortical bone does not
+ * wall in (under BLOOD_WALLED_FRAC of their rim), grown by BLOOD_GROW_MM within
  * those labels (its wall, calcified or blurred). Marks 1 in vessel;
  * returns the number of voxels, -1 when out of memory. */
 #define BLOOD_LO_HU 100.0
@@ -174,6 +175,7 @@ static int trunk_mask(const uint8_t *body, const float *hu, int64_t nx, int64_t 
 #define BLOOD_HALF_MM 20.0
 #define BLOOD_MIN_MM2 150.0
 #define BLOOD_GROW_MM 5.0
+#define BLOOD_WALLED_FRAC 0.5
 static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *vessel,
                              r3d_error *err)
 {
@@ -211,7 +213,21 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
             int border;
             double sum;
             int64_t t = slice_piece(s, hu + ns * k, nx, ny, 0, p0, lab, q, &sum, &border);
-            if (t * sx * sy < BLOOD_MIN_MM2)
+            /* Marrow walled in by cortex (a fused sacrum, a vertebra with
+             * no disc in reach) is no vessel: count the piece's outer
+             * neighbours that are cortical bone. */
+            int64_t rim = 0, cortex = 0;
+            for (int64_t x = 0; x < t; x++) {
+                int64_t pp = q[x], i = pp % nx, j = pp / nx;
+                int64_t nb[4] = {i > 0 ? pp - 1 : -1, i < nx - 1 ? pp + 1 : -1,
+                                 j > 0 ? pp - nx : -1, j < ny - 1 ? pp + nx : -1};
+                for (int e = 0; e < 4; e++)
+                    if (nb[e] >= 0 && !s[nb[e]]) {
+                        rim++;
+                        cortex += hu[ns * k + nb[e]] >= BONE_STRONG_HU;
+                    }
+            }
+            if (t * sx * sy < BLOOD_MIN_MM2 || cortex >= BLOOD_WALLED_FRAC * (double)rim)
                 for (int64_t x = 0; x < t; x++)
                     s[q[x]] = 0;
         }
