@@ -166,8 +166,9 @@ static int trunk_mask(const uint8_t *body, const float *hu, int64_t nx, int64_t 
  * BLOOD_HI_HU - a vertebral column always meets a disc's dip or an
  * endplate's peak over 40 mm, a vessel running along the body does not -
  * in axial pieces of at least BLOOD_MIN_MM2 that cortical bone does not
- * wall in (under BLOOD_WALLED_FRAC of their rim), grown by BLOOD_GROW_MM within
- * those labels (its wall, calcified or blurred). Marks 1 in vessel;
+ * wall in (under BLOOD_WALLED_FRAC of their rim), grown in the slice by
+ * BLOOD_GROW_MM through those labels' voxels under BONE_STRONG_HU (the
+ * wall's blur; a calcified plaque stays bone). Marks 1 in vessel;
  * returns the number of voxels, -1 when out of memory. */
 #define BLOOD_LO_HU 100.0
 #define BLOOD_HI_HU 300.0
@@ -233,15 +234,33 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
         }
     }
     free(lab), free(q);
-    r3d_volume *grown = r3d_image_dilate(seed, BLOOD_GROW_MM, err);
-    r3d_volume_free(seed);
-    if (!grown)
-        return -1;
-    const uint8_t *g = grown->voxels;
+    /* Grown face by face, BLOOD_GROW_MM in all, through bone-labelled
+     * voxels under BONE_STRONG_HU: the wall's blur, not across the
+     * vertebra's cortex into its marrow (taking the cortex would open
+     * the ring that walls the marrow in). */
+    int steps = (int)floor(BLOOD_GROW_MM / fmin(sx, sy) + 0.5);
     for (int64_t p = 0; p < n; p++)
-        if (g[p] && (b[p] == 1 || b[p] == 3 || b[p] == 4))
-            vessel[p] = 1, found++;
-    r3d_volume_free(grown);
+        if (sd[p])
+            vessel[p] = 1;
+    for (int st = 0; st < steps; st++) {
+        for (int64_t p = 0; p < n; p++) {
+            if (vessel[p] || (b[p] != 1 && b[p] != 3 && b[p] != 4) || hu[p] >= BONE_STRONG_HU)
+                continue;
+            int64_t i = p % nx, j = (p / nx) % ny;
+            if ((i > 0 && vessel[p - 1] == 1) || (i < nx - 1 && vessel[p + 1] == 1) ||
+                (j > 0 && vessel[p - nx] == 1) || (j < ny - 1 && vessel[p + nx] == 1))
+                vessel[p] = 2; /* this step's */
+        }
+        for (int64_t p = 0; p < n; p++)
+            if (vessel[p] == 2)
+                vessel[p] = 1;
+    }
+    r3d_volume_free(seed);
+    for (int64_t p = 0; p < n; p++)
+        if (vessel[p] && (b[p] == 1 || b[p] == 3 || b[p] == 4))
+            found++;
+        else
+            vessel[p] = 0;
     return found;
 }
 

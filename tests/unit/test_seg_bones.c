@@ -3,7 +3,8 @@
  * spinous processes) parted by discs that are not bone, ribs with a
  * cortex and marrow curving round the chest, and a contrast-filled aorta
  * (160 HU, calcified in spots) lying on the vertebral bodies, which must
- * not become bone. 1 mm voxels, so the coarse grid (2 mm) and the full
+ * not become bone, while the column's lowest block (sacrum-like, no discs:
+ * its marrow as even along the body as the blood) stays spine. 1 mm voxels, so the coarse grid (2 mm) and the full
  * grid differ and the full-resolution edges and marrow are exercised. */
 #include "check.h"
 #include "r3d/seg.h"
@@ -17,7 +18,7 @@ static uint16_t val(const char *name)
     return s ? s->value : 0;
 }
 
-enum { T_SPINE = 1, T_RIB = 2, T_AORTA = 3, T_RIB_MARROW = 4, T_DISC = 5 };
+enum { T_SPINE = 1, T_RIB = 2, T_AORTA = 3, T_RIB_MARROW = 4, T_DISC = 5, T_FUSED = 6 };
 
 #define NX 220
 #define NY 170
@@ -26,6 +27,7 @@ enum { T_SPINE = 1, T_RIB = 2, T_AORTA = 3, T_RIB_MARROW = 4, T_DISC = 5 };
 #define SPINE_Y 45.0   /* vertebral body centre, behind the body's centre */
 #define BODY_R 17.0    /* vertebral body radius */
 #define AORTA_R 11.0
+#define FUSED_BELOW -35.0 /* mm: below, the column is one block, marrow even along it */
 
 static void set(r3d_volume *ct, r3d_volume *t, int64_t p, float hu, uint8_t truth)
 {
@@ -63,8 +65,11 @@ static r3d_volume *bones_chest(r3d_volume **truth_out)
          * between 8 mm discs (90 HU); a spinous process behind each */
         double dz = fmod(x[2] + 200.0, 30.0); /* 0..8 disc, 8..30 body */
         double rv = hypot(x[0], x[1] - SPINE_Y);
+        int fused = x[2] < FUSED_BELOW; /* a sacrum-like block: no discs */
         if (rv <= BODY_R) {
-            if (dz < 8)
+            if (fused)
+                set(ct, t, p, rv > BODY_R - 2 ? 600 : 150, T_FUSED);
+            else if (dz < 8)
                 set(ct, t, p, 90, T_DISC);
             else if (rv > BODY_R - 2 || dz < 10 || dz > 28)
                 set(ct, t, p, 600, T_SPINE);
@@ -129,11 +134,13 @@ static void test_spine_ribs_aorta(void)
     int64_t n = r3d_volume_nvox(ct);
     int64_t sp_a = 0, sp_b = 0, sp_ab = 0, rb_a = 0, rb_b = 0, rb_ab = 0;
     int64_t aorta = 0, aorta_bone = 0, disc = 0, disc_bone = 0, marrow = 0, marrow_rib = 0;
+    int64_t fused = 0, fused_spine = 0;
     for (int64_t p = 0; p < n; p++) {
         int bone = 0;
         for (int q = 0; q < 4; q++)
             bone |= l[p] == vb[q];
-        int ts = tv[p] == T_SPINE, tr = tv[p] == T_RIB || tv[p] == T_RIB_MARROW;
+        fused += tv[p] == T_FUSED, fused_spine += tv[p] == T_FUSED && l[p] == vs;
+        int ts = tv[p] == T_SPINE || tv[p] == T_FUSED, tr = tv[p] == T_RIB || tv[p] == T_RIB_MARROW;
         sp_a += l[p] == vs, sp_b += ts, sp_ab += l[p] == vs && ts;
         rb_a += l[p] == vr, rb_b += tr, rb_ab += l[p] == vr && tr;
         aorta += tv[p] == T_AORTA, aorta_bone += tv[p] == T_AORTA && bone;
@@ -143,14 +150,18 @@ static void test_spine_ribs_aorta(void)
     double ds = 2.0 * sp_ab / (sp_a + sp_b), dr = 2.0 * rb_ab / (rb_a + rb_b);
     fprintf(stderr,
             "  spine Dice %.3f (precision %.3f), ribs Dice %.3f (precision %.3f); "
-            "aorta as bone %.3f, discs as bone %.3f, rib marrow as rib %.3f\n",
+            "aorta as bone %.3f, discs as bone %.3f, rib marrow as rib %.3f, "
+            "fused column as spine %.3f\n",
             ds, sp_a ? (double)sp_ab / sp_a : 0, dr, rb_a ? (double)rb_ab / rb_a : 0,
-            (double)aorta_bone / aorta, (double)disc_bone / disc, (double)marrow_rib / marrow);
+            (double)aorta_bone / aorta, (double)disc_bone / disc, (double)marrow_rib / marrow,
+            (double)fused_spine / fused);
     CHECK(ds >= 0.85);
     CHECK(dr >= 0.85);
     CHECK(aorta_bone <= aorta / 20);   /* the contrast aorta is not bone */
     CHECK(disc_bone <= disc / 5);      /* a disc is not bone (its rims blur) */
     CHECK(marrow_rib >= 9 * marrow / 10); /* the ribs' marrow is rib */
+    /* marrow as even along the body as blood, but walled in by cortex */
+    CHECK(fused_spine >= 9 * fused / 10);
     r3d_seg_result_free(&res);
     r3d_volume_free(ct), r3d_volume_free(truth);
 }
