@@ -1,23 +1,34 @@
 /* bones.c - the skeleton (coarse grid) and its parts.
  *
- * Bone is found by hysteresis: voxels within 12 mm of cortical bone (above
- * 350 HU) that are above 160 HU - or above 100 HU in the spine's region,
- * where vertebral marrow is fainter - in components that hold cortical
+ * Bone is found by hysteresis: voxels within 40 mm of cortical bone (above
+ * 350 HU) that are above 160 HU (a rib at 3 mm reaches 350 HU only here
+ * and there along its length) - or, in the spine's region, within 25 mm
+ * and above 100 HU: vertebral marrow is fainter, and an osteoporotic body's
+ * shell seldom reaches 350 HU at 3 mm, so its centre lies far from any
+ * cortical voxel - in components that hold cortical
  * bone and at least 0.2 mL, which keeps contrast-filled vessels and
- * calcified specks out. Parts, from position in each axial slice relative
+ * calcified specks out. A contrast-filled aorta lying on the vertebrae
+ * joins their component; it is told apart along the body axis (see
+ * blood_by_bone: a vessel's column is even, a vertebra's is not) and
+ * taken out. Parts, from position in each axial slice relative
  * to the body's centre (RAS grid: -i left, +j anterior):
  *   spine   - within 35 mm of the midline and behind the body's centre;
  *             closed by one coarse voxel and its marrow holes
  *             (slice-wise holes denser than 60 HU, so never the spinal
- *             canal) filled;
+ *             canal) filled; the discs taken out (see disc_slices);
  *   sternum - within 25 mm of the midline, in front of it, at lung level;
  *   ribs    - the other pieces (3D components once spine and sternum are
  *             taken out) that come within 15 mm of a lung, or, away from
  *             the lungs, that are slender (under 500 mm^2 per slice on
  *             average, under 150 mm high), curve across the slice (wider
  *             than 30 mm and than 0.8 x their height: arm bones run along
- *             the body) and lie within 45 mm of the skin;
+ *             the body) and lie within 45 mm of the skin; either way at
+ *             least half of a rib lies in the trunk (the largest piece of
+ *             the body in each slice: an arm held beside the chest is not);
  *             ribs are closed and their marrow filled like the spine's;
+ *             the spine region's bone nearer (through bone) to a rib than
+ *             to the vertebral core (within 15 mm of the midline) is rib:
+ *             its head and neck;
  *             a long bone touching a rib (deeper than RIB_THICK_MM inside)
  *             is split off to "bones";
  *   skull, mandible - on a head (see the block "A head" below);
@@ -32,13 +43,21 @@
 #define BONE_WEAK_HU 160.0
 #define BONE_SPINE_WEAK_HU 100.0
 #define BONE_STRONG_HU 350.0
+#define BONE_REACH_MM 40.0
+#define BONE_SPINE_REACH_MM 25.0
 #define MARROW_HU 60.0
 #define RIB_THICK_MM 5.0
+#define SPINE_CORE_MM 15.0
+#define SCAPULA_LUNG_MM 20.0
+#define SCAPULA_LUNG_FRAC 0.3
+#define SCAPULA_LUNG_MM2 15000.0
+#define SCAPULA_DX_MM 45.0
 #define RIB_FAR_MM 15.0
 
 typedef struct piece {
     int64_t n, k0, k1, i0, i1, j0, j1;
     double dsum; /* sum of depth below the skin */
+    int64_t in_trunk;
     int near_lung;
 } piece;
 
@@ -103,6 +122,233 @@ static void fill_dense_holes(uint8_t *b, const float *hu, int64_t nx, int64_t ny
         }
     }
     free(lab), free(q);
+}
+
+/* The trunk: in each axial slice, the largest 4-connected piece of the
+ * body (an arm held beside the chest is a piece of its own wherever air
+ * parts it from the trunk). Marks 1 in trunk; 0 on failure. */
+static int trunk_mask(const uint8_t *body, const float *hu, int64_t nx, int64_t ny, int64_t nz,
+                      uint8_t *trunk)
+{
+    int64_t ns = nx * ny;
+    int32_t *lab = malloc((size_t)ns * sizeof *lab);
+    int64_t *q = malloc((size_t)ns * sizeof *q), *best = malloc((size_t)ns * sizeof *best);
+    if (!lab || !q || !best) {
+        free(lab), free(q), free(best);
+        return 0;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        const uint8_t *s = body + ns * k;
+        int64_t nbest = 0;
+        memset(lab, 0, (size_t)ns * sizeof *lab);
+        for (int64_t p0 = 0; p0 < ns; p0++) {
+            if (!s[p0] || lab[p0])
+                continue;
+            int border;
+            double sum;
+            int64_t t = slice_piece(s, hu + ns * k, nx, ny, 0, p0, lab, q, &sum, &border);
+            if (t > nbest) {
+                nbest = t;
+                memcpy(best, q, (size_t)t * sizeof *q);
+            }
+        }
+        for (int64_t x = 0; x < nbest; x++)
+            trunk[ns * k + best[x]] = 1;
+    }
+    free(lab), free(q), free(best);
+    return 1;
+}
+
+/* Contrast-filled blood next to the spine (the aorta lying on the
+ * vertebral bodies, at 100-300 HU like marrow): voxels of labels 1 or 3
+ * in b whose column (same i, j) stays within BLOOD_SD_HU of its mean over
+ * +-BLOOD_HALF_MM along the body axis, between BLOOD_LO_HU and
+ * BLOOD_HI_HU - a vertebral column always meets a disc's dip or an
+ * endplate's peak over 40 mm, a vessel running along the body does not -
+ * in axial pieces of at least BLOOD_MIN_MM2 that cortical bone does not
+ * wall in (under BLOOD_WALLED_FRAC of their rim), grown in the slice by
+ * BLOOD_GROW_MM through those labels' voxels under BONE_STRONG_HU (the
+ * wall's blur; a calcified plaque stays bone). Marks 1 in vessel;
+ * returns the number of voxels, -1 when out of memory. */
+#define BLOOD_LO_HU 100.0
+#define BLOOD_HI_HU 300.0
+#define BLOOD_SD_HU 20.0
+#define BLOOD_HALF_MM 20.0
+#define BLOOD_MIN_MM2 150.0
+#define BLOOD_GROW_MM 5.0
+#define BLOOD_WALLED_FRAC 0.5
+static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *vessel,
+                             r3d_error *err)
+{
+    int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, n = ns * nz;
+    const float *hu = lo->voxels;
+    double sx = lo->spacing_mm[0], sy = lo->spacing_mm[1];
+    int64_t w = (int64_t)floor(BLOOD_HALF_MM / lo->spacing_mm[2] + 0.5), found = 0;
+    r3d_volume *seed = r3d_volume_new_like(lo, R3D_U8, err);
+    int32_t *lab = malloc((size_t)ns * sizeof *lab);
+    int64_t *q = malloc((size_t)ns * sizeof *q);
+    if (!seed || !lab || !q) {
+        r3d_volume_free(seed), free(lab), free(q);
+        return -1;
+    }
+    uint8_t *sd = seed->voxels;
+    for (int64_t p = 0; p < n; p++) {
+        if ((b[p] != 1 && b[p] != 3 && b[p] != 4) || hu[p] < BLOOD_LO_HU || hu[p] >= BLOOD_HI_HU)
+            continue;
+        int64_t k = p / ns, ka = k - w < 0 ? 0 : k - w, kb = k + w >= nz ? nz - 1 : k + w;
+        double s1 = 0, s2 = 0;
+        for (int64_t kk = ka; kk <= kb; kk++) {
+            double v = hu[p % ns + ns * kk];
+            s1 += v, s2 += v * v;
+        }
+        double m = s1 / (double)(kb - ka + 1), var = s2 / (double)(kb - ka + 1) - m * m;
+        sd[p] = kb > ka && var < BLOOD_SD_HU * BLOOD_SD_HU;
+    }
+    /* Keep the axial pieces of vessel size. */
+    for (int64_t k = 0; k < nz; k++) {
+        uint8_t *s = sd + ns * k;
+        memset(lab, 0, (size_t)ns * sizeof *lab);
+        for (int64_t p0 = 0; p0 < ns; p0++) {
+            if (!s[p0] || lab[p0])
+                continue;
+            int border;
+            double sum;
+            int64_t t = slice_piece(s, hu + ns * k, nx, ny, 0, p0, lab, q, &sum, &border);
+            /* Marrow walled in by cortex (a fused sacrum, a vertebra with
+             * no disc in reach) is no vessel: count the piece's outer
+             * neighbours that are cortical bone. */
+            int64_t rim = 0, cortex = 0;
+            for (int64_t x = 0; x < t; x++) {
+                int64_t pp = q[x], i = pp % nx, j = pp / nx;
+                int64_t nb[4] = {i > 0 ? pp - 1 : -1, i < nx - 1 ? pp + 1 : -1,
+                                 j > 0 ? pp - nx : -1, j < ny - 1 ? pp + nx : -1};
+                for (int e = 0; e < 4; e++)
+                    if (nb[e] >= 0 && !s[nb[e]]) {
+                        rim++;
+                        cortex += hu[ns * k + nb[e]] >= BONE_STRONG_HU;
+                    }
+            }
+            if (t * sx * sy < BLOOD_MIN_MM2 || cortex >= BLOOD_WALLED_FRAC * (double)rim)
+                for (int64_t x = 0; x < t; x++)
+                    s[q[x]] = 0;
+        }
+    }
+    free(lab), free(q);
+    /* Grown face by face, BLOOD_GROW_MM in all, through bone-labelled
+     * voxels under BONE_STRONG_HU: the wall's blur, not across the
+     * vertebra's cortex into its marrow (taking the cortex would open
+     * the ring that walls the marrow in). */
+    int steps = (int)floor(BLOOD_GROW_MM / fmin(sx, sy) + 0.5);
+    for (int64_t p = 0; p < n; p++)
+        if (sd[p])
+            vessel[p] = 1;
+    for (int st = 0; st < steps; st++) {
+        for (int64_t p = 0; p < n; p++) {
+            if (vessel[p] || (b[p] != 1 && b[p] != 3 && b[p] != 4) || hu[p] >= BONE_STRONG_HU)
+                continue;
+            int64_t i = p % nx, j = (p / nx) % ny;
+            if ((i > 0 && vessel[p - 1] == 1) || (i < nx - 1 && vessel[p + 1] == 1) ||
+                (j > 0 && vessel[p - nx] == 1) || (j < ny - 1 && vessel[p + nx] == 1))
+                vessel[p] = 2; /* this step's */
+        }
+        for (int64_t p = 0; p < n; p++)
+            if (vessel[p] == 2)
+                vessel[p] = 1;
+    }
+    r3d_volume_free(seed);
+    for (int64_t p = 0; p < n; p++)
+        if (vessel[p] && (b[p] == 1 || b[p] == 3 || b[p] == 4))
+            found++;
+        else
+            vessel[p] = 0;
+    return found;
+}
+
+/* Intervertebral discs (not bone; 80-110 HU, where fatty marrow may be
+ * as faint): the axial slices whose vertebral core - spine voxels at
+ * least DISC_CORE_MM inside the slice's spine - has a median HU more than
+ * DISC_DIP_HU below the brightest core within DISC_REACH_MM both above
+ * and below (the endplates round a disc) and more than DISC_BELOW_HU below
+ * the median slice's (a vertebral body's middle, between its endplates,
+ * is a dip too, but at the spine's typical marrow). In such slices spine voxels
+ * under DISC_KEEP_HU (the disc, not its bony rim) leave the bone and are
+ * marked in out. Returns how many, -1 when out of memory. */
+#define DISC_CORE_MM 4.0
+#define DISC_DIP_HU 80.0
+#define DISC_BELOW_HU 40.0
+#define DISC_REACH_MM 10.0
+#define DISC_KEEP_HU 150.0
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
+{
+    int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, found = 0;
+    const float *hu = lo->voxels;
+    int ri = (int)ceil(DISC_CORE_MM / lo->spacing_mm[0] - 1e-9);
+    int rj = (int)ceil(DISC_CORE_MM / lo->spacing_mm[1] - 1e-9);
+    int64_t w = (int64_t)floor(DISC_REACH_MM / lo->spacing_mm[2] + 0.5);
+    if (w < 1)
+        w = 1;
+    double *med = malloc((size_t)nz * sizeof *med);
+    float *buf = malloc((size_t)ns * sizeof *buf);
+    if (!med || !buf) {
+        free(med), free(buf);
+        return -1;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        const uint8_t *s = b + ns * k;
+        int64_t m = 0;
+        for (int64_t p = 0; p < ns; p++) {
+            if (s[p] != 1)
+                continue;
+            int64_t i = p % nx, j = p / nx;
+            int core = i >= ri && i < nx - ri && j >= rj && j < ny - rj;
+            for (int dj = -rj; dj <= rj && core; dj++)
+                for (int di = -ri; di <= ri && core; di++)
+                    core = s[p + dj * nx + di] == 1;
+            if (core)
+                buf[m++] = hu[ns * k + p];
+        }
+        if (m < 5) {
+            med[k] = NAN;
+            continue;
+        }
+        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
+        med[k] = buf[m / 2];
+    }
+    /* The spine's typical core: the median of the slices' medians. */
+    int64_t nm = 0;
+    for (int64_t k = 0; k < nz; k++)
+        if (!isnan(med[k]))
+            buf[nm++] = (float)med[k];
+    if (nm < 3) {
+        free(med), free(buf);
+        return 0;
+    }
+    qsort(buf, (size_t)nm, sizeof *buf, cmp_float);
+    double typical = buf[nm / 2];
+    for (int64_t k = 0; k < nz; k++) {
+        if (isnan(med[k]) || med[k] >= typical - DISC_BELOW_HU)
+            continue;
+        double up = -INFINITY, dn = -INFINITY;
+        for (int64_t d = 1; d <= w; d++) {
+            if (k + d < nz && !isnan(med[k + d]) && med[k + d] > up)
+                up = med[k + d];
+            if (k - d >= 0 && !isnan(med[k - d]) && med[k - d] > dn)
+                dn = med[k - d];
+        }
+        if (!(med[k] < fmin(up, dn) - DISC_DIP_HU))
+            continue;
+        for (int64_t p = ns * k; p < ns * (k + 1); p++)
+            if (b[p] == 1 && hu[p] < DISC_KEEP_HU)
+                b[p] = 0, out[p] = 1, found++;
+    }
+    free(med), free(buf);
+    return found;
 }
 
 /* Cranium slices: axial slices where bone encloses (4-connected, not
@@ -185,6 +431,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     r3d_volume *strong = r3d_volume_new_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
+    uint8_t *kept_out = NULL; /* per voxel: taken out of the bone (aorta, discs) */
     uint8_t *skull_of = NULL; /* per voxel of a head: 5 skull, 6 mandible, 0 other */
     r3d_volume *bcc = NULL;
     int64_t nc = 0, *sizes = NULL;
@@ -192,15 +439,19 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     if (!strong)
         goto fail;
     uint8_t *s = strong->voxels;
+    /* Distance to cortical bone: the complement's inside distance. */
     for (int64_t p = 0; p < n; p++)
-        s[p] = body[p] && hu[p] >= BONE_STRONG_HU;
-    if (!(near = r3d_image_dilate(strong, 12.0, err)) || !(bone = r3d_volume_new_like(lo, R3D_U8, err)))
+        s[p] = !(body[p] && hu[p] >= BONE_STRONG_HU);
+    if (!(near = r3d_image_distance(strong, err)) || !(bone = r3d_volume_new_like(lo, R3D_U8, err)))
         goto fail;
-    uint8_t *b = bone->voxels;
-    const uint8_t *nr = near->voxels;
     for (int64_t p = 0; p < n; p++)
-        b[p] = body[p] && nr[p] &&
-               hu[p] >= (SPINE_REGION(p) ? BONE_SPINE_WEAK_HU : BONE_WEAK_HU);
+        s[p] = !s[p];
+    uint8_t *b = bone->voxels;
+    const float *nr = near->voxels;
+    for (int64_t p = 0; p < n; p++)
+        b[p] = body[p] &&
+               (SPINE_REGION(p) ? nr[p] <= BONE_SPINE_REACH_MM && hu[p] >= BONE_SPINE_WEAK_HU
+                                : nr[p] <= BONE_REACH_MM && hu[p] >= BONE_WEAK_HU);
     r3d_volume_free(near);
     near = NULL;
     if (!(cc = r3d_image_components(bone, 26, &nc, &sizes, err)))
@@ -332,6 +583,20 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     }
     free(skull_of);
     skull_of = NULL;
+    /* The aorta on the spine: out of the bone, and kept out below. */
+    if (!(kept_out = calloc((size_t)n, 1))) {
+        st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        goto out;
+    }
+    int64_t nout = blood_by_bone(lo, b, kept_out, err);
+    if (nout < 0) {
+        if (err && err->code == R3D_OK)
+            r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        goto fail;
+    }
+    for (int64_t p = 0; p < n && nout; p++)
+        if (kept_out[p])
+            b[p] = 0;
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
      * then fill the marrow it encloses. */
     {
@@ -352,6 +617,17 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(cl);
     }
     fill_dense_holes(b, hu, nx, ny, nz, 1, MARROW_HU);
+    for (int64_t p = 0; p < n && nout; p++)
+        if (kept_out[p])
+            b[p] = 0;
+    {
+        int64_t nd = disc_slices(lo, b, kept_out);
+        if (nd < 0) {
+            st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto out;
+        }
+        nout += nd;
+    }
 
     /* Ribs among the other pieces. */
     {
@@ -371,6 +647,12 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         }
         depth = oc && (!lung || ld) ? r3d_image_distance(c->body_lo, err) : NULL;
         pc = depth ? calloc((size_t)nc + 1, sizeof *pc) : NULL;
+        uint8_t *trunk = pc ? calloc((size_t)n, 1) : NULL;
+        if (trunk && !trunk_mask(body, hu, nx, ny, nz, trunk))
+            free(trunk), trunk = NULL;
+        if (!trunk) {
+            free(pc), pc = NULL;
+        }
         if (!pc) {
             if (depth)
                 r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
@@ -399,7 +681,9 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             if (j > x->j1) x->j1 = j;
             if (dv && dv[p])
                 x->near_lung = 1;
+            x->in_trunk += trunk[p];
         }
+        free(trunk);
         for (int64_t q = 1; q <= nc; q++) {
             piece *x = &pc[q];
             double h = (x->k1 - x->k0 + 1) * sz;
@@ -409,7 +693,8 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             double across = fmax((x->i1 - x->i0 + 1) * sx, (x->j1 - x->j0 + 1) * sy);
             int slender = area < 500 && h < 150 && x->dsum / x->n < 45 &&
                           across >= fmax(30.0, 0.8 * h);
-            x->near_lung = x->near_lung || (slender && !(head && lk1 < 0));
+            x->near_lung = (x->near_lung || (slender && !(head && lk1 < 0))) &&
+                           2 * x->in_trunk >= x->n;
         }
         for (int64_t p = 0; p < n; p++)
             if (ol[p] && pc[ol[p]].near_lung)
@@ -437,6 +722,69 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(cl);
         fill_dense_holes(b, hu, nx, ny, nz, 2, MARROW_HU);
     }
+    /* Rib heads and necks: the spine's region reaches 35 mm from the
+     * midline, where a rib's neck runs to its joints with the vertebra.
+     * Spine-region bone goes to the nearer, through bone, of the
+     * vertebral core (within SPINE_CORE_MM of the midline) and the ribs. */
+    {
+        r3d_volume *lab = r3d_volume_new_like(lo, R3D_U8, err);
+        r3d_volume *within = lab ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
+        if (!within) {
+            r3d_volume_free(lab);
+            goto fail;
+        }
+        uint8_t *lv = lab->voxels, *wv = within->voxels;
+        int64_t nrib = 0;
+        for (int64_t p = 0; p < n; p++) {
+            wv[p] = b[p] == 1 || b[p] == 2;
+            lv[p] = b[p] == 2 ? 2 : b[p] == 1 && fabs(DX(p)) < SPINE_CORE_MM ? 1 : 0;
+            nrib += b[p] == 2;
+        }
+        if (nrib) {
+            seg_propagate(lab, within);
+            for (int64_t p = 0; p < n; p++)
+                if (b[p] == 1 && lv[p] == 2)
+                    b[p] = 2;
+        }
+        r3d_volume_free(lab), r3d_volume_free(within);
+    }
+    /* A scapula's blade lies on the ribs but outside them: in slices where
+     * the lungs are wide (at least SCAPULA_LUNG_FRAC of their widest slice
+     * and SCAPULA_LUNG_MM2: not the bases, where a lower rib may lie far
+     * from the lung),
+     * "rib" voxels farther than SCAPULA_LUNG_MM from a lung, behind the
+     * body's centre and more than SCAPULA_DX_MM from the midline (not the
+     * rib necks by the spine) seed "other bone" in the split below. */
+    uint8_t *blade = NULL;
+    if (lung && lk1 >= lk0) {
+        r3d_volume *nl = r3d_volume_new_like(lo, R3D_U8, err), *ld = NULL;
+        int64_t *area = calloc((size_t)nz, sizeof *area), amax = 0;
+        if (nl && area) {
+            uint8_t *nv = nl->voxels;
+            for (int64_t p = 0; p < n; p++) {
+                nv[p] = !lung[p];
+                area[p / ns] += lung[p] != 0;
+            }
+            ld = r3d_image_distance(nl, err);
+        }
+        blade = ld ? calloc((size_t)n, 1) : NULL;
+        if (!blade) {
+            r3d_volume_free(nl), r3d_volume_free(ld), free(area);
+            if (err && err->code == R3D_OK)
+                r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto fail;
+        }
+        for (int64_t k = 0; k < nz; k++)
+            if (area[k] > amax)
+                amax = area[k];
+        const float *lv = ld->voxels;
+        for (int64_t p = 0; p < n; p++)
+            blade[p] = b[p] == 2 && area[p / ns] >= SCAPULA_LUNG_FRAC * (double)amax &&
+                       area[p / ns] * sx * sy >= SCAPULA_LUNG_MM2 &&
+                       lv[p] > SCAPULA_LUNG_MM && fabs(DX(p)) > SCAPULA_DX_MM && DY(p) < 0;
+        r3d_volume_free(nl), r3d_volume_free(ld), free(area);
+    }
+#define RIB_CORE(p) (dv[p] > RIB_THICK_MM || (blade && blade[p]))
     /* A long bone touching a rib (the humerus lying on the chest wall)
      * joins its piece; no rib is that thick. Rib voxels within RIB_THICK_MM
      * of the surface everywhere; cores deeper than that seed "other bone",
@@ -450,46 +798,57 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         for (int64_t p = 0; p < n; p++)
             rv[p] = b[p] == 2;
         if (!(d = r3d_image_distance(rm, err))) {
-            r3d_volume_free(rm);
+            r3d_volume_free(rm), free(blade);
             goto fail;
         }
         const float *dv = d->voxels;
         int64_t ncore = 0;
         for (int64_t p = 0; p < n; p++)
-            ncore += rv[p] && dv[p] > RIB_THICK_MM;
+            ncore += rv[p] && RIB_CORE(p);
         if (ncore) {
             lab = r3d_volume_new_like(lo, R3D_U8, err);
             r3d_volume *core = lab ? r3d_volume_new_like(lo, R3D_U8, err) : NULL;
             if (core) {
                 uint8_t *cv = core->voxels;
                 for (int64_t p = 0; p < n; p++)
-                    cv[p] = rv[p] && dv[p] > RIB_THICK_MM;
+                    cv[p] = rv[p] && RIB_CORE(p);
                 near_core = r3d_image_dilate(core, RIB_FAR_MM, err);
             }
             r3d_volume_free(core);
             if (!near_core) {
-                r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(lab);
+                r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(lab), free(blade);
                 goto fail;
             }
             uint8_t *lv = lab->voxels;
             const uint8_t *nc_ = near_core->voxels;
             for (int64_t p = 0; p < n; p++)
-                lv[p] = !rv[p] ? 0 : dv[p] > RIB_THICK_MM ? 4 : !nc_[p] ? 2 : 0;
+                lv[p] = !rv[p] ? 0 : RIB_CORE(p) ? 4 : !nc_[p] ? 2 : 0;
             seg_propagate(lab, rm);
             for (int64_t p = 0; p < n; p++)
                 if (rv[p] && lv[p] == 4)
                     b[p] = 4;
         }
         r3d_volume_free(rm), r3d_volume_free(d), r3d_volume_free(near_core);
-        r3d_volume_free(lab);
+        r3d_volume_free(lab), free(blade);
+#undef RIB_CORE
     }
-    free(ci), free(cj);
+    for (int64_t p = 0; p < n && nout; p++)
+        if (kept_out[p])
+            b[p] = 0;
+    if (nout) {
+        r3d_volume *vo = r3d_volume_new_like(lo, R3D_U8, err);
+        if (!vo)
+            goto fail;
+        memcpy(vo->voxels, kept_out, (size_t)n);
+        c->bone_out_lo = vo;
+    }
+    free(ci), free(cj), free(kept_out);
     c->bone_lo = bone;
     return R3D_OK;
 fail:
     st = err ? err->code : R3D_ENOMEM;
 out:
-    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of);
+    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of), free(kept_out);
     r3d_volume_free(bcc);
     r3d_volume_free(strong), r3d_volume_free(near), r3d_volume_free(bone), r3d_volume_free(cc);
     return st;

@@ -27,6 +27,8 @@ typedef struct seg_ctx {
     r3d_volume *lung_lo;    /* 0, 1 = right lung, 2 = left lung (airways removed) */
     r3d_volume *bone_lo;    /* 0, 1 spine, 2 ribs, 3 sternum, 4 other bone (e.g. scapula,
                              * pelvis), 5 skull, 6 mandible */
+    r3d_volume *bone_out_lo;/* 0/1: voxels taken out of the bone (a contrast-filled
+                             * aorta lying on the spine), kept out at full grid */
     r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL */
     r3d_volume *segment_lo; /* 0, 1..SEG_N: segments (segments.c), 0 where not known */
 
@@ -93,6 +95,9 @@ r3d_status seg_body(seg_ctx *c, r3d_error *err);
 r3d_status seg_airway(seg_ctx *c, r3d_error *err);
 r3d_status seg_lungs(seg_ctx *c, r3d_error *err);
 r3d_status seg_bones(seg_ctx *c, r3d_error *err);
+/* bone_lo's labels on the full grid (out: uint8 on ct's grid), edges and
+ * marrow at full resolution (bones_full.c). */
+r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err);
 r3d_status seg_lobes(seg_ctx *c, r3d_error *err);
 /* Lung segments 1..SEG_N: the territories of RB1..RB10, LB1+2, LB3..LB6,
  * LB7+8, LB9, LB10; SEG_UNKNOWN is segments.c's own marker. */

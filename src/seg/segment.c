@@ -139,11 +139,6 @@ static uint16_t airway_value(const r3d_airway_tree *t, int b)
     }
 }
 
-/* Full-grid bone: an edge voxel must reach BONE_EDGE_HU; one in the coarse
- * bone's core (marrow) only BONE_CORE_HU (not fat). */
-#define BONE_EDGE_HU 150.0
-#define BONE_CORE_HU 0.0
-
 typedef struct timing {
     const char *stage;
     double s;
@@ -154,6 +149,7 @@ static void free_ctx(seg_ctx *c)
     if (c->lo != c->ct)
         r3d_volume_free(c->lo);
     r3d_volume_free(c->body_lo), r3d_volume_free(c->lung_lo), r3d_volume_free(c->bone_lo);
+    r3d_volume_free(c->bone_out_lo);
     r3d_volume_free(c->lobe_lo), r3d_volume_free(c->airway), r3d_volume_free(c->branch_of);
     r3d_volume_free(c->segment_lo);
     r3d_volume_free(c->vessels), r3d_volume_free(c->nodules);
@@ -280,40 +276,17 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
                 o[p] = sv[t[p]];
     }
     if ((want & W_BONES) && c->bone_lo) {
-        /* Full-resolution edge: keep only voxels that are bone-dense or
-         * inside the coarse bone's core (a coarse voxel whose 6 neighbours
-         * are bone too: marrow fainter than the edge threshold). */
-        r3d_volume *core = r3d_volume_new_like(c->lo, R3D_U8, err);
-        if (!core) {
+        /* Edges and marrow at full resolution (bones_full.c). */
+        r3d_status bst = seg_bones_full(c, tmp, err);
+        if (bst != R3D_OK) {
             r3d_volume_free(tmp);
-            return err->code;
+            return bst;
         }
-        {
-            const r3d_volume *bl = c->bone_lo;
-            const uint8_t *bv = bl->voxels;
-            uint8_t *cv = core->voxels;
-            int64_t bx = bl->dim[0], by = bl->dim[1], bz = bl->dim[2], bs = bx * by;
-            for (int64_t p = 0; p < bs * bz; p++) {
-                if (!bv[p])
-                    continue;
-                int64_t i = p % bx, j = (p / bx) % by, k = p / bs;
-                int in = i > 0 && i < bx - 1 && j > 0 && j < by - 1 && k > 0 && k < bz - 1 &&
-                         bv[p - 1] && bv[p + 1] && bv[p - bx] && bv[p + bx] && bv[p - bs] &&
-                         bv[p + bs];
-                cv[p] = (uint8_t)(bv[p] | (in ? 0x80 : 0));
-            }
-        }
-        seg_upsample_into(core, c->f, tmp);
-        r3d_volume_free(core);
         uint16_t v[7] = {0, value_of("spine"), value_of("ribs"), value_of("sternum"),
                          value_of("bones"), value_of("skull"), value_of("mandible")};
-        int full = c->f[0] * c->f[1] * c->f[2] == 1;
-        for (int64_t p = 0; p < n; p++) {
-            uint8_t x = t[p] & 0x7f;
-            if (x && x <= 6 &&
-                (hu[p] >= BONE_EDGE_HU || full || ((t[p] & 0x80) && hu[p] >= BONE_CORE_HU)))
-                o[p] = v[x];
-        }
+        for (int64_t p = 0; p < n; p++)
+            if (t[p] && t[p] <= 6)
+                o[p] = v[t[p]];
     }
     if ((want & W_VESSELS) && c->vessels) {
         const uint8_t *vv = c->vessels->voxels;

@@ -1,0 +1,173 @@
+/* test_seg_bones.c - the skeleton of r3d_segment_ct on a synthetic chest
+ * with a known answer: a column of vertebrae (cortical shell, faint marrow,
+ * spinous processes) parted by discs that are not bone, ribs with a
+ * cortex and marrow curving round the chest, and a contrast-filled aorta
+ * (160 HU, calcified in spots) lying on the vertebral bodies, which must
+ * not become bone, while the column's lowest block (sacrum-like, no discs:
+ * its marrow as even along the body as the blood) stays spine. 1 mm voxels, so the coarse grid (2 mm) and the full
+ * grid differ and the full-resolution edges and marrow are exercised. */
+#include "check.h"
+#include "r3d/seg.h"
+#include "seg_phantoms.h"
+
+#include <stdlib.h>
+
+static uint16_t val(const char *name)
+{
+    const r3d_structure *s = r3d_structure_find(name);
+    return s ? s->value : 0;
+}
+
+enum { T_SPINE = 1, T_RIB = 2, T_AORTA = 3, T_RIB_MARROW = 4, T_DISC = 5, T_FUSED = 6 };
+
+#define NX 220
+#define NY 170
+#define NZ 120
+/* LPS: +x patient's left, +y posterior, +z up; centre of the grid at 0. */
+#define SPINE_Y 45.0   /* vertebral body centre, behind the body's centre */
+#define BODY_R 17.0    /* vertebral body radius */
+#define AORTA_R 11.0
+#define FUSED_BELOW -35.0 /* mm: below, the column is one block, marrow even along it */
+
+static void set(r3d_volume *ct, r3d_volume *t, int64_t p, float hu, uint8_t truth)
+{
+    ((float *)ct->voxels)[p] = hu;
+    ((uint8_t *)t->voxels)[p] = truth;
+}
+
+static r3d_volume *bones_chest(r3d_volume **truth_out)
+{
+    r3d_volume *ct = ph_volume(NX, NY, NZ, 1.0, R3D_F32);
+    r3d_volume *t = ct ? ph_volume(NX, NY, NZ, 1.0, R3D_U8) : NULL;
+    if (!t) {
+        r3d_volume_free(ct);
+        return NULL;
+    }
+    for (int a = 0; a < 3; a++)
+        ct->ijk_to_lps[a][3] = t->ijk_to_lps[a][3] = -(ct->dim[a] - 1) / 2.0;
+    strcpy(ct->acq.modality, "CT");
+    int64_t n = r3d_volume_nvox(ct);
+    float *f = ct->voxels;
+    for (int64_t p = 0; p < n; p++) {
+        int64_t i = p % NX, j = (p / NX) % NY, k = p / (NX * NY);
+        double x[3];
+        ph_pos(ct, i, j, k, x);
+        f[p] = -1000;
+        /* body 100 x 78 mm; lungs left and right of the mediastinum */
+        double e = x[0] * x[0] / (100.0 * 100) + x[1] * x[1] / (78.0 * 78);
+        if (e > 1)
+            continue;
+        f[p] = 40;
+        double lx = fabs(x[0]) - 50, ly = x[1] + 5;
+        if (lx * lx / (35.0 * 35) + ly * ly / (55.0 * 55) <= 1)
+            f[p] = -850;
+        /* vertebrae: 22 mm bodies (2 mm cortical shell, marrow 150 HU)
+         * between 8 mm discs (90 HU); a spinous process behind each */
+        double dz = fmod(x[2] + 200.0, 30.0); /* 0..8 disc, 8..30 body */
+        double rv = hypot(x[0], x[1] - SPINE_Y);
+        int fused = x[2] < FUSED_BELOW; /* a sacrum-like block: no discs */
+        if (rv <= BODY_R) {
+            if (fused)
+                set(ct, t, p, rv > BODY_R - 2 ? 600 : 150, T_FUSED);
+            else if (dz < 8)
+                set(ct, t, p, 90, T_DISC);
+            else if (rv > BODY_R - 2 || dz < 10 || dz > 28)
+                set(ct, t, p, 600, T_SPINE);
+            else
+                set(ct, t, p, 150, T_SPINE);
+        }
+        if (dz >= 12 && dz <= 26 && fabs(x[0]) <= 3.5 && x[1] > SPINE_Y + BODY_R - 1 &&
+            x[1] < SPINE_Y + BODY_R + 32)
+            set(ct, t, p, 600, T_SPINE);
+        /* the aorta on the vertebral bodies' front left */
+        double ra = hypot(x[0] - 12, x[1] - (SPINE_Y - BODY_R - AORTA_R + 3));
+        if (rv > BODY_R && ra <= AORTA_R)
+            set(ct, t, p, 160, T_AORTA);
+    }
+    /* calcified plaques in the aortic wall, touching the vertebrae */
+    for (double z = -50; z <= 50; z += 25) {
+        double c[3] = {6, SPINE_Y - BODY_R - 1, z}, s[3] = {2.5, 2.5, 3};
+        ph_ellipsoid(ct, c, s, 600);
+    }
+    /* ribs: arcs from beside the spine round the lungs to the front,
+     * 9 mm thick (1.5 mm cortex, marrow 120 HU), every 30 mm */
+    for (int64_t p = 0; p < n; p++) {
+        int64_t i = p % NX, j = (p / NX) % NY, k = p / (NX * NY);
+        double x[3];
+        ph_pos(ct, i, j, k, x);
+        double ax = 86, ay = 64; /* arc's ellipse */
+        double ang = atan2(x[1] / ay, x[0] / ax), rr = hypot(x[0] / ax, x[1] / ay);
+        double rdist = (rr - 1) * hypot(ax * cos(ang), ay * sin(ang)); /* ~mm off the arc */
+        /* falling 0.4 mm per mm towards the front, as ribs do */
+        double u = x[2] - 0.4 * (x[1] - 60), uc = 30.0 * floor((u + 15) / 30.0) + 3;
+        double d = hypot(rdist, (u - uc) / sqrt(1.16));
+        if (d > 4.5 || fabs(x[0]) < 22 || x[1] < -45)
+            continue;
+        int shell = d > 3 || fabs(x[0]) < 23.5 || x[1] < -43.5; /* ends capped */
+        set(ct, t, p, shell ? 450 : 120, shell ? T_RIB : T_RIB_MARROW);
+    }
+    uint32_t st = 777;
+    for (int64_t p = 0; p < n; p++)
+        f[p] += ph_noise(&st, 12);
+    *truth_out = t;
+    return ct;
+}
+
+static void test_spine_ribs_aorta(void)
+{
+    r3d_volume *truth = NULL, *ct = bones_chest(&truth);
+    CHECK(ct != NULL);
+    if (!ct)
+        return;
+    r3d_seg_opts opts = {"bones", NULL, NULL};
+    r3d_seg_result res;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
+    if (!res.labels) {
+        fprintf(stderr, "  %s\n", err.msg);
+        r3d_volume_free(ct), r3d_volume_free(truth);
+        return;
+    }
+    const uint16_t *l = res.labels->vol->voxels;
+    const uint8_t *tv = truth->voxels;
+    uint16_t vs = val("spine"), vr = val("ribs"), vb[4] = {vs, vr, val("sternum"), val("bones")};
+    int64_t n = r3d_volume_nvox(ct);
+    int64_t sp_a = 0, sp_b = 0, sp_ab = 0, rb_a = 0, rb_b = 0, rb_ab = 0;
+    int64_t aorta = 0, aorta_bone = 0, disc = 0, disc_bone = 0, marrow = 0, marrow_rib = 0;
+    int64_t fused = 0, fused_spine = 0;
+    for (int64_t p = 0; p < n; p++) {
+        int bone = 0;
+        for (int q = 0; q < 4; q++)
+            bone |= l[p] == vb[q];
+        fused += tv[p] == T_FUSED, fused_spine += tv[p] == T_FUSED && l[p] == vs;
+        int ts = tv[p] == T_SPINE || tv[p] == T_FUSED, tr = tv[p] == T_RIB || tv[p] == T_RIB_MARROW;
+        sp_a += l[p] == vs, sp_b += ts, sp_ab += l[p] == vs && ts;
+        rb_a += l[p] == vr, rb_b += tr, rb_ab += l[p] == vr && tr;
+        aorta += tv[p] == T_AORTA, aorta_bone += tv[p] == T_AORTA && bone;
+        disc += tv[p] == T_DISC, disc_bone += tv[p] == T_DISC && bone;
+        marrow += tv[p] == T_RIB_MARROW, marrow_rib += tv[p] == T_RIB_MARROW && l[p] == vr;
+    }
+    double ds = 2.0 * sp_ab / (sp_a + sp_b), dr = 2.0 * rb_ab / (rb_a + rb_b);
+    fprintf(stderr,
+            "  spine Dice %.3f (precision %.3f), ribs Dice %.3f (precision %.3f); "
+            "aorta as bone %.3f, discs as bone %.3f, rib marrow as rib %.3f, "
+            "fused column as spine %.3f\n",
+            ds, sp_a ? (double)sp_ab / sp_a : 0, dr, rb_a ? (double)rb_ab / rb_a : 0,
+            (double)aorta_bone / aorta, (double)disc_bone / disc, (double)marrow_rib / marrow,
+            (double)fused_spine / fused);
+    CHECK(ds >= 0.85);
+    CHECK(dr >= 0.85);
+    CHECK(aorta_bone <= aorta / 20);   /* the contrast aorta is not bone */
+    CHECK(disc_bone <= disc / 5);      /* a disc is not bone (its rims blur) */
+    CHECK(marrow_rib >= 9 * marrow / 10); /* the ribs' marrow is rib */
+    /* marrow as even along the body as blood, but walled in by cortex */
+    CHECK(fused_spine >= 9 * fused / 10);
+    r3d_seg_result_free(&res);
+    r3d_volume_free(ct), r3d_volume_free(truth);
+}
+
+int main(void)
+{
+    RUN(test_spine_ribs_aorta);
+    return CHECK_DONE("test_seg_bones");
+}
