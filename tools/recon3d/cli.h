@@ -25,6 +25,20 @@ int cli_exit_code(r3d_status s);
 int cli_fail(const r3d_error *err);
 int cli_usage(const char *fmt, ...);
 
+/* The tail of a command's option loop (cli.c), for an argument none of its
+ * options took: "--help"/"-h" prints usage on stdout and answers EXIT_OK;
+ * "-X", or any argument when input is NULL (a command without INPUT), prints
+ * usage on stderr and answers EXIT_USAGE with "CMD: <unknown> -X" (unknown:
+ * NULL for "unknown or incomplete option"); the first other argument becomes
+ * *input (answer CLI_ARG_TAKEN, go on), a second one is "CMD: one INPUT only". */
+#define CLI_ARG_TAKEN (-1)
+int cli_other_arg(const char *cmd, void (*usage)(FILE *f), const char *a, const char **input,
+                  const char *unknown);
+/* After the loop: EXIT_OK when INPUT and -o were both given, else usage on
+ * stderr and "CMD: INPUT and -o <out_name> are required" (EXIT_USAGE). */
+int cli_need_input_out(const char *cmd, void (*usage)(FILE *f), const char *input,
+                       const char *out, const char *out_name);
+
 /* Progress on stderr: a bar on a terminal, plain lines otherwise, nothing
  * when quiet, and nothing at all for work that ends within a second. */
 typedef struct cli_progress {

@@ -45,10 +45,8 @@ int cmd_audit(int argc, char **argv)
                 return cli_usage("audit: --max is 1..100000");
         } else if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
             expect = argv[++i];
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            return usage(stdout), EXIT_OK;
         } else {
-            return usage(stderr), cli_usage("audit: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("audit", usage, argv[i], NULL, NULL);
         }
     }
     r3d_store *s = NULL;

@@ -101,10 +101,8 @@ int cmd_store(int argc, char **argv)
             new_key = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         else if (argv[i][0] == '-')
-            return usage(stderr), cli_usage("store: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("store", usage, argv[i], NULL, NULL);
         else if (npos < 64)
             pos[npos++] = argv[i];
         else

@@ -28,11 +28,9 @@ int cmd_trace(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (cli_store_option(&o, argc, argv, &i))
             continue;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         if (argv[i][0] == '-' || what)
-            return usage(stderr), cli_usage("trace: unknown option or second RESULT: %s",
-                                            argv[i]);
+            return cli_other_arg("trace", usage, argv[i], NULL,
+                                 "unknown option or second RESULT:");
         what = argv[i];
     }
     if (!what)

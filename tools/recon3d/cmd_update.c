@@ -34,11 +34,9 @@ int cmd_update(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (cli_store_option(&o, argc, argv, &i))
             continue;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         if (argv[i][0] == '-' || pkg)
-            return usage(stderr), cli_usage("update: unknown option or second PACKAGE: %s",
-                                            argv[i]);
+            return cli_other_arg("update", usage, argv[i], NULL,
+                                 "unknown option or second PACKAGE:");
         pkg = argv[i];
     }
     if (!pkg)

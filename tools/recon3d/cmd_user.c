@@ -53,10 +53,8 @@ int cmd_user(int argc, char **argv)
             role = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         else if (argv[i][0] == '-')
-            return usage(stderr), cli_usage("user: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("user", usage, argv[i], NULL, NULL);
         else if (npos < 8)
             pos[npos++] = argv[i];
         else
