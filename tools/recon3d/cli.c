@@ -61,6 +61,19 @@ int cli_other_arg(const char *cmd, void (*usage)(FILE *f), const char *a, const 
     return CLI_ARG_TAKEN;
 }
 
+int cli_action(const char *cmd, void (*usage)(FILE *f), int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return cli_usage("%s: which action?", cmd);
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    return CLI_ARG_TAKEN;
+}
+
 int cli_need_input_out(const char *cmd, void (*usage)(FILE *f), const char *input,
                        const char *out, const char *out_name)
 {

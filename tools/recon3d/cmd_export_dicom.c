@@ -496,13 +496,9 @@ static int export_case(exp_args *a, const cli_store_args *so, r3d_id case_id, r3
     r3d_error err = R3D_ERROR_INIT;
     r3d_store *s = NULL;
     r3d_actor act;
-    int rc = cli_store_open(so, 0, &s);
+    int rc = cli_store_login(so, &s, &act);
     if (rc)
         return rc;
-    if ((rc = cli_store_auth(s, so, &act))) {
-        r3d_store_close(s);
-        return rc;
-    }
     double t0 = cli_now();
     r3d_labelmap *lm = NULL;
     r3d_dcm_source *src = NULL;
