@@ -37,6 +37,23 @@ static r3d_status finish_txn(r3d_store *s, r3d_status st, r3d_error *err)
     return st;
 }
 
+/* With the store lock held and the blob file already written (outside the
+ * lock): begins the write transaction (*in_txn says whether it did), checks
+ * the case was not deleted meanwhile and records the blob. st: the status
+ * so far, nothing is done when it is an error. */
+static r3d_status begin_blob_txn(r3d_store *s, r3d_status st, r3d_id case_id, const char *blob,
+                                 const char *plain, size_t n, int *in_txn, r3d_error *err)
+{
+    *in_txn = 0;
+    if (!st && !(st = st_begin(s, err)))
+        *in_txn = 1;
+    if (!st)
+        st = st_case_exists(s, case_id, err);
+    if (!st)
+        st = st_blob_record(s, blob, plain, n, err);
+    return st;
+}
+
 /* The version belongs to the case (0 = the head, which must exist). */
 static r3d_status resolve_version(r3d_store *s, r3d_id case_id, r3d_id *version, r3d_error *err)
 {
@@ -60,6 +77,19 @@ static r3d_status resolve_version(r3d_store *s, r3d_id case_id, r3d_id *version,
         return r3d_fail(err, R3D_ENOTFOUND, "case %lld: no version %lld", (long long)case_id,
                         (long long)*version);
     return R3D_OK;
+}
+
+/* May the actor do act on the case (which must exist), and which version
+ * (resolve_version)? With the store lock held. */
+static r3d_status permit_version(r3d_store *s, const r3d_actor *a, r3d_action act,
+                                 r3d_id case_id, r3d_id *version, r3d_error *err)
+{
+    r3d_status st = st_permit(s, a, act, err);
+    if (!st)
+        st = st_case_exists(s, case_id, err);
+    if (!st)
+        st = resolve_version(s, case_id, version, err);
+    return st;
 }
 
 /* ---- label table <-> JSON ----------------------------------------------------------------- */
@@ -230,13 +260,8 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     ST_LOCK(s);
     st_iso_now(created);
     r3d_id vid = 0;
-    int in_txn = 0;
-    if (!st && !(st = st_begin(s, err)))
-        in_txn = 1;
-    if (!st)
-        st = st_case_exists(s, case_id, err); /* deleted meanwhile? */
-    if (!st)
-        st = st_blob_record(s, blob, plain, nii_n, err);
+    int in_txn;
+    st = begin_blob_txn(s, st, case_id, blob, plain, nii_n, &in_txn, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO label_versions(case_id, parent, blob, "
                                     "plain_sha256, table_json, author, algorithm, params_json, "
@@ -330,11 +355,7 @@ r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3
     if (table_json)
         *table_json = NULL;
     ST_LOCK(s);
-    r3d_status st = st_permit(s, a, R3D_ACT_CASE_VIEW, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    r3d_status st = permit_version(s, a, R3D_ACT_CASE_VIEW, case_id, &version, err);
     char blob[65] = "";
     char *table = NULL;
     sqlite3_stmt *q = NULL;
@@ -424,11 +445,7 @@ r3d_status r3d_labels_set_head(r3d_store *s, const r3d_actor *a, r3d_id case_id,
     if (version <= 0)
         return r3d_fail(err, R3D_EARG, "labels: name the version to show");
     ST_LOCK(s);
-    r3d_status st = st_permit(s, a, R3D_ACT_CASE_EDIT, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    r3d_status st = permit_version(s, a, R3D_ACT_CASE_EDIT, case_id, &version, err);
     if (!st && !(st = st_begin(s, err))) {
         st = set_head(s, a, case_id, version, err);
         if (!st) {
@@ -476,23 +493,14 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
     if (st)
         return st;
     ST_LOCK(s);
-    st = st_permit(s, a, R3D_ACT_RECONSTRUCT, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    st = permit_version(s, a, R3D_ACT_RECONSTRUCT, case_id, &version, err);
     ST_UNLOCK(s);
     char blob[65], plain[65];
     if (!st)
         st = st_blob_write(s, bytes, n, blob, plain, err);
     ST_LOCK(s);
-    int in_txn = 0;
-    if (!st && !(st = st_begin(s, err)))
-        in_txn = 1;
-    if (!st)
-        st = st_case_exists(s, case_id, err); /* deleted meanwhile? */
-    if (!st)
-        st = st_blob_record(s, blob, plain, n, err);
+    int in_txn;
+    st = begin_blob_txn(s, st, case_id, blob, plain, n, &in_txn, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO meshes(case_id, version_id, label, format, "
                                     "params_json, blob, plain_sha256, size, author, created, "
@@ -542,11 +550,7 @@ r3d_status r3d_mesh_get(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
     if (st)
         return st;
     ST_LOCK(s);
-    st = st_permit(s, a, R3D_ACT_CASE_VIEW, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    st = permit_version(s, a, R3D_ACT_CASE_VIEW, case_id, &version, err);
     char blob[65] = "";
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "SELECT blob FROM meshes WHERE version_id = ? AND label = ? "
