@@ -107,12 +107,8 @@ r3d_status st_audit(r3d_store *s, const r3d_actor *a, const char *what, const ch
         if (rc != SQLITE_DONE)
             st = st_sqlfail(s, err, rc, "cannot record the audit head");
     }
-    if (own) {
-        if (st)
-            st_rollback(s);
-        else
-            st = st_commit(s, err);
-    }
+    if (own)
+        st = st_end(s, st, err);
     return st;
 }
 

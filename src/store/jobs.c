@@ -83,10 +83,7 @@ r3d_status r3d_job_submit(r3d_store *s, const r3d_actor *a, r3d_id case_id, cons
             snprintf(obj, sizeof obj, "job %lld case %lld", (long long)id, (long long)case_id);
             st = st_audit(s, a, "job.submit", obj, kind, err);
         }
-        if (!st)
-            st = st_commit(s, err);
-        else
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     if (!st && job)
@@ -126,10 +123,7 @@ r3d_status r3d_job_claim(r3d_store *s, r3d_job *out, r3d_error *err)
             fill_job(q, out);
         sqlite3_finalize(q);
     }
-    if (!st)
-        st = st_commit(s, err);
-    else
-        st_rollback(s);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     if (st)
         r3d_job_clear(out);
@@ -219,10 +213,7 @@ r3d_status r3d_job_finish(r3d_store *s, r3d_id job, const r3d_error *failure,
         st = st_audit(s, &worker, failure ? "job.failed" : "job.done", obj,
                       failure ? r3d_status_name(failure->code) : "ok", err);
     }
-    if (!st)
-        st = st_commit(s, err);
-    else
-        st_rollback(s);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     return st;
 }

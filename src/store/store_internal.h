@@ -45,6 +45,9 @@ r3d_status st_prepare(r3d_store *s, const char *sql, sqlite3_stmt **st, r3d_erro
 r3d_status st_begin(r3d_store *s, r3d_error *err);
 r3d_status st_commit(r3d_store *s, r3d_error *err);
 void st_rollback(r3d_store *s);
+/* The end of a transaction: commit when st is R3D_OK, else roll back; the
+ * status (the commit's failure, if it fails). */
+r3d_status st_end(r3d_store *s, r3d_status st, r3d_error *err);
 /* Single-value queries; 0 / NULL when no row. */
 int64_t st_query_int(r3d_store *s, const char *sql, int64_t bind1, int64_t def);
 int64_t st_last_id(r3d_store *s);

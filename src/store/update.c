@@ -195,10 +195,7 @@ r3d_status r3d_update_apply(r3d_store *s, const r3d_actor *a, const uint8_t *pkg
         snprintf(obj, sizeof obj, "update %s %s", info->name, info->version);
         if (!st)
             st = st_audit(s, a, "update.apply", obj, "ok", err);
-        if (!st)
-            st = st_commit(s, err);
-        else
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;

@@ -193,9 +193,7 @@ r3d_status r3d_user_create(r3d_store *s, const r3d_actor *by, const char *name,
         }
         if (!st)
             st = st_audit(s, by, "user.create", obj, r3d_role_name(role), err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     sodium_memzero(hash, sizeof hash);
@@ -272,9 +270,7 @@ r3d_status r3d_user_set_password(r3d_store *s, const r3d_actor *by, const char *
         snprintf(obj, sizeof obj, "user %s", name);
         if (!st)
             st = st_audit(s, by, "user.password", obj, self ? "own" : "reset", err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     sodium_memzero(hash, sizeof hash);
@@ -317,9 +313,7 @@ r3d_status r3d_user_set_role(r3d_store *s, const r3d_actor *by, const char *name
         snprintf(out, sizeof out, "%s -> %s", r3d_role_name(old), r3d_role_name(role));
         if (!st)
             st = st_audit(s, by, "user.role", obj, out, err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
@@ -578,9 +572,7 @@ r3d_status r3d_login(r3d_store *s, const char *name, const char *password, const
         snprintf(obj, sizeof obj, "user %s", name);
         if (!st)
             st = st_audit(s, &who, "login", obj, "ok", err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     sodium_memzero(hash, sizeof hash);

@@ -28,15 +28,6 @@ static r3d_status step_done(r3d_store *s, sqlite3_stmt *q, const char *what, r3d
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? R3D_OK : st_sqlfail(s, err, rc, what);
 }
 
-static r3d_status finish_txn(r3d_store *s, r3d_status st, r3d_error *err)
-{
-    if (!st)
-        st = st_commit(s, err);
-    else
-        st_rollback(s);
-    return st;
-}
-
 /* With the store lock held and the blob file already written (outside the
  * lock): begins the write transaction (*in_txn says whether it did), checks
  * the case was not deleted meanwhile and records the blob. st: the status
@@ -294,7 +285,7 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     if (!st)
         st_touch_case(s, a, case_id);
     if (in_txn)
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     ST_UNLOCK(s);
     free(table);
     free(nii);
@@ -376,7 +367,7 @@ r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3
         if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "labels.view", obj, "ok", err);
             st_touch_case(s, a, case_id);
-            st = finish_txn(s, st, err);
+            st = st_end(s, st, err);
         }
     }
     ST_UNLOCK(s);
@@ -456,7 +447,7 @@ r3d_status r3d_labels_set_head(r3d_store *s, const r3d_actor *a, r3d_id case_id,
         }
         if (!st)
             st_touch_case(s, a, case_id);
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
@@ -531,7 +522,7 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
         st = st_audit(s, a, "mesh.put", obj, "ok", err);
     }
     if (in_txn)
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     ST_UNLOCK(s);
     free(params);
     return st;
@@ -628,7 +619,7 @@ r3d_status r3d_case_doc_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, co
         }
         if (!st)
             st_touch_case(s, a, case_id);
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
