@@ -1,6 +1,6 @@
 /* components.c - connected components of a mask (6, 18 or 26 neighbours).
  *
- * Two passes with union-find (Rosenfeld & Pfaltz; path halving): the first
+ * Two passes with union-find (core/uf.h; Rosenfeld & Pfaltz): the first
  * scans in memory order linking each voxel to its already-visited
  * neighbours (half the neighbourhood), the second assigns final labels in
  * order of each component's first voxel, so the numbering is deterministic
@@ -9,29 +9,10 @@
  * components).
  */
 #include "image_internal.h"
+#include "core/uf.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t find(uint32_t *parent, uint32_t x)
-{
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
-    }
-    return x;
-}
-
-static void unite(uint32_t *parent, uint32_t a, uint32_t b)
-{
-    a = find(parent, a);
-    b = find(parent, b);
-    /* the smaller root wins: the component keeps its earliest voxel's id */
-    if (a < b)
-        parent[b] = a;
-    else if (b < a)
-        parent[a] = b;
-}
 
 r3d_volume *r3d_image_components(const r3d_volume *mask, int connectivity, int64_t *n_out,
                                  int64_t **sizes_out, r3d_error *err)
@@ -94,7 +75,7 @@ r3d_volume *r3d_image_components(const r3d_volume *mask, int connectivity, int64
                     if (!l)
                         l = m;
                     else if (m != l)
-                        unite(parent, l, m);
+                        r3d__uf_union(parent, l, m);
                 }
                 if (!l) {
                     if (next == UINT32_MAX) {
@@ -129,7 +110,7 @@ r3d_volume *r3d_image_components(const r3d_volume *mask, int connectivity, int64
     for (int64_t i = 0; i < n; i++) {
         if (!lab[i])
             continue;
-        uint32_t r = find(parent, lab[i]);
+        uint32_t r = r3d__uf_find(parent, lab[i]);
         if (!final[r])
             final[r] = (uint32_t)++count;
         lab[i] = final[r];

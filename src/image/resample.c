@@ -15,31 +15,12 @@
  * volume, `fill` outside as for the others.
  */
 #include "image_internal.h"
+#include "core/affine.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int invert3x4(const double m[4][4], double inv[4][4])
-{
-    double a = m[0][0], b = m[0][1], c = m[0][2], d = m[1][0], e = m[1][1], f = m[1][2],
-           g = m[2][0], h = m[2][1], i = m[2][2];
-    double det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-    if (fabs(det) < 1e-12)
-        return 0;
-    double r[3][3] = {{(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det},
-                      {(f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det},
-                      {(d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det}};
-    memset(inv, 0, sizeof(double) * 16);
-    for (int row = 0; row < 3; row++) {
-        for (int col = 0; col < 3; col++)
-            inv[row][col] = r[row][col];
-        inv[row][3] = -(r[row][0] * m[0][3] + r[row][1] * m[1][3] + r[row][2] * m[2][3]);
-    }
-    inv[3][3] = 1;
-    return 1;
-}
 
 typedef struct rs_ctx {
     const r3d_volume *src;
@@ -256,7 +237,7 @@ r3d_volume *r3d_image_resample(const r3d_volume *v, const r3d_volume *target, r3
     if (r3d_image_check_3d(v, "resample", err) != R3D_OK)
         return NULL;
     double inv[4][4];
-    if (!invert3x4(v->ijk_to_lps, inv))
+    if (!r3d__affine_invert(v->ijk_to_lps, inv))
         return r3d_fail(err, R3D_EARG, "resample: the source affine is singular"), NULL;
     r3d_volume *o = r3d_volume_new_like(target, interp == R3D_INTERP_NEAREST ? v->dtype : R3D_F32,
                                    err);

@@ -36,6 +36,7 @@
  *       mesh_topology.c; "oriented" means consistent winding and no
  *       closed component with negative signed volume (inside out).
  */
+#include "core/uf.h"
 #include "mesh_topology.h"
 
 #include <math.h>
@@ -44,26 +45,6 @@
 #include <string.h>
 
 /* ---- small shared pieces ----------------------------------------------------- */
-
-static uint32_t uf_find(uint32_t *p, uint32_t x)
-{
-    while (p[x] != x) {
-        p[x] = p[p[x]]; /* path halving */
-        x = p[x];
-    }
-    return x;
-}
-
-static void uf_union(uint32_t *p, uint32_t a, uint32_t b)
-{
-    a = uf_find(p, a);
-    b = uf_find(p, b);
-    /* Smaller root wins, so labels do not depend on union order details. */
-    if (a < b)
-        p[b] = a;
-    else if (b < a)
-        p[a] = b;
-}
 
 /* Is the area zero relative to the face's size (collinear up to double rounding)? */
 static int tri_zero_area(const float *a, const float *b, const float *c)
@@ -235,8 +216,8 @@ static r3d_status components(const r3d_mesh *m, comp_stats *c, r3d_error *err)
         const uint32_t *t = m->t + 3 * i;
         if (!r3d__tri_valid(t, m->nv))
             continue;
-        uf_union(p, t[0], t[1]);
-        uf_union(p, t[0], t[2]);
+        r3d__uf_union(p, t[0], t[1]);
+        r3d__uf_union(p, t[0], t[2]);
     }
     for (int64_t i = 0; i < m->nt; i++) {
         const uint32_t *t = m->t + 3 * i;
@@ -244,7 +225,7 @@ static r3d_status components(const r3d_mesh *m, comp_stats *c, r3d_error *err)
             c->label[i] = UINT32_MAX;
             continue;
         }
-        uint32_t r = uf_find(p, t[0]);
+        uint32_t r = r3d__uf_find(p, t[0]);
         if (idx[r] == UINT32_MAX)
             idx[r] = (uint32_t)c->n++;
         c->label[i] = idx[r];
@@ -624,9 +605,9 @@ static int fan_split(const r3d_mesh *m, const r3d__vtri *vt, uint32_t v, wt *buf
     qsort(buf, (size_t)(2 * d), sizeof *buf, wt_cmp);
     for (int64_t i = 1; i < 2 * d; i++)
         if (buf[i].w == buf[i - 1].w)
-            uf_union(par, buf[i].slot, buf[i - 1].slot);
+            r3d__uf_union(par, buf[i].slot, buf[i - 1].slot);
     for (int64_t i = 0; i < d; i++)
-        if (uf_find(par, (uint32_t)i) != 0)
+        if (r3d__uf_find(par, (uint32_t)i) != 0)
             return 1;
     return 0;
 }

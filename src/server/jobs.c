@@ -365,6 +365,24 @@ void jobs_kick(r3d_server *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+void jobs_submit_resp(srv_req *q, srv_resp *r, r3d_id case_id, const char *kind, cJSON *p)
+{
+    char *ps = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_id job = 0;
+    if (r3d_job_submit(q->srv->store, &q->actor, case_id, kind, ps, &job, &err) != R3D_OK) {
+        free(ps);
+        resp_fail(r, &err);
+        return;
+    }
+    free(ps);
+    jobs_kick(q->srv);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "job", (double)job);
+    resp_json(r, 202, o);
+}
+
 void jobs_stop(r3d_server *s)
 {
     pthread_mutex_lock(&s->mu);

@@ -503,18 +503,7 @@ static void regen_route(srv_req *q, srv_resp *r, r3d_id id, int64_t label)
     cJSON_AddNumberToObject(p, "label", (double)label);
     cJSON_AddNumberToObject(p, "version", (double)ci.head_version);
     cJSON_AddNumberToObject(p, "smooth", smooth);
-    char *ps = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-    r3d_id job = 0;
-    if (r3d_job_submit(q->srv->store, &q->actor, id, "mesh", ps, &job, &err) != R3D_OK)
-        resp_fail(r, &err);
-    else {
-        jobs_kick(q->srv);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "job", (double)job);
-        resp_json(r, 202, o);
-    }
-    free(ps);
+    jobs_submit_resp(q, r, id, "mesh", p);
 }
 
 int routes_meshes(srv_req *q, srv_resp *r)

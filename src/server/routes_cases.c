@@ -136,19 +136,7 @@ static int reconstruct_route(srv_req *q, srv_resp *r, r3d_id case_id)
     cJSON_AddStringToObject(p, "structures", structs ? structs->valuestring : "all");
     cJSON_AddNumberToObject(p, "smooth", smooth ? smooth->valuedouble : 5);
     cJSON_Delete(body);
-    char *ps = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
-    r3d_id job = 0;
-    r3d_status st = r3d_job_submit(q->srv->store, &q->actor, case_id, "segment", ps, &job, &err);
-    free(ps);
-    if (st != R3D_OK) {
-        resp_fail(r, &err);
-        return 1;
-    }
-    jobs_kick(q->srv);
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "job", (double)job);
-    resp_json(r, 202, j);
+    jobs_submit_resp(q, r, case_id, "segment", p);
     return 1;
 }
 

@@ -450,19 +450,8 @@ static void threshold_route(srv_req *q, srv_resp *r, r3d_id id)
     if (nm)
         cJSON_AddStringToObject(p, "name", nm->valuestring);
     cJSON_AddNumberToObject(p, "smooth", sm ? sm->valuedouble : 5);
-    char *ps = cJSON_PrintUnformatted(p);
-    cJSON_Delete(p);
     cJSON_Delete(j);
-    r3d_id job = 0;
-    if (r3d_job_submit(q->srv->store, &q->actor, id, "threshold", ps, &job, &err) != R3D_OK)
-        resp_fail(r, &err);
-    else {
-        jobs_kick(q->srv);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "job", (double)job);
-        resp_json(r, 202, o);
-    }
-    free(ps);
+    jobs_submit_resp(q, r, id, "threshold", p);
 }
 
 /* A label map whose values all fit a byte goes to the browser as uint8:

@@ -92,27 +92,17 @@ r3d_status st_audit(r3d_store *s, const r3d_actor *a, const char *what, const ch
             sqlite3_bind_text(q, 2 + i, f[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 9, prev, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 10, hash, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            st = st_sqlfail(s, err, rc, "cannot append to the audit trail");
+        st = st_step(s, q, "cannot append to the audit trail", err);
     }
     if (!st && !(st = st_prepare(s, "INSERT OR REPLACE INTO meta(key, value) "
                                     "VALUES('audit_head', ?)", &q, err))) {
         char head[100];
         snprintf(head, sizeof head, "%lld %s", (long long)seq, hash);
         sqlite3_bind_text(q, 1, head, -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            st = st_sqlfail(s, err, rc, "cannot record the audit head");
+        st = st_step(s, q, "cannot record the audit head", err);
     }
-    if (own) {
-        if (st)
-            st_rollback(s);
-        else
-            st = st_commit(s, err);
-    }
+    if (own)
+        st = st_end(s, st, err);
     return st;
 }
 

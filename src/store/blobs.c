@@ -176,11 +176,7 @@ r3d_status st_blob_record(r3d_store *s, const char *hash, const char *plain_hash
     sqlite3_bind_text(q, 1, hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, plain_hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 3, (int64_t)stored);
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return st_sqlfail(s, err, rc, "cannot record a blob");
-    return R3D_OK;
+    return st_step(s, q, "cannot record a blob", err);
 }
 
 r3d_status st_blob_get(r3d_store *s, const char *hash, uint8_t **plain, size_t *n,

@@ -516,8 +516,7 @@ r3d_status r3d_case_get(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_ca
         if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "case.view", obj, identity ? "ok, with identity" : "ok", err);
             st_touch_case(s, a, case_id);
-            if (st || (st = st_commit(s, err)))
-                st_rollback(s);
+            st = st_end(s, st, err);
         }
     }
     ST_UNLOCK(s);
@@ -548,10 +547,7 @@ r3d_status r3d_case_delete(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d
         snprintf(obj, sizeof obj, "case %lld", (long long)case_id);
         if (!st)
             st = st_audit(s, a, "case.delete", obj, "ok", err);
-        if (!st)
-            st = st_commit(s, err);
-        else
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
@@ -585,8 +581,7 @@ static r3d_status image_blob(r3d_store *s, const r3d_actor *a, r3d_id case_id, u
         if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "case.view", obj, "ok", err);
             st_touch_case(s, a, case_id);
-            if (st || (st = st_commit(s, err)))
-                st_rollback(s);
+            st = st_end(s, st, err);
         }
         if (st) { /* no view without its audit entry */
             free(*bytes);

@@ -82,6 +82,21 @@ void st_rollback(r3d_store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+r3d_status st_step(r3d_store *s, sqlite3_stmt *q, const char *what, r3d_error *err)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? R3D_OK : st_sqlfail(s, err, rc, what);
+}
+
+r3d_status st_end(r3d_store *s, r3d_status st, r3d_error *err)
+{
+    if (!st)
+        return st_commit(s, err);
+    st_rollback(s);
+    return st;
+}
+
 int64_t st_query_int(r3d_store *s, const char *sql, int64_t bind1, int64_t def)
 {
     sqlite3_stmt *st = NULL;

@@ -72,10 +72,7 @@ r3d_status r3d_job_submit(r3d_store *s, const r3d_actor *a, r3d_id case_id, cons
             sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
             sqlite3_bind_text(q, 3, params, -1, SQLITE_STATIC);
             sqlite3_bind_text(q, 4, a->user, -1, SQLITE_TRANSIENT);
-            int rc = sqlite3_step(q);
-            sqlite3_finalize(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot queue the job");
+            st = st_step(s, q, "cannot queue the job", err);
             id = st_last_id(s);
         }
         if (!st) {
@@ -83,10 +80,7 @@ r3d_status r3d_job_submit(r3d_store *s, const r3d_actor *a, r3d_id case_id, cons
             snprintf(obj, sizeof obj, "job %lld case %lld", (long long)id, (long long)case_id);
             st = st_audit(s, a, "job.submit", obj, kind, err);
         }
-        if (!st)
-            st = st_commit(s, err);
-        else
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     if (!st && job)
@@ -115,10 +109,7 @@ r3d_status r3d_job_claim(r3d_store *s, r3d_job *out, r3d_error *err)
                                     "progress = 0 WHERE id = ?", &q, err))) {
         sqlite3_bind_text(q, 1, owner, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, id);
-        int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            st = st_sqlfail(s, err, rc, "cannot claim the job");
+        st = st_step(s, q, "cannot claim the job", err);
     }
     if (!st && !(st = st_prepare(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", &q, err))) {
         sqlite3_bind_int64(q, 1, id);
@@ -126,10 +117,7 @@ r3d_status r3d_job_claim(r3d_store *s, r3d_job *out, r3d_error *err)
             fill_job(q, out);
         sqlite3_finalize(q);
     }
-    if (!st)
-        st = st_commit(s, err);
-    else
-        st_rollback(s);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     if (st)
         r3d_job_clear(out);
@@ -219,10 +207,7 @@ r3d_status r3d_job_finish(r3d_store *s, r3d_id job, const r3d_error *failure,
         st = st_audit(s, &worker, failure ? "job.failed" : "job.done", obj,
                       failure ? r3d_status_name(failure->code) : "ok", err);
     }
-    if (!st)
-        st = st_commit(s, err);
-    else
-        st_rollback(s);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     return st;
 }

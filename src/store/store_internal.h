@@ -40,11 +40,17 @@ r3d_status st_open(const char *dir, const r3d_store_opts *opts, const uint8_t *k
 r3d_status st_sqlfail(r3d_store *s, r3d_error *err, int rc, const char *what);
 r3d_status st_exec(r3d_store *s, const char *sql, r3d_error *err);
 r3d_status st_prepare(r3d_store *s, const char *sql, sqlite3_stmt **st, r3d_error *err);
+/* Runs a prepared statement that returns no rows (INSERT, UPDATE, ...) and
+ * finalizes it; st_sqlfail(what) unless it finished (SQLITE_DONE). */
+r3d_status st_step(r3d_store *s, sqlite3_stmt *q, const char *what, r3d_error *err);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Commit with synchronous=FULL in WAL
  * mode fsyncs the log: when it returns, the change is durable. */
 r3d_status st_begin(r3d_store *s, r3d_error *err);
 r3d_status st_commit(r3d_store *s, r3d_error *err);
 void st_rollback(r3d_store *s);
+/* The end of a transaction: commit when st is R3D_OK, else roll back; the
+ * status (the commit's failure, if it fails). */
+r3d_status st_end(r3d_store *s, r3d_status st, r3d_error *err);
 /* Single-value queries; 0 / NULL when no row. */
 int64_t st_query_int(r3d_store *s, const char *sql, int64_t bind1, int64_t def);
 int64_t st_last_id(r3d_store *s);

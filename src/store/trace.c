@@ -333,12 +333,8 @@ r3d_status r3d_export_record(r3d_store *s, const r3d_actor *a, r3d_id case_id, r
                  deidentified ? "de-identified" : "identified", sha256_hex);
         st = st_audit(s, a, "export.file", obj, out, err);
     }
-    if (in_txn) {
-        if (!st)
-            st = st_commit(s, err);
-        else
-            st_rollback(s);
-    }
+    if (in_txn)
+        st = st_end(s, st, err);
     ST_UNLOCK(s);
     return st;
 }

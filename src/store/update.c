@@ -186,19 +186,13 @@ r3d_status r3d_update_apply(r3d_store *s, const r3d_actor *a, const uint8_t *pkg
             sqlite3_bind_text(q, 2, info->version, -1, SQLITE_STATIC);
             sqlite3_bind_text(q, 3, info->payload_sha256, -1, SQLITE_STATIC);
             sqlite3_bind_text(q, 4, a->user, -1, SQLITE_TRANSIENT);
-            int rc = sqlite3_step(q);
-            sqlite3_finalize(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot record the update");
+            st = st_step(s, q, "cannot record the update", err);
         }
         char obj[128];
         snprintf(obj, sizeof obj, "update %s %s", info->name, info->version);
         if (!st)
             st = st_audit(s, a, "update.apply", obj, "ok", err);
-        if (!st)
-            st = st_commit(s, err);
-        else
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;

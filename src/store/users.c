@@ -186,16 +186,11 @@ r3d_status r3d_user_create(r3d_store *s, const r3d_actor *by, const char *name,
             sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
             sqlite3_bind_int(q, 2, role);
             sqlite3_bind_text(q, 3, hash, -1, SQLITE_STATIC);
-            int rc = sqlite3_step(q);
-            sqlite3_finalize(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot add the user");
+            st = st_step(s, q, "cannot add the user", err);
         }
         if (!st)
             st = st_audit(s, by, "user.create", obj, r3d_role_name(role), err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     sodium_memzero(hash, sizeof hash);
@@ -257,10 +252,7 @@ r3d_status r3d_user_set_password(r3d_store *s, const r3d_actor *by, const char *
                                  "WHERE id = ?", &q, err))) {
             sqlite3_bind_text(q, 1, hash, -1, SQLITE_STATIC);
             sqlite3_bind_int64(q, 2, id);
-            int rc = sqlite3_step(q);
-            sqlite3_finalize(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot change the password");
+            st = st_step(s, q, "cannot change the password", err);
         }
         /* a new password ends every session of the old one */
         if (!st && !(st = st_prepare(s, "DELETE FROM sessions WHERE user_id = ?", &q, err))) {
@@ -272,9 +264,7 @@ r3d_status r3d_user_set_password(r3d_store *s, const r3d_actor *by, const char *
         snprintf(obj, sizeof obj, "user %s", name);
         if (!st)
             st = st_audit(s, by, "user.password", obj, self ? "own" : "reset", err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     sodium_memzero(hash, sizeof hash);
@@ -307,19 +297,14 @@ r3d_status r3d_user_set_role(r3d_store *s, const r3d_actor *by, const char *name
         if (!st && !(st = st_prepare(s, "UPDATE users SET role = ? WHERE id = ?", &q, err))) {
             sqlite3_bind_int(q, 1, role);
             sqlite3_bind_int64(q, 2, id);
-            int rc = sqlite3_step(q);
-            sqlite3_finalize(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot change the role");
+            st = st_step(s, q, "cannot change the role", err);
         }
         char obj[96], out[64];
         snprintf(obj, sizeof obj, "user %s", name);
         snprintf(out, sizeof out, "%s -> %s", r3d_role_name(old), r3d_role_name(role));
         if (!st)
             st = st_audit(s, by, "user.role", obj, out, err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
@@ -562,10 +547,7 @@ r3d_status r3d_login(r3d_store *s, const char *name, const char *password, const
             sqlite3_bind_int64(q, 4, now);
             sqlite3_bind_int64(q, 5, now);
             sqlite3_bind_int64(q, 6, now + st_setting(s, "session.max_seconds"));
-            int rc = sqlite3_step(q);
-            sqlite3_finalize(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot open a session");
+            st = st_step(s, q, "cannot open a session", err);
         }
         if (!st && !(st = st_prepare(s, "DELETE FROM sessions WHERE expires < ?", &q, err))) {
             sqlite3_bind_int64(q, 1, now);
@@ -578,9 +560,7 @@ r3d_status r3d_login(r3d_store *s, const char *name, const char *password, const
         snprintf(obj, sizeof obj, "user %s", name);
         if (!st)
             st = st_audit(s, &who, "login", obj, "ok", err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     sodium_memzero(hash, sizeof hash);

@@ -28,12 +28,20 @@ static r3d_status step_done(r3d_store *s, sqlite3_stmt *q, const char *what, r3d
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? R3D_OK : st_sqlfail(s, err, rc, what);
 }
 
-static r3d_status finish_txn(r3d_store *s, r3d_status st, r3d_error *err)
+/* With the store lock held and the blob file already written (outside the
+ * lock): begins the write transaction (*in_txn says whether it did), checks
+ * the case was not deleted meanwhile and records the blob. st: the status
+ * so far, nothing is done when it is an error. */
+static r3d_status begin_blob_txn(r3d_store *s, r3d_status st, r3d_id case_id, const char *blob,
+                                 const char *plain, size_t n, int *in_txn, r3d_error *err)
 {
+    *in_txn = 0;
+    if (!st && !(st = st_begin(s, err)))
+        *in_txn = 1;
     if (!st)
-        st = st_commit(s, err);
-    else
-        st_rollback(s);
+        st = st_case_exists(s, case_id, err);
+    if (!st)
+        st = st_blob_record(s, blob, plain, n, err);
     return st;
 }
 
@@ -60,6 +68,19 @@ static r3d_status resolve_version(r3d_store *s, r3d_id case_id, r3d_id *version,
         return r3d_fail(err, R3D_ENOTFOUND, "case %lld: no version %lld", (long long)case_id,
                         (long long)*version);
     return R3D_OK;
+}
+
+/* May the actor do act on the case (which must exist), and which version
+ * (resolve_version)? With the store lock held. */
+static r3d_status permit_version(r3d_store *s, const r3d_actor *a, r3d_action act,
+                                 r3d_id case_id, r3d_id *version, r3d_error *err)
+{
+    r3d_status st = st_permit(s, a, act, err);
+    if (!st)
+        st = st_case_exists(s, case_id, err);
+    if (!st)
+        st = resolve_version(s, case_id, version, err);
+    return st;
 }
 
 /* ---- label table <-> JSON ----------------------------------------------------------------- */
@@ -230,13 +251,8 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     ST_LOCK(s);
     st_iso_now(created);
     r3d_id vid = 0;
-    int in_txn = 0;
-    if (!st && !(st = st_begin(s, err)))
-        in_txn = 1;
-    if (!st)
-        st = st_case_exists(s, case_id, err); /* deleted meanwhile? */
-    if (!st)
-        st = st_blob_record(s, blob, plain, nii_n, err);
+    int in_txn;
+    st = begin_blob_txn(s, st, case_id, blob, plain, nii_n, &in_txn, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO label_versions(case_id, parent, blob, "
                                     "plain_sha256, table_json, author, algorithm, params_json, "
@@ -269,7 +285,7 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     if (!st)
         st_touch_case(s, a, case_id);
     if (in_txn)
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     ST_UNLOCK(s);
     free(table);
     free(nii);
@@ -330,11 +346,7 @@ r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3
     if (table_json)
         *table_json = NULL;
     ST_LOCK(s);
-    r3d_status st = st_permit(s, a, R3D_ACT_CASE_VIEW, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    r3d_status st = permit_version(s, a, R3D_ACT_CASE_VIEW, case_id, &version, err);
     char blob[65] = "";
     char *table = NULL;
     sqlite3_stmt *q = NULL;
@@ -355,7 +367,7 @@ r3d_status r3d_labels_nifti(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3
         if (!(st = st_begin(s, err))) {
             st = st_audit(s, a, "labels.view", obj, "ok", err);
             st_touch_case(s, a, case_id);
-            st = finish_txn(s, st, err);
+            st = st_end(s, st, err);
         }
     }
     ST_UNLOCK(s);
@@ -424,11 +436,7 @@ r3d_status r3d_labels_set_head(r3d_store *s, const r3d_actor *a, r3d_id case_id,
     if (version <= 0)
         return r3d_fail(err, R3D_EARG, "labels: name the version to show");
     ST_LOCK(s);
-    r3d_status st = st_permit(s, a, R3D_ACT_CASE_EDIT, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    r3d_status st = permit_version(s, a, R3D_ACT_CASE_EDIT, case_id, &version, err);
     if (!st && !(st = st_begin(s, err))) {
         st = set_head(s, a, case_id, version, err);
         if (!st) {
@@ -439,7 +447,7 @@ r3d_status r3d_labels_set_head(r3d_store *s, const r3d_actor *a, r3d_id case_id,
         }
         if (!st)
             st_touch_case(s, a, case_id);
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
@@ -476,23 +484,14 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
     if (st)
         return st;
     ST_LOCK(s);
-    st = st_permit(s, a, R3D_ACT_RECONSTRUCT, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    st = permit_version(s, a, R3D_ACT_RECONSTRUCT, case_id, &version, err);
     ST_UNLOCK(s);
     char blob[65], plain[65];
     if (!st)
         st = st_blob_write(s, bytes, n, blob, plain, err);
     ST_LOCK(s);
-    int in_txn = 0;
-    if (!st && !(st = st_begin(s, err)))
-        in_txn = 1;
-    if (!st)
-        st = st_case_exists(s, case_id, err); /* deleted meanwhile? */
-    if (!st)
-        st = st_blob_record(s, blob, plain, n, err);
+    int in_txn;
+    st = begin_blob_txn(s, st, case_id, blob, plain, n, &in_txn, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO meshes(case_id, version_id, label, format, "
                                     "params_json, blob, plain_sha256, size, author, created, "
@@ -523,7 +522,7 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
         st = st_audit(s, a, "mesh.put", obj, "ok", err);
     }
     if (in_txn)
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     ST_UNLOCK(s);
     free(params);
     return st;
@@ -542,11 +541,7 @@ r3d_status r3d_mesh_get(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
     if (st)
         return st;
     ST_LOCK(s);
-    st = st_permit(s, a, R3D_ACT_CASE_VIEW, err);
-    if (!st)
-        st = st_case_exists(s, case_id, err);
-    if (!st)
-        st = resolve_version(s, case_id, &version, err);
+    st = permit_version(s, a, R3D_ACT_CASE_VIEW, case_id, &version, err);
     char blob[65] = "";
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "SELECT blob FROM meshes WHERE version_id = ? AND label = ? "
@@ -624,7 +619,7 @@ r3d_status r3d_case_doc_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, co
         }
         if (!st)
             st_touch_case(s, a, case_id);
-        st = finish_txn(s, st, err);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;

@@ -25,6 +25,24 @@ int cli_exit_code(r3d_status s);
 int cli_fail(const r3d_error *err);
 int cli_usage(const char *fmt, ...);
 
+/* The tail of a command's option loop (cli.c), for an argument none of its
+ * options took: "--help"/"-h" prints usage on stdout and answers EXIT_OK;
+ * "-X", or any argument when input is NULL (a command without INPUT), prints
+ * usage on stderr and answers EXIT_USAGE with "CMD: <unknown> -X" (unknown:
+ * NULL for "unknown or incomplete option"); the first other argument becomes
+ * *input (answer CLI_ARG_TAKEN, go on), a second one is "CMD: one INPUT only". */
+#define CLI_ARG_TAKEN (-1)
+/* The start of a command with actions (`store init`, `user add`, ...):
+ * none is usage on stderr and "CMD: which action?", "--help"/"-h" prints
+ * usage on stdout (EXIT_OK); otherwise CLI_ARG_TAKEN: the action is argv[1]. */
+int cli_action(const char *cmd, void (*usage)(FILE *f), int argc, char **argv);
+int cli_other_arg(const char *cmd, void (*usage)(FILE *f), const char *a, const char **input,
+                  const char *unknown);
+/* After the loop: EXIT_OK when INPUT and -o were both given, else usage on
+ * stderr and "CMD: INPUT and -o <out_name> are required" (EXIT_USAGE). */
+int cli_need_input_out(const char *cmd, void (*usage)(FILE *f), const char *input,
+                       const char *out, const char *out_name);
+
 /* Progress on stderr: a bar on a terminal, plain lines otherwise, nothing
  * when quiet, and nothing at all for work that ends within a second. */
 typedef struct cli_progress {
@@ -55,6 +73,9 @@ int cli_store_option(cli_store_args *o, int argc, char **argv, int *i);
 int cli_store_open(const cli_store_args *o, int create, r3d_store **s);
 /* Logs in (token, or user + password) and fills *a; an exit code. */
 int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a);
+/* Both: opens the existing store and logs in, closing it again when the
+ * log-in fails; an exit code, 0 on success (then *s is open). */
+int cli_store_login(const cli_store_args *o, r3d_store **s, r3d_actor *a);
 /* A secret from env, else asked on the terminal without echo; 0 on success. */
 int cli_read_secret(const char *prompt, const char *env, char *out, size_t cap);
 

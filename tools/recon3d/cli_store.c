@@ -105,4 +105,16 @@ int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a)
     return EXIT_OK;
 }
 
+int cli_store_login(const cli_store_args *o, r3d_store **s, r3d_actor *a)
+{
+    int rc = cli_store_open(o, 0, s);
+    if (rc)
+        return rc;
+    if ((rc = cli_store_auth(*s, o, a))) {
+        r3d_store_close(*s);
+        *s = NULL;
+    }
+    return rc;
+}
+
 /* ---- recon3d login -------------------------------------------------------------------- */

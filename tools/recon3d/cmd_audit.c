@@ -21,11 +21,10 @@ static void usage(FILE *f)
 R3D_COMMAND(73, audit, "verify or list the tamper-evident audit trail of a case store")
 int cmd_audit(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage(stderr), cli_usage("audit: which action?");
+    int rc = cli_action("audit", usage, argc, argv);
+    if (rc != CLI_ARG_TAKEN)
+        return rc;
     const char *action = argv[1];
-    if (!strcmp(action, "--help") || !strcmp(action, "-h"))
-        return usage(stdout), EXIT_OK;
     if (strcmp(action, "verify") && strcmp(action, "list"))
         return usage(stderr), cli_usage("audit: unknown action \"%s\"", action);
     cli_store_args o = {0};
@@ -45,22 +44,15 @@ int cmd_audit(int argc, char **argv)
                 return cli_usage("audit: --max is 1..100000");
         } else if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
             expect = argv[++i];
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            return usage(stdout), EXIT_OK;
         } else {
-            return usage(stderr), cli_usage("audit: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("audit", usage, argv[i], NULL, NULL);
         }
     }
     r3d_store *s = NULL;
     r3d_actor a;
     r3d_error e = R3D_ERROR_INIT;
-    int rc = cli_store_open(&o, 0, &s);
-    if (rc)
+    if ((rc = cli_store_login(&o, &s, &a)))
         return rc;
-    if ((rc = cli_store_auth(s, &o, &a))) {
-        r3d_store_close(s);
-        return rc;
-    }
     r3d_status st;
     long long exp_seq = 0;
     char exp_hash[65] = "";

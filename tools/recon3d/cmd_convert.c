@@ -40,6 +40,7 @@ int cmd_convert(int argc, char **argv)
     r3d_input_opts io = R3D_INPUT_OPTS_INIT;
     r3d_nifti_write_opts wo = R3D_NIFTI_WRITE_OPTS_INIT;
     int quiet = 0;
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc)
@@ -54,18 +55,11 @@ int cmd_convert(int argc, char **argv)
             io.scan.allow_institution = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
             quiet = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (a[0] == '-' && a[1])
-            return usage(stderr), cli_usage("convert: unknown or incomplete option %s", a);
-        else if (!input)
-            input = a;
-        else
-            return usage(stderr), cli_usage("convert: one INPUT only");
+        else if ((rc = cli_other_arg("convert", usage, a, &input, NULL)) != CLI_ARG_TAKEN)
+            return rc;
     }
-    if (!input || !out)
-        return usage(stderr), cli_usage("convert: INPUT and -o OUT are required");
+    if ((rc = cli_need_input_out("convert", usage, input, out, "OUT")))
+        return rc;
     if (!r3d_has_suffix(out, ".nii") && !r3d_has_suffix(out, ".nii.gz"))
         return cli_usage("convert: %s: the output must end in .nii or .nii.gz", out);
     if (wo.gzip_level < 0 || wo.gzip_level > 12)
@@ -84,7 +78,7 @@ int cmd_convert(int argc, char **argv)
 
     char *side = sidecar_name(out);
     char *json = r3d_acq_to_json(&v->acq, v);
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     if (!side || !json) {
         fprintf(stderr, "recon3d: error: out of memory\n");
         rc = EXIT_NOMEM;

@@ -383,6 +383,7 @@ int cmd_deidentify(int argc, char **argv)
     const char *input = NULL, *outdir = NULL, *map_path = NULL;
     r3d_deid_opts o = R3D_DEID_OPTS_INIT;
     int quiet = 0;
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc)
@@ -404,18 +405,11 @@ int cmd_deidentify(int argc, char **argv)
             map_path = argv[++i];
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
             quiet = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (a[0] == '-' && a[1])
-            return usage(stderr), cli_usage("deidentify: unknown or incomplete option %s", a);
-        else if (!input)
-            input = a;
-        else
-            return usage(stderr), cli_usage("deidentify: one INPUT only");
+        else if ((rc = cli_other_arg("deidentify", usage, a, &input, NULL)) != CLI_ARG_TAKEN)
+            return rc;
     }
-    if (!input || !outdir)
-        return usage(stderr), cli_usage("deidentify: INPUT and -o OUTDIR are required");
+    if ((rc = cli_need_input_out("deidentify", usage, input, outdir, "OUTDIR")))
+        return rc;
 
     struct stat st;
     if (stat(input, &st) != 0) {
@@ -526,7 +520,7 @@ int cmd_deidentify(int argc, char **argv)
     char *json = r3d_deid_report_json(d);
     char rep[PATH_MAX];
     snprintf(rep, sizeof rep, "%s/deidentification.json", outdir);
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     if (!json) {
         fprintf(stderr, "recon3d: error: out of memory for the report\n");
         rc = EXIT_NOMEM;

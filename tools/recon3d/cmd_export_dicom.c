@@ -496,13 +496,9 @@ static int export_case(exp_args *a, const cli_store_args *so, r3d_id case_id, r3
     r3d_error err = R3D_ERROR_INIT;
     r3d_store *s = NULL;
     r3d_actor act;
-    int rc = cli_store_open(so, 0, &s);
+    int rc = cli_store_login(so, &s, &act);
     if (rc)
         return rc;
-    if ((rc = cli_store_auth(s, so, &act))) {
-        r3d_store_close(s);
-        return rc;
-    }
     double t0 = cli_now();
     r3d_labelmap *lm = NULL;
     r3d_dcm_source *src = NULL;
@@ -568,6 +564,7 @@ int cmd_export_dicom(int argc, char **argv)
     cli_store_args so = {0};
     const char *case_arg = NULL, *version_arg = NULL;
     int identified = 0;
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int more = i + 1 < argc;
@@ -602,15 +599,8 @@ int cmd_export_dicom(int argc, char **argv)
             a.dopts.retain_safe_private = 1;
         else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
             a.quiet = 1;
-        else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (s[0] == '-' && s[1])
-            return usage(stderr), cli_usage("export-dicom: unknown or incomplete option %s", s);
-        else if (!a.input)
-            a.input = s;
-        else
-            return usage(stderr), cli_usage("export-dicom: one INPUT only");
+        else if ((rc = cli_other_arg("export-dicom", usage, s, &a.input, NULL)) != CLI_ARG_TAKEN)
+            return rc;
     }
     if (seg_in) {
         if (!a.out || a.input)
@@ -668,7 +658,7 @@ int cmd_export_dicom(int argc, char **argv)
     r3d_labelmap *lm = load_labels(lpath, &err);
     if (!lm)
         return cli_fail(&err);
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     r3d_dcm_source *src = NULL;
     r3d_scene sc = {0};
     if (fill_table(lm, jpath[0] ? jpath : NULL, &err) != R3D_OK) {

@@ -240,20 +240,15 @@ int cmd_info(int argc, char **argv)
 {
     const char *input = NULL;
     int json = 0, quiet = 0;
+    int rc;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
             quiet = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (argv[i][0] == '-' && argv[i][1])
-            return usage(stderr), cli_usage("info: unknown option %s", argv[i]);
-        else if (!input)
-            input = argv[i];
-        else
-            return usage(stderr), cli_usage("info: one INPUT only");
+        else if ((rc = cli_other_arg("info", usage, argv[i], &input, "unknown option")) !=
+                 CLI_ARG_TAKEN)
+            return rc;
     }
     if (!input)
         return usage(stderr), cli_usage("info: INPUT is missing");

@@ -26,10 +26,8 @@ int cmd_login(int argc, char **argv)
             continue;
         if (!strcmp(argv[i], "--logout"))
             logout = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         else
-            return usage(stderr), cli_usage("login: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("login", usage, argv[i], NULL, NULL);
     }
     r3d_store *s = NULL;
     int rc = cli_store_open(&o, 0, &s);

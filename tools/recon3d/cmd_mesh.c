@@ -158,6 +158,7 @@ int cmd_mesh(int argc, char **argv)
     mesh_args a = {0};
     a.smooth = 5;
     a.frame = R3D_FRAME_LPS;
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int more = i + 1 < argc;
@@ -190,18 +191,11 @@ int cmd_mesh(int argc, char **argv)
                 return cli_usage("mesh: --frame is lps or ras");
         } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
             a.quiet = 1;
-        else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (s[0] == '-' && s[1])
-            return usage(stderr), cli_usage("mesh: unknown or incomplete option %s", s);
-        else if (!a.input)
-            a.input = s;
-        else
-            return usage(stderr), cli_usage("mesh: one INPUT only");
+        else if ((rc = cli_other_arg("mesh", usage, s, &a.input, NULL)) != CLI_ARG_TAKEN)
+            return rc;
     }
-    if (!a.input || !a.out)
-        return usage(stderr), cli_usage("mesh: INPUT and -o OUT are required");
+    if ((rc = cli_need_input_out("mesh", usage, a.input, a.out, "OUT")))
+        return rc;
     r3d_mesh_format fmt = r3d_mesh_format_from_name(a.out);
     if (fmt == R3D_MESH_UNKNOWN)
         return cli_usage("mesh: %s: unknown mesh format (use .stl .obj .ply .3mf .amf .wrl .3ds "
@@ -228,7 +222,7 @@ int cmd_mesh(int argc, char **argv)
     r3d_scene scene = {0};
     r3d_extract_opts eo = R3D_EXTRACT_OPTS_INIT;
     eo.frame = a.frame;
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     if (a.has_threshold) {
         eo.iso = a.threshold;
         r3d_mesh *m = r3d_mesh_from_image(v, &eo, &err);

@@ -181,6 +181,7 @@ R3D_COMMAND(45, segment, "automatic chest CT segmentation: labels, meshes, airwa
 int cmd_segment(int argc, char **argv)
 {
     seg_args a = {0};
+    int rc;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int more = i + 1 < argc;
@@ -196,18 +197,11 @@ int cmd_segment(int argc, char **argv)
             a.no_meshes = 1;
         else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
             a.quiet = 1;
-        else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (s[0] == '-' && s[1])
-            return usage(stderr), cli_usage("segment: unknown or incomplete option %s", s);
-        else if (!a.input)
-            a.input = s;
-        else
-            return usage(stderr), cli_usage("segment: one INPUT only");
+        else if ((rc = cli_other_arg("segment", usage, s, &a.input, NULL)) != CLI_ARG_TAKEN)
+            return rc;
     }
-    if (!a.input || !a.out)
-        return usage(stderr), cli_usage("segment: INPUT and -o DIR are required");
+    if ((rc = cli_need_input_out("segment", usage, a.input, a.out, "DIR")))
+        return rc;
     if (a.formats) {
         const char *p = a.formats;
         while (*p) {
@@ -254,7 +248,7 @@ int cmd_segment(int argc, char **argv)
     }
     double t_seg = cli_now() - pr.t0;
     cJSON *report = cJSON_Parse(res.report_json);
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     char path[4200];
     if (!report) {
         r3d_fail(&err, R3D_EDATA, "segment: the report is not valid JSON");

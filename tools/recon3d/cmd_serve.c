@@ -104,11 +104,8 @@ int cmd_serve(int argc, char **argv)
             port_file = argv[++i];
         else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
             quiet = 1;
-        else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else
-            return usage(stderr), cli_usage("serve: unknown or incomplete option %s", s);
+        else
+            return cli_other_arg("serve", usage, s, NULL, NULL);
     }
     if (!store_dir)
         return usage(stderr), cli_usage("serve: --store DIR is required");

@@ -84,11 +84,10 @@ static int do_init(cli_store_args *o, const char *admin, const char *new_key)
 R3D_COMMAND(70, store, "case store: init, check, backup, restore, settings")
 int cmd_store(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage(stderr), cli_usage("store: which action?");
+    int rc = cli_action("store", usage, argc, argv);
+    if (rc != CLI_ARG_TAKEN)
+        return rc;
     const char *action = argv[1];
-    if (!strcmp(action, "--help") || !strcmp(action, "-h"))
-        return usage(stdout), EXIT_OK;
     cli_store_args o = {0};
     const char *admin = NULL, *new_key = NULL, *pos[64];
     int npos = 0, json = 0;
@@ -101,10 +100,8 @@ int cmd_store(int argc, char **argv)
             new_key = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         else if (argv[i][0] == '-')
-            return usage(stderr), cli_usage("store: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("store", usage, argv[i], NULL, NULL);
         else if (npos < 64)
             pos[npos++] = argv[i];
         else
@@ -127,7 +124,6 @@ int cmd_store(int argc, char **argv)
     r3d_store *s = NULL;
     r3d_actor a;
     r3d_error e = R3D_ERROR_INIT;
-    int rc;
     if (!strcmp(action, "restore")) {
         /* the backup is a store: log in there, copy it to --store */
         cli_store_args b = o;
@@ -148,12 +144,8 @@ int cmd_store(int argc, char **argv)
         printf("restored into %s and checked\n", dest);
         return EXIT_OK;
     }
-    if ((rc = cli_store_open(&o, 0, &s)))
+    if ((rc = cli_store_login(&o, &s, &a)))
         return rc;
-    if ((rc = cli_store_auth(s, &o, &a))) {
-        r3d_store_close(s);
-        return rc;
-    }
     r3d_status st = R3D_OK;
     if (!strcmp(action, "check")) {
         char *rep = NULL;

@@ -28,11 +28,9 @@ int cmd_trace(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (cli_store_option(&o, argc, argv, &i))
             continue;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         if (argv[i][0] == '-' || what)
-            return usage(stderr), cli_usage("trace: unknown option or second RESULT: %s",
-                                            argv[i]);
+            return cli_other_arg("trace", usage, argv[i], NULL,
+                                 "unknown option or second RESULT:");
         what = argv[i];
     }
     if (!what)
@@ -56,13 +54,9 @@ int cmd_trace(int argc, char **argv)
     r3d_store *s = NULL;
     r3d_actor a;
     r3d_error e = R3D_ERROR_INIT;
-    int rc = cli_store_open(&o, 0, &s);
+    int rc = cli_store_login(&o, &s, &a);
     if (rc)
         return rc;
-    if ((rc = cli_store_auth(s, &o, &a))) {
-        r3d_store_close(s);
-        return rc;
-    }
     char *json = NULL;
     r3d_status st = r3d_trace(s, &a, query, &json, &e);
     r3d_store_close(s);

@@ -22,11 +22,10 @@ static void usage(FILE *f)
 R3D_COMMAND(75, update, "check the vendor signature of a software update and apply it")
 int cmd_update(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage(stderr), cli_usage("update: which action?");
+    int rc = cli_action("update", usage, argc, argv);
+    if (rc != CLI_ARG_TAKEN)
+        return rc;
     const char *action = argv[1];
-    if (!strcmp(action, "--help") || !strcmp(action, "-h"))
-        return usage(stdout), EXIT_OK;
     if (strcmp(action, "verify") && strcmp(action, "apply"))
         return usage(stderr), cli_usage("update: unknown action \"%s\"", action);
     cli_store_args o = {0};
@@ -34,11 +33,9 @@ int cmd_update(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (cli_store_option(&o, argc, argv, &i))
             continue;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         if (argv[i][0] == '-' || pkg)
-            return usage(stderr), cli_usage("update: unknown option or second PACKAGE: %s",
-                                            argv[i]);
+            return cli_other_arg("update", usage, argv[i], NULL,
+                                 "unknown option or second PACKAGE:");
         pkg = argv[i];
     }
     if (!pkg)
@@ -46,13 +43,8 @@ int cmd_update(int argc, char **argv)
     r3d_store *s = NULL;
     r3d_actor a;
     r3d_error e = R3D_ERROR_INIT;
-    int rc = cli_store_open(&o, 0, &s);
-    if (rc)
+    if ((rc = cli_store_login(&o, &s, &a)))
         return rc;
-    if ((rc = cli_store_auth(s, &o, &a))) {
-        r3d_store_close(s);
-        return rc;
-    }
     uint8_t *b = NULL;
     size_t n = 0;
     r3d_update_info info;

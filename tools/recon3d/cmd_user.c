@@ -38,11 +38,10 @@ static int new_password(const char *who, char *pw, size_t cap)
 R3D_COMMAND(71, user, "users and roles of a case store: add, passwd, role, list")
 int cmd_user(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage(stderr), cli_usage("user: which action?");
+    int rc = cli_action("user", usage, argc, argv);
+    if (rc != CLI_ARG_TAKEN)
+        return rc;
     const char *action = argv[1];
-    if (!strcmp(action, "--help") || !strcmp(action, "-h"))
-        return usage(stdout), EXIT_OK;
     cli_store_args o = {0};
     const char *role = NULL, *pos[8];
     int npos = 0, json = 0;
@@ -53,10 +52,8 @@ int cmd_user(int argc, char **argv)
             role = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(stdout), EXIT_OK;
         else if (argv[i][0] == '-')
-            return usage(stderr), cli_usage("user: unknown or incomplete option %s", argv[i]);
+            return cli_other_arg("user", usage, argv[i], NULL, NULL);
         else if (npos < 8)
             pos[npos++] = argv[i];
         else
@@ -82,13 +79,8 @@ int cmd_user(int argc, char **argv)
     r3d_store *s = NULL;
     r3d_actor a;
     r3d_error e = R3D_ERROR_INIT;
-    int rc = cli_store_open(&o, 0, &s);
-    if (rc)
+    if ((rc = cli_store_login(&o, &s, &a)))
         return rc;
-    if ((rc = cli_store_auth(s, &o, &a))) {
-        r3d_store_close(s);
-        return rc;
-    }
     r3d_status st = R3D_OK;
     if (!strcmp(action, "add") || !strcmp(action, "passwd")) {
         /* refuse before asking for a password the user may not set */

@@ -305,6 +305,53 @@ truncated:
 #define FIX_3_072711026 25172
 #define DESCALE(x, n) (((x) + ((int64_t)1 << ((n) - 1))) >> (n))
 
+/* One 8-point 1-D pass of the islow butterfly: in[0], in[s], .., in[7s] ->
+ * out[0], out[d], .., out[7d], descaled by 2^sh. Columns and rows differ only
+ * in strides and descale, so both passes call this (inlined, constant
+ * strides). */
+static inline void idct8(const int64_t *in, int s, int64_t *out, int d, int sh)
+{
+    int64_t z2 = in[2 * s], z3 = in[6 * s];
+    int64_t z1 = (z2 + z3) * FIX_0_541196100;
+    int64_t tmp2 = z1 + z3 * -FIX_1_847759065;
+    int64_t tmp3 = z1 + z2 * FIX_0_765366865;
+    int64_t tmp0 = (in[0] + in[4 * s]) * (1 << CONST_BITS);
+    int64_t tmp1 = (in[0] - in[4 * s]) * (1 << CONST_BITS);
+    int64_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
+    int64_t tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    tmp0 = in[7 * s];
+    tmp1 = in[5 * s];
+    tmp2 = in[3 * s];
+    tmp3 = in[s];
+    z1 = tmp0 + tmp3;
+    z2 = tmp1 + tmp2;
+    z3 = tmp0 + tmp2;
+    int64_t z4 = tmp1 + tmp3;
+    int64_t z5 = (z3 + z4) * FIX_1_175875602;
+    tmp0 *= FIX_0_298631336;
+    tmp1 *= FIX_2_053119869;
+    tmp2 *= FIX_3_072711026;
+    tmp3 *= FIX_1_501321110;
+    z1 *= -FIX_0_899976223;
+    z2 *= -FIX_2_562915447;
+    z3 *= -FIX_1_961570560;
+    z4 *= -FIX_0_390180644;
+    z3 += z5;
+    z4 += z5;
+    tmp0 += z1 + z3;
+    tmp1 += z2 + z4;
+    tmp2 += z2 + z3;
+    tmp3 += z1 + z4;
+    out[0] = DESCALE(tmp10 + tmp3, sh);
+    out[7 * d] = DESCALE(tmp10 - tmp3, sh);
+    out[d] = DESCALE(tmp11 + tmp2, sh);
+    out[6 * d] = DESCALE(tmp11 - tmp2, sh);
+    out[2 * d] = DESCALE(tmp12 + tmp1, sh);
+    out[5 * d] = DESCALE(tmp12 - tmp1, sh);
+    out[3 * d] = DESCALE(tmp13 + tmp0, sh);
+    out[4 * d] = DESCALE(tmp13 - tmp0, sh);
+}
+
 static void idct_islow(const int32_t *coef, const uint16_t *q, int precision, uint16_t *out,
                        size_t stride)
 {
@@ -326,93 +373,12 @@ static void idct_islow(const int32_t *coef, const uint16_t *q, int precision, ui
                 wp[8 * r] = dc;
             continue;
         }
-        int64_t z2 = ip[16], z3 = ip[48];
-        int64_t z1 = (z2 + z3) * FIX_0_541196100;
-        int64_t tmp2 = z1 + z3 * -FIX_1_847759065;
-        int64_t tmp3 = z1 + z2 * FIX_0_765366865;
-        z2 = ip[0];
-        z3 = ip[32];
-        int64_t tmp0 = (z2 + z3) * (1 << CONST_BITS);
-        int64_t tmp1 = (z2 - z3) * (1 << CONST_BITS);
-        int64_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-        int64_t tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-        tmp0 = ip[56];
-        tmp1 = ip[40];
-        tmp2 = ip[24];
-        tmp3 = ip[8];
-        z1 = tmp0 + tmp3;
-        z2 = tmp1 + tmp2;
-        z3 = tmp0 + tmp2;
-        int64_t z4 = tmp1 + tmp3;
-        int64_t z5 = (z3 + z4) * FIX_1_175875602;
-        tmp0 *= FIX_0_298631336;
-        tmp1 *= FIX_2_053119869;
-        tmp2 *= FIX_3_072711026;
-        tmp3 *= FIX_1_501321110;
-        z1 *= -FIX_0_899976223;
-        z2 *= -FIX_2_562915447;
-        z3 *= -FIX_1_961570560;
-        z4 *= -FIX_0_390180644;
-        z3 += z5;
-        z4 += z5;
-        tmp0 += z1 + z3;
-        tmp1 += z2 + z4;
-        tmp2 += z2 + z3;
-        tmp3 += z1 + z4;
-        const int sh = CONST_BITS - pass1;
-        wp[0] = DESCALE(tmp10 + tmp3, sh);
-        wp[56] = DESCALE(tmp10 - tmp3, sh);
-        wp[8] = DESCALE(tmp11 + tmp2, sh);
-        wp[48] = DESCALE(tmp11 - tmp2, sh);
-        wp[16] = DESCALE(tmp12 + tmp1, sh);
-        wp[40] = DESCALE(tmp12 - tmp1, sh);
-        wp[24] = DESCALE(tmp13 + tmp0, sh);
-        wp[32] = DESCALE(tmp13 - tmp0, sh);
+        idct8(ip, 8, wp, 8, CONST_BITS - pass1);
     }
     /* Pass 2: rows, descaled by 2^(CONST_BITS + pass1 + 3), level-shifted. */
-    const int sh = CONST_BITS + pass1 + 3;
     for (int row = 0; row < 8; row++) {
-        const int64_t *wp = ws + 8 * row;
         int64_t o[8];
-        int64_t z2 = wp[2], z3 = wp[6];
-        int64_t z1 = (z2 + z3) * FIX_0_541196100;
-        int64_t tmp2 = z1 + z3 * -FIX_1_847759065;
-        int64_t tmp3 = z1 + z2 * FIX_0_765366865;
-        int64_t tmp0 = (wp[0] + wp[4]) * (1 << CONST_BITS);
-        int64_t tmp1 = (wp[0] - wp[4]) * (1 << CONST_BITS);
-        int64_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-        int64_t tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-        tmp0 = wp[7];
-        tmp1 = wp[5];
-        tmp2 = wp[3];
-        tmp3 = wp[1];
-        z1 = tmp0 + tmp3;
-        z2 = tmp1 + tmp2;
-        z3 = tmp0 + tmp2;
-        int64_t z4 = tmp1 + tmp3;
-        int64_t z5 = (z3 + z4) * FIX_1_175875602;
-        tmp0 *= FIX_0_298631336;
-        tmp1 *= FIX_2_053119869;
-        tmp2 *= FIX_3_072711026;
-        tmp3 *= FIX_1_501321110;
-        z1 *= -FIX_0_899976223;
-        z2 *= -FIX_2_562915447;
-        z3 *= -FIX_1_961570560;
-        z4 *= -FIX_0_390180644;
-        z3 += z5;
-        z4 += z5;
-        tmp0 += z1 + z3;
-        tmp1 += z2 + z4;
-        tmp2 += z2 + z3;
-        tmp3 += z1 + z4;
-        o[0] = DESCALE(tmp10 + tmp3, sh);
-        o[7] = DESCALE(tmp10 - tmp3, sh);
-        o[1] = DESCALE(tmp11 + tmp2, sh);
-        o[6] = DESCALE(tmp11 - tmp2, sh);
-        o[2] = DESCALE(tmp12 + tmp1, sh);
-        o[5] = DESCALE(tmp12 - tmp1, sh);
-        o[3] = DESCALE(tmp13 + tmp0, sh);
-        o[4] = DESCALE(tmp13 - tmp0, sh);
+        idct8(ws + 8 * row, 1, o, 1, CONST_BITS + pass1 + 3);
         uint16_t *op = out + (size_t)row * stride;
         for (int i = 0; i < 8; i++) {
             int64_t v = o[i] + center;

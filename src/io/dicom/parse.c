@@ -171,12 +171,14 @@ typedef struct mode {
 
 typedef struct el_vec {
     r3d_dcm_el *v;
-    size_t n, cap;
+    size_t n;
+    int64_t cap; /* r3d_grow's */
 } el_vec;
 
 typedef struct item_vec {
     r3d_dcm_item *v;
-    size_t n, cap;
+    size_t n;
+    int64_t cap;
 } item_vec;
 
 #define R3D_DCM_MAX_DEPTH 64
@@ -207,14 +209,8 @@ static r3d_status oom(pctx *c)
 static r3d_dcm_el *el_push(pctx *c, int depth)
 {
     el_vec *v = &c->els[depth];
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        r3d_dcm_el *nv = realloc(v->v, cap * sizeof *nv);
-        if (!nv)
-            return NULL;
-        v->v = nv;
-        v->cap = cap;
-    }
+    if (v->n == (size_t)v->cap && !r3d_grow((void **)&v->v, &v->cap, v->cap + 1, sizeof *v->v))
+        return NULL;
     r3d_dcm_el *e = &v->v[v->n++];
     memset(e, 0, sizeof *e);
     return e;
@@ -223,14 +219,8 @@ static r3d_dcm_el *el_push(pctx *c, int depth)
 static r3d_dcm_item *item_push(pctx *c, int depth)
 {
     item_vec *v = &c->items[depth];
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        r3d_dcm_item *nv = realloc(v->v, cap * sizeof *nv);
-        if (!nv)
-            return NULL;
-        v->v = nv;
-        v->cap = cap;
-    }
+    if (v->n == (size_t)v->cap && !r3d_grow((void **)&v->v, &v->cap, v->cap + 1, sizeof *v->v))
+        return NULL;
     r3d_dcm_item *it = &v->v[v->n++];
     memset(it, 0, sizeof *it);
     return it;

@@ -19,6 +19,7 @@
  * built from the frames themselves (see include/r3d/dicom_seg.h).
  */
 #include "r3d/dicom_seg.h"
+#include "core/affine.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -55,26 +56,6 @@ static const r3d_dcm_item *fg_item(const r3d_dcm_item *perframe, const r3d_dcm_i
     if (!it && shared)
         it = r3d_dcm_seq_item(shared, seq, 0);
     return it;
-}
-
-static int invert_affine(const double m[4][4], double inv[4][4])
-{
-    double a = m[0][0], b = m[0][1], c = m[0][2], d = m[1][0], e = m[1][1], f = m[1][2],
-           g = m[2][0], h = m[2][1], i = m[2][2];
-    double det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-    if (!(fabs(det) > 1e-12))
-        return 0;
-    double r[3][3] = {{(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det},
-                      {(f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det},
-                      {(d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det}};
-    memset(inv, 0, 16 * sizeof(double));
-    for (int k = 0; k < 3; k++) {
-        for (int l = 0; l < 3; l++)
-            inv[k][l] = r[k][l];
-        inv[k][3] = -(r[k][0] * m[0][3] + r[k][1] * m[1][3] + r[k][2] * m[2][3]);
-    }
-    inv[3][3] = 1;
-    return 1;
 }
 
 void r3d_seg_read_info_free(r3d_seg_read_info *info)
@@ -331,7 +312,7 @@ r3d_status r3d_seg_read_file(const r3d_dcm_file *f, const r3d_volume *ref, r3d_l
     grid = NULL;
     snprintf(lm->vol->description, sizeof lm->vol->description, "DICOM SEG");
     double inv[4][4];
-    if (!invert_affine(lm->vol->ijk_to_lps, inv)) {
+    if (!r3d__affine_invert(lm->vol->ijk_to_lps, inv)) {
         st = r3d_fail(err, R3D_EDATA, "%s: the reference grid's affine is singular", path);
         goto fail_idx;
     }

@@ -28,6 +28,7 @@
  * packed frames (rows x cols / 8 bytes each) are the only large memory.
  */
 #include "r3d/dicom_seg.h"
+#include "core/affine.h"
 
 #include <iconv.h>
 #include <math.h>
@@ -100,29 +101,6 @@ void r3d_dicom_lab_to_srgb(const uint16_t lab[3], uint8_t rgb[3])
         c = srgb_gamma(c < 0 ? 0 : c > 1 ? 1 : c) * 255;
         rgb[i] = (uint8_t)lround(c < 0 ? 0 : c > 255 ? 255 : c);
     }
-}
-
-/* ---- geometry ------------------------------------------------------------------- */
-
-static int invert4(const double m[4][4], double inv[4][4])
-{
-    /* Affine: invert the 3x3 part, then the translation. */
-    double a = m[0][0], b = m[0][1], c = m[0][2], d = m[1][0], e = m[1][1], f = m[1][2],
-           g = m[2][0], h = m[2][1], i = m[2][2];
-    double det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
-    if (!(fabs(det) > 1e-12))
-        return 0;
-    double r[3][3] = {{(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det},
-                      {(f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det},
-                      {(d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det}};
-    memset(inv, 0, 16 * sizeof(double));
-    for (int k = 0; k < 3; k++) {
-        for (int l = 0; l < 3; l++)
-            inv[k][l] = r[k][l];
-        inv[k][3] = -(r[k][0] * m[0][3] + r[k][1] * m[1][3] + r[k][2] * m[2][3]);
-    }
-    inv[3][3] = 1;
-    return 1;
 }
 
 /* ---- sampling the label map on the source planes ----------------------------------- */
@@ -414,7 +392,7 @@ r3d_status r3d_seg_build(const r3d_labelmap *lm, const r3d_dcm_source *src,
     if (!src || src->n_img < 1 || src->rows < 1 || src->cols < 1)
         return r3d_fail(err, R3D_EARG, "SEG writer: no source images");
     double inv[4][4];
-    if (!invert4(lm->vol->ijk_to_lps, inv))
+    if (!r3d__affine_invert(lm->vol->ijk_to_lps, inv))
         return r3d_fail(err, R3D_EDATA, "SEG writer: the label map's affine is singular");
 
     r3d_status st = R3D_OK;
