@@ -267,14 +267,20 @@ static int sacrum_below(const r3d_volume *lo, const uint8_t *b, const double *ic
         c0 = ic[k];
     if (isnan(c0))
         return 0;
-    int64_t near = (int64_t)floor(15.0 / sx + 0.5), low = d0;
+    /* (the disc's own slices may hold no bone: gaps up to DISC_NEAR_MM) */
+    int64_t near = (int64_t)floor(15.0 / sx + 0.5), low = d0, gap = 0;
+    int64_t gap_max = (int64_t)floor(DISC_NEAR_MM / sz + 0.5);
     for (int64_t k = d0; k >= 0; k--) {
         double c = isnan(ic[k]) ? c0 : ic[k];
         int hit = 0;
         for (int64_t p = ns * k; p < ns * (k + 1) && !hit; p++)
             hit = (b[p] == 1 || b[p] == 4) && fabs((double)(p % nx) - c) <= near;
-        if (!hit)
-            break;
+        if (!hit) {
+            if (++gap > gap_max)
+                break;
+            continue;
+        }
+        gap = 0;
         low = k, c0 = c;
     }
     if ((double)(d0 - low) * sz < SACRUM_MIN_MM)
@@ -497,8 +503,12 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
             typ = buf[m / 2];
         }
         free(buf);
-        s1_low = disc[0];
-        while (s1_low > kb && area[s1_low - 1] >= S1_AREA_FRAC * typ)
+        /* past the disc's own slices, then down the run of large ones */
+        int64_t k = disc[0] - 1, skip = (int64_t)floor(DISC_NEAR_MM / sz + 0.5);
+        while (k > 0 && disc[0] - k <= skip && area[k] < S1_AREA_FRAC * typ)
+            k--;
+        s1_low = k + 1;
+        while (s1_low > 0 && area[s1_low - 1] >= S1_AREA_FRAC * typ)
             s1_low--;
     }
     /* Labels, grown one voxel beyond the spine (into anything) so the full
