@@ -35,6 +35,7 @@ typedef struct seg_ctx {
                              * NULL when the vertebrae were not numbered */
     int vert_numbered, vert_pieces, vert_discs;
     int vert_anchor;        /* 1 sacrum, 2 lowest rib-bearing vertebra (T12) */
+    int vert_ends_left;     /* end pieces left unnumbered (too long for one vertebra) */
     int vert_rib_t12;       /* value of the lowest rib-bearing piece, -1 none */
     int64_t vert_disc_k[40];/* disc slices (coarse k, RAS) */
     char vert_why[200];     /* why not numbered */

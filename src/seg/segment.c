@@ -688,6 +688,8 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
         else {
             cJSON_AddStringToObject(vo, "anchor", c.vert_anchor == 1 ? "sacrum" : "lowest_rib_T12");
             cJSON_AddNumberToObject(vo, "pieces", c.vert_pieces);
+            /* end pieces longer than one vertebra: discs not seen, kept "spine" */
+            cJSON_AddNumberToObject(vo, "end_pieces_unnumbered", c.vert_ends_left);
             const r3d_structure *rs = c.vert_rib_t12 > 0 ? r3d_structure_by_value((uint16_t)c.vert_rib_t12) : NULL;
             cJSON_AddStringToObject(vo, "lowest_rib_bearing", rs ? rs->name : "none in view");
         }

@@ -29,7 +29,9 @@
  *     without ribs lies below it. C2 (dens on a neck) is not attempted.
  *     With no anchor the spine stays one label and the reason is kept
  *     for the report. Below T12 only L1..L5 are named (a sixth lumbar
- *     piece stays "spine"). The sacrum block's top, while its body is as
+ *     piece stays "spine"), and an end piece longer than GAP_WIDE times
+ *     its neighbour's pitch (vertebrae whose discs were not seen) stays
+ *     "spine" too. The sacrum block's top, while its body is as
  *     large as the column's typical body (S1_AREA_FRAC), is
  *     vertebrae_S1; below, sacrum.
  * Values are TotalSegmentator v2's (25 sacrum, 26 S1, 27 L5 ... 50 C1).
@@ -483,6 +485,15 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
         goto out;
     }
     c->vert_why[0] = 0;
+    /* An end piece much longer than its neighbour's pitch holds more than
+     * one vertebra whose discs were not seen: its number would be a guess
+     * (not the sacrum block, whose length is its nature). */
+    if (nd >= 2) {
+        if (!sacrum && disc[0] - kb > GAP_WIDE * (double)(disc[1] - disc[0]))
+            value[0] = 0, c->vert_ends_left++;
+        if (kt - disc[nd - 1] > GAP_WIDE * (double)(disc[nd - 1] - disc[nd - 2]))
+            value[nd] = 0, c->vert_ends_left++;
+    }
     /* The sacrum block: S1 while its spine slices are as large as the
      * column's typical slice, sacrum below. */
     int64_t s1_low = -1;

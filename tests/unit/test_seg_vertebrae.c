@@ -11,7 +11,8 @@
  *     would give its lower end to the vertebra below; through bone it
  *     belongs to its own body);
  *   - ribs on the top 12 (T12 .. T1).
- * Numbered from the sacrum; from T12 when there is no sacrum; not at all
+ * Numbered from the sacrum; an end piece holding several vertebrae whose
+ * discs were not seen keeps no number; from T12 when there is no sacrum; not at all
  * (spine kept, a reason given) with neither anchor, or when the two
  * anchors disagree (ribs on L1 as well). */
 #include "check.h"
@@ -27,7 +28,7 @@
 #define NVERT 17
 #define DISC0 34 /* L5/S1 disc's first slice; vertebra m: disc at DISC0 + 15 m (4 slices), body next 11 */
 
-enum { F_SACRUM = 1, F_RIBS = 2, F_RIB_L1 = 4 };
+enum { F_SACRUM = 1, F_RIBS = 2, F_RIB_L1 = 4, F_TOP_FUSED = 8 };
 
 typedef struct phantom {
     r3d_volume *hu, *lab;
@@ -75,7 +76,10 @@ static int build(phantom *p, int flags)
                 for (int m = 0; m < NVERT; m++) {
                     int d0 = DISC0 + 15 * m, bs = d0 + 4, be = bs + 10;
                     uint8_t v = (uint8_t)(27 + m);
-                    if (k >= d0 && k < bs && r <= 7.5 && (m > 0 || (flags & F_SACRUM)))
+                    int unseen = (flags & F_TOP_FUSED) && m >= NVERT - 2;
+                    if (k >= d0 && k < bs && r <= 7.5 && unseen)
+                        put(p, i, j, k, 150, 1, 0); /* a disc not seen: marrow-like bone */
+                    else if (k >= d0 && k < bs && r <= 7.5 && (m > 0 || (flags & F_SACRUM)))
                         put(p, i, j, k, 90, 0, 0); /* disc: out of the bone */
                     if (k >= bs && k <= be && r <= 7.5)
                         put(p, i, j, k, r > 6.5 || k == bs || k == be ? 600 : 150, 1, v);
@@ -183,6 +187,28 @@ static void test_from_t12(void)
     drop(&p);
 }
 
+/* The top two discs not seen: the top piece (T3, T2, T1) is more than one
+ * vertebra, so it keeps no number; T4 and below keep theirs. */
+static void test_long_end_piece(void)
+{
+    phantom p;
+    seg_ctx c;
+    r3d_error err = {0};
+    CHECK(build(&p, F_SACRUM | F_RIBS | F_TOP_FUSED));
+    CHECK_INT(run(&p, &c, &err), R3D_OK);
+    CHECK_INT(c.vert_numbered, 1);
+    CHECK_INT(c.vert_ends_left, 1);
+    CHECK(c.vert_lo != NULL);
+    if (c.vert_lo) {
+        for (int v = 27; v <= 40; v++)
+            CHECK(agree(&p, &c, (uint8_t)v) >= 0.97);
+        for (int v = 41; v <= 50; v++)
+            CHECK_INT(seg_count(c.vert_lo, (uint8_t)v), 0);
+    }
+    r3d_volume_free(c.vert_lo);
+    drop(&p);
+}
+
 static void test_no_anchor(void)
 {
     phantom p;
@@ -214,6 +240,7 @@ int main(void)
 {
     RUN(test_from_sacrum);
     RUN(test_from_t12);
+    RUN(test_long_end_piece);
     RUN(test_no_anchor);
     RUN(test_anchors_disagree);
     return CHECK_DONE("test_seg_vertebrae");
