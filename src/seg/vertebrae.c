@@ -9,14 +9,18 @@
  *     either side of the middle, VB_BACK_MM .. VB_SKIN_MM behind its
  *     front), raw HU: a disc that bones.c took out still counts at its
  *     70-100 HU, an endplate at 200+, marrow between;
- *   discs - local minima of the profile that endplates bracket (the
- *     profile rises DISC_DIP_HU above them within DISC_REACH_MM on both
- *     sides) and that lie DISC_BELOW_HU under the column's typical slice:
- *     lowest first, DISC_APART_MM apart. A vertebral body's middle is a
- *     dip too but at marrow level, so it fails the second test; a disc
- *     faint at this grid (a tilted L5/S1) fails it as well, so a gap more
- *     than GAP_WIDE times its neighbours' (or an end piece that long) is
- *     searched again in its middle with the first test only;
+ *   discs - in the slices where the column has a body (spine section
+ *     at least BODY_AREA_FRAC of the typical one: not the sacrum's thin
+ *     crest), local minima of the profile that endplates bracket closely
+ *     (the profile rises DISC_DIP_HU above them within DISC_NEAR_MM on
+ *     both sides) and that lie DISC_BELOW_HU under the column's typical
+ *     slice: lowest first, DISC_APART_MM apart. A vertebral body's middle
+ *     is a dip too, but at marrow level and with its endplates farther
+ *     off; a disc faint at this grid (a tilted L5/S1) fails the tests as
+ *     well, so a gap more than GAP_WIDE times its neighbours' (or an end
+ *     piece that long) is searched once more - middle of the gap, or
+ *     0.4-1.4 pitches beyond the end disc - for the lowest minimum that
+ *     rises DISC_WEAK_DIP_HU within DISC_REACH_MM on both sides;
  *   vertebrae - the body cores of the slices between two discs (not the
  *     slices next to a disc: discs are tilted) seed one piece each; every
  *     other spine voxel (arch, processes) goes to the nearest seed through
