@@ -16,8 +16,10 @@
  * (spine kept, a reason given) with neither anchor, or when the two
  * anchors disagree (ribs on L1 as well). */
 #include "check.h"
+#include "r3d/seg.h"
 #include "seg/seg_internal.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 
 #define NX 100
@@ -236,6 +238,44 @@ static void test_anchors_disagree(void)
     drop(&p);
 }
 
+/* The driver: "vertebrae" is a group of its own, not in "all"; with no
+ * spine the report says the vertebrae were not numbered, and why. */
+static void test_driver_group(void)
+{
+    int64_t dim[4] = {40, 40, 12, 1};
+    r3d_volume *ct = r3d_volume_new(dim, R3D_F32, NULL);
+    CHECK(ct != NULL);
+    if (!ct)
+        return;
+    for (int a = 0; a < 3; a++)
+        ct->spacing_mm[a] = ct->ijk_to_lps[a][a] = 2.0;
+    float *f = ct->voxels;
+    for (int64_t q = 0; q < r3d_volume_nvox(ct); q++) {
+        int64_t i = q % 40, j = (q / 40) % 40;
+        f[q] = hypot((double)(i - 20), (double)(j - 20)) < 15 ? 40 : -1000;
+    }
+    const char *asks[2] = {"bones,vertebrae", NULL};
+    for (int a = 0; a < 2; a++) {
+        r3d_seg_opts o = {asks[a], NULL, NULL};
+        r3d_seg_result res;
+        r3d_error err = {0};
+        CHECK_INT(r3d_segment_ct(ct, &o, &res, &err), R3D_OK);
+        cJSON *r = res.report_json ? cJSON_Parse(res.report_json) : NULL;
+        CHECK(r != NULL);
+        cJSON *v = r ? cJSON_GetObjectItem(r, "vertebrae") : NULL;
+        if (a == 0) {
+            CHECK(v != NULL);
+            CHECK(cJSON_IsFalse(cJSON_GetObjectItem(v, "numbered")));
+            cJSON *why = cJSON_GetObjectItem(v, "reason");
+            CHECK(cJSON_IsString(why) && why->valuestring[0]);
+        } else
+            CHECK(v == NULL);
+        cJSON_Delete(r);
+        r3d_seg_result_free(&res);
+    }
+    r3d_volume_free(ct);
+}
+
 int main(void)
 {
     RUN(test_from_sacrum);
@@ -243,5 +283,6 @@ int main(void)
     RUN(test_long_end_piece);
     RUN(test_no_anchor);
     RUN(test_anchors_disagree);
+    RUN(test_driver_group);
     return CHECK_DONE("test_seg_vertebrae");
 }
