@@ -31,6 +31,14 @@ typedef struct seg_ctx {
                              * aorta lying on the spine), kept out at full grid */
     r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL */
     r3d_volume *segment_lo; /* 0, 1..SEG_N: segments (segments.c), 0 where not known */
+    r3d_volume *vert_lo;    /* 0, or the vertebra's value (25 sacrum .. 50 C1), vertebrae.c;
+                             * NULL when the vertebrae were not numbered */
+    int vert_numbered, vert_pieces, vert_discs;
+    int vert_anchor;        /* 1 sacrum, 2 lowest rib-bearing vertebra (T12) */
+    int vert_ends_left;     /* end pieces left unnumbered (too long for one vertebra) */
+    int vert_rib_t12;       /* value of the lowest rib-bearing piece, -1 none */
+    int64_t vert_disc_k[40];/* disc slices (coarse k, RAS) */
+    char vert_why[200];     /* why not numbered */
 
     /* full grid */
     r3d_volume *airway;     /* 0 / generation + 1 (trachea = 1, main bronchi = 2, ...) */
@@ -99,6 +107,9 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err);
  * marrow at full resolution (bones_full.c). */
 r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err);
 r3d_status seg_lobes(seg_ctx *c, r3d_error *err);
+/* The spine label split into numbered vertebrae (vertebrae.c): vert_lo
+ * and the vert_* fields; not numbered is no error (vert_why says why). */
+r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err);
 /* Lung segments 1..SEG_N: the territories of RB1..RB10, LB1+2, LB3..LB6,
  * LB7+8, LB9, LB10; SEG_UNKNOWN is segments.c's own marker. */
 #define SEG_N 18

@@ -27,7 +27,10 @@ enum {
     W_ALL = 127,
     /* Not in "all": segments replace their lobe's label where they are
      * known, so they are asked for by name. */
-    W_SEGMENTS = 128
+    W_SEGMENTS = 128,
+    /* Not in "all" either: numbered vertebrae replace "spine" where the
+     * numbering succeeded (vertebrae.c). */
+    W_VERTEBRAE = 256
 };
 
 static const struct {
@@ -55,6 +58,7 @@ static const struct {
     {"bones", W_BONES},
     {"skeleton", W_BONES},
     {"spine", W_BONES},
+    {"vertebrae", W_BONES | W_VERTEBRAE},
     {"ribs", W_BONES},
     {"sternum", W_BONES},
     {"skull", W_BONES},
@@ -90,7 +94,7 @@ static r3d_status parse_structures(const char *s, int *bits, r3d_error *err)
             if (!found)
                 return r3d_fail(err, R3D_EARG,
                                 "structures: unknown name \"%.*s\" (groups: body, lungs, lobes, "
-                                "segments, airway, bones, vessels, nodules, all)",
+                                "segments, airway, bones, vertebrae, vessels, nodules, all)",
                                 (int)(len > 60 ? 60 : len), p);
         }
         if (!e)
@@ -151,7 +155,7 @@ static void free_ctx(seg_ctx *c)
     r3d_volume_free(c->body_lo), r3d_volume_free(c->lung_lo), r3d_volume_free(c->bone_lo);
     r3d_volume_free(c->bone_out_lo);
     r3d_volume_free(c->lobe_lo), r3d_volume_free(c->airway), r3d_volume_free(c->branch_of);
-    r3d_volume_free(c->segment_lo);
+    r3d_volume_free(c->segment_lo), r3d_volume_free(c->vert_lo);
     r3d_volume_free(c->vessels), r3d_volume_free(c->nodules);
     r3d_airway_tree_free(&c->tree);
     free(c->nod);
@@ -287,6 +291,13 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
         for (int64_t p = 0; p < n; p++)
             if (t[p] && t[p] <= 6)
                 o[p] = v[t[p]];
+        if ((want & W_VERTEBRAE) && c->vert_lo) {
+            /* Spine voxels take their vertebra's value (vertebrae.c). */
+            seg_upsample_into(c->vert_lo, c->f, tmp);
+            for (int64_t p = 0; p < n; p++)
+                if (t[p] && o[p] == v[1])
+                    o[p] = t[p];
+        }
     }
     if ((want & W_VESSELS) && c->vessels) {
         const uint8_t *vv = c->vessels->voxels;
@@ -504,6 +515,12 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
             goto fail;
         LAP("bones");
     }
+    if (want & W_VERTEBRAE) {
+        seg_progress(&c, "vertebrae", 0, 1);
+        if ((st = seg_vertebrae(&c, err)) != R3D_OK)
+            goto fail;
+        LAP("vertebrae");
+    }
     if (want & (W_LOBES | W_SEGMENTS | W_NODULES)) {
         seg_progress(&c, "lobes", 0, 1);
         if ((st = seg_lobes(&c, err)) != R3D_OK)
@@ -662,6 +679,23 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
             cJSON_AddItemToObject(o, "end_lps", vec3(x->end));
             cJSON_AddItemToArray(bl, o);
         }
+    }
+    if (want & W_VERTEBRAE) {
+        cJSON *vo = cJSON_AddObjectToObject(root, "vertebrae");
+        cJSON_AddBoolToObject(vo, "numbered", c.vert_numbered);
+        if (!c.vert_numbered)
+            cJSON_AddStringToObject(vo, "reason", c.vert_why);
+        else {
+            cJSON_AddStringToObject(vo, "anchor", c.vert_anchor == 1 ? "sacrum" : "lowest_rib_T12");
+            cJSON_AddNumberToObject(vo, "pieces", c.vert_pieces);
+            /* end pieces longer than one vertebra: discs not seen, kept "spine" */
+            cJSON_AddNumberToObject(vo, "end_pieces_unnumbered", c.vert_ends_left);
+            const r3d_structure *rs = c.vert_rib_t12 > 0 ? r3d_structure_by_value((uint16_t)c.vert_rib_t12) : NULL;
+            cJSON_AddStringToObject(vo, "lowest_rib_bearing", rs ? rs->name : "none in view");
+        }
+        cJSON *dk = cJSON_AddArrayToObject(vo, "disc_slices_mm");
+        for (int x = 0; x < c.vert_discs && x < 40; x++)
+            cJSON_AddItemToArray(dk, cJSON_CreateNumber(round(c.vert_disc_k[x] * c.lo->spacing_mm[2] * 10) / 10));
     }
     if (want & W_NODULES) {
         cJSON *na = cJSON_AddArrayToObject(root, "nodules");

@@ -28,7 +28,9 @@ static void usage(FILE *f)
             "  -o DIR        labels.nii.gz, labels.json, report.json, meshes/<name>.<fmt>\n"
             "  --structures  comma-separated names or groups: body, lungs, lobes, airway,\n"
             "                bones, vessels, nodules (default: all), segments (lung\n"
-            "                segments in place of their lobe; not in all: all,segments)\n"
+            "                segments in place of their lobe; not in all: all,segments),\n"
+            "                vertebrae (numbered vertebrae in place of spine when an\n"
+            "                anchor - sacrum, T12 - is in view; not in all)\n"
             "  --formats     mesh formats, comma-separated: stl obj ply 3mf amf wrl 3ds glb\n"
             "                (default: stl)\n");
 }
