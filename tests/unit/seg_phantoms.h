@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline r3d_volume *ph_volume(int64_t nx, int64_t ny, int64_t nz, double sp, r3d_dtype dt)
@@ -140,6 +141,21 @@ static inline int ph_tree(r3d_volume *m, const double a[3], const double d[3], d
 }
 
 /* Cheap deterministic noise in [-amp, amp]. */
+/* The voxels of the topmost slice of mask m that holds any (seeds at the
+ * top of a tree phantom, e.g. the trachea's cut end); *n how many. */
+static inline int64_t *ph_top_seeds(const r3d_volume *m, int *n)
+{
+    int64_t nx = m->dim[0], ns = nx * m->dim[1], k = m->dim[2] - 1;
+    const uint8_t *v = m->voxels;
+    int64_t *s = malloc((size_t)ns * sizeof *s);
+    *n = 0;
+    for (; k >= 0 && *n == 0; k--)
+        for (int64_t p = 0; p < ns; p++)
+            if (v[ns * k + p])
+                s[(*n)++] = ns * k + p;
+    return s;
+}
+
 static inline float ph_noise(uint32_t *state, double amp)
 {
     *state = *state * 1664525u + 1013904223u;

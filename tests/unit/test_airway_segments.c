@@ -69,19 +69,6 @@ static r3d_volume *anatomy_phantom(void)
     return m;
 }
 
-static int64_t *top_seeds(const r3d_volume *m, int *n)
-{
-    int64_t nx = m->dim[0], ns = nx * m->dim[1], k = m->dim[2] - 1;
-    const uint8_t *v = m->voxels;
-    int64_t *s = malloc((size_t)ns * sizeof *s);
-    *n = 0;
-    for (; k >= 0 && *n == 0; k--)
-        for (int64_t p = 0; p < ns; p++)
-            if (v[ns * k + p])
-                s[(*n)++] = ns * k + p;
-    return s;
-}
-
 static int find(const r3d_airway_tree *t, const char *name)
 {
     for (int i = 0; i < t->n; i++)
@@ -99,7 +86,7 @@ static double dist3(const double a[3], const double b[3])
 static r3d_status build(const r3d_volume *m, r3d_airway_tree *t, r3d_volume **bo)
 {
     int ns = 0;
-    int64_t *seeds = top_seeds(m, &ns);
+    int64_t *seeds = ph_top_seeds(m, &ns);
     r3d_error err = R3D_ERROR_INIT;
     r3d_status st = r3d_airway_tree_build(m, seeds, ns, NULL, t, bo, &err);
     free(seeds);

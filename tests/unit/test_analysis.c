@@ -17,26 +17,13 @@ static r3d_volume *tree_phantom(int gmax, int *nbranches)
     return m;
 }
 
-static int64_t *top_seeds(const r3d_volume *m, int *n)
-{
-    int64_t nx = m->dim[0], ns = nx * m->dim[1], k = m->dim[2] - 1;
-    const uint8_t *v = m->voxels;
-    int64_t *s = malloc((size_t)ns * sizeof *s);
-    *n = 0;
-    for (; k >= 0 && *n == 0; k--)
-        for (int64_t p = 0; p < ns; p++)
-            if (v[ns * k + p])
-                s[(*n)++] = ns * k + p;
-    return s;
-}
-
 static void test_tree_generations(void)
 {
     int nb = 0;
     r3d_volume *m = tree_phantom(4, &nb);
     CHECK_INT(nb, 31);
     int ns = 0;
-    int64_t *seeds = top_seeds(m, &ns);
+    int64_t *seeds = ph_top_seeds(m, &ns);
     CHECK(ns > 50);
     r3d_airway_tree t;
     r3d_volume *bo = NULL;
@@ -105,7 +92,7 @@ static void test_tree_names(void)
     ph_capsule(m, lmb, lul, 3.5, 1);
     ph_capsule(m, lmb, lll, 3.5, 1);
     int ns = 0;
-    int64_t *seeds = top_seeds(m, &ns);
+    int64_t *seeds = ph_top_seeds(m, &ns);
     r3d_airway_tree t;
     r3d_error err = R3D_ERROR_INIT;
     CHECK_INT(r3d_airway_tree_build(m, seeds, ns, NULL, &t, NULL, &err), R3D_OK);
