@@ -57,6 +57,8 @@
 #define CALC_MAX_ML 3.0
 #define CALC_DEEP_MM 60.0
 #define CALC_BEHIND_MM -30.0
+#define CART_FRONT_FRAC 0.65
+#define CART_LUNG_MM 20.0
 
 typedef struct piece {
     int64_t n, k0, k1, i0, i1, j0, j1;
@@ -806,6 +808,30 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             blade[p] = b[p] == 2 && area[p / ns] >= SCAPULA_LUNG_FRAC * (double)amax &&
                        area[p / ns] * sx * sy >= SCAPULA_LUNG_MM2 &&
                        lv[p] > SCAPULA_LUNG_MM && fabs(DX(p)) > SCAPULA_DX_MM && DY(p) < 0;
+        /* Costal cartilage: a rib's bone ends at the front of the chest
+         * and cartilage, calcified and as dense as bone in older people,
+         * runs on to the sternum and, below it, along the costal margin
+         * in front of the liver and stomach. "Rib" voxels in the front
+         * (more than CART_FRONT_FRAC of the way from the slice's body
+         * centre to its front) and more than CART_LUNG_MM from a lung
+         * (the bony ribs wrap the lungs) are cartilage: out of the bone.
+         * The front is each slice's largest DY of the body (area[] is
+         * reused: it is not needed any more). */
+        double *front = calloc((size_t)nz, sizeof *front);
+        if (!front) {
+            r3d_volume_free(nl), r3d_volume_free(ld), free(area), free(blade);
+            blade = NULL;
+            st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto out;
+        }
+        for (int64_t p = 0; p < n; p++)
+            if (body[p] && DY(p) > front[p / ns])
+                front[p / ns] = DY(p);
+        for (int64_t p = 0; p < n; p++)
+            if (b[p] == 2 && !blade[p] && lv[p] > CART_LUNG_MM &&
+                DY(p) > CART_FRONT_FRAC * front[p / ns])
+                b[p] = 0, kept_out[p] = 1;
+        free(front);
         r3d_volume_free(nl), r3d_volume_free(ld), free(area);
     }
 #define RIB_CORE(p) (dv[p] > RIB_THICK_MM || (blade && blade[p]))
