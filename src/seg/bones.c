@@ -53,11 +53,19 @@
 #define SCAPULA_LUNG_MM2 15000.0
 #define SCAPULA_DX_MM 45.0
 #define RIB_FAR_MM 15.0
+#define STERNUM_DEEP_MM 60.0
+#define CALC_MAX_ML 3.0
+#define CALC_DEEP_MM 60.0
+#define CALC_BEHIND_MM -30.0
+#define CART_FRONT_FRAC 0.65
+#define CART_LUNG_MM 20.0
 
 typedef struct piece {
     int64_t n, k0, k1, i0, i1, j0, j1;
     double dsum; /* sum of depth below the skin */
+    double ysum; /* sum of DY (mm in front of the slice's body centre) */
     int64_t in_trunk;
+    int calcified;
     int near_lung;
 } piece;
 
@@ -637,16 +645,25 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         if (!other)
             goto fail;
         uint8_t *ov = other->voxels;
-        for (int64_t p = 0; p < n; p++)
+        if (!(depth = r3d_image_distance(c->body_lo, err))) {
+            r3d_volume_free(other);
+            goto fail;
+        }
+        const float *dep = depth->voxels;
+        /* The sternum lies under the skin of the chest: "sternum" deeper
+         * than STERNUM_DEEP_MM is the aorta's calcified wall. */
+        for (int64_t p = 0; p < n; p++) {
+            if (b[p] == 3 && dep[p] > STERNUM_DEEP_MM)
+                b[p] = 4;
             ov[p] = b[p] == 4;
+        }
         oc = r3d_image_components(other, 26, &nc, NULL, err);
         if (oc && lung) {
             for (int64_t p = 0; p < n; p++)
                 ov[p] = lung[p] != 0;
             ld = r3d_image_dilate(other, 15.0, err);
         }
-        depth = oc && (!lung || ld) ? r3d_image_distance(c->body_lo, err) : NULL;
-        pc = depth ? calloc((size_t)nc + 1, sizeof *pc) : NULL;
+        pc = oc && (!lung || ld) ? calloc((size_t)nc + 1, sizeof *pc) : NULL;
         uint8_t *trunk = pc ? calloc((size_t)n, 1) : NULL;
         if (trunk && !trunk_mask(body, hu, nx, ny, nz, trunk))
             free(trunk), trunk = NULL;
@@ -654,7 +671,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             free(pc), pc = NULL;
         }
         if (!pc) {
-            if (depth)
+            if (oc && (!lung || ld))
                 r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
             r3d_volume_free(other), r3d_volume_free(ld), r3d_volume_free(oc);
             r3d_volume_free(depth);
@@ -662,7 +679,6 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         }
         const uint32_t *ol = oc->voxels;
         const uint8_t *dv = ld ? ld->voxels : NULL;
-        const float *dep = depth->voxels;
         for (int64_t q = 1; q <= nc; q++)
             pc[q].k0 = nz, pc[q].i0 = nx, pc[q].j0 = ny;
         for (int64_t p = 0; p < n; p++) {
@@ -672,6 +688,7 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             int64_t k = p / ns;
             x->n++;
             x->dsum += dep[p];
+            x->ysum += DY(p);
             int64_t i = (p % ns) % nx, j = (p % ns) / nx;
             if (k < x->k0) x->k0 = k;
             if (k > x->k1) x->k1 = k;
@@ -693,12 +710,21 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             double across = fmax((x->i1 - x->i0 + 1) * sx, (x->j1 - x->j0 + 1) * sy);
             int slender = area < 500 && h < 150 && x->dsum / x->n < 45 &&
                           across >= fmax(30.0, 0.8 * h);
+            /* A small piece deep in the trunk and not behind the spine
+             * (rib necks and transverse processes lie there, deep under
+             * the back's muscles) is a calcified vessel - the aorta's
+             * wall, the splenic artery: no bone lies there but the spine's
+             * and the hips' (large pieces). */
+            x->calcified = !head && x->n * vml < CALC_MAX_ML && x->dsum / x->n > CALC_DEEP_MM &&
+                           x->ysum / x->n > CALC_BEHIND_MM && 2 * x->in_trunk >= x->n;
             x->near_lung = (x->near_lung || (slender && !(head && lk1 < 0))) &&
-                           2 * x->in_trunk >= x->n;
+                           2 * x->in_trunk >= x->n && !x->calcified;
         }
         for (int64_t p = 0; p < n; p++)
             if (ol[p] && pc[ol[p]].near_lung)
                 b[p] = 2;
+            else if (ol[p] && pc[ol[p]].calcified)
+                b[p] = 0, kept_out[p] = 1;
         free(pc);
         r3d_volume_free(other), r3d_volume_free(ld), r3d_volume_free(oc), r3d_volume_free(depth);
     }
@@ -782,6 +808,30 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
             blade[p] = b[p] == 2 && area[p / ns] >= SCAPULA_LUNG_FRAC * (double)amax &&
                        area[p / ns] * sx * sy >= SCAPULA_LUNG_MM2 &&
                        lv[p] > SCAPULA_LUNG_MM && fabs(DX(p)) > SCAPULA_DX_MM && DY(p) < 0;
+        /* Costal cartilage: a rib's bone ends at the front of the chest
+         * and cartilage, calcified and as dense as bone in older people,
+         * runs on to the sternum and, below it, along the costal margin
+         * in front of the liver and stomach. "Rib" voxels in the front
+         * (more than CART_FRONT_FRAC of the way from the slice's body
+         * centre to its front) and more than CART_LUNG_MM from a lung
+         * (the bony ribs wrap the lungs) are cartilage: out of the bone.
+         * The front is each slice's largest DY of the body (area[] is
+         * reused: it is not needed any more). */
+        double *front = calloc((size_t)nz, sizeof *front);
+        if (!front) {
+            r3d_volume_free(nl), r3d_volume_free(ld), free(area), free(blade);
+            blade = NULL;
+            st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+            goto out;
+        }
+        for (int64_t p = 0; p < n; p++)
+            if (body[p] && DY(p) > front[p / ns])
+                front[p / ns] = DY(p);
+        for (int64_t p = 0; p < n; p++)
+            if (b[p] == 2 && !blade[p] && lv[p] > CART_LUNG_MM &&
+                DY(p) > CART_FRONT_FRAC * front[p / ns])
+                b[p] = 0, kept_out[p] = 1;
+        free(front);
         r3d_volume_free(nl), r3d_volume_free(ld), free(area);
     }
 #define RIB_CORE(p) (dv[p] > RIB_THICK_MM || (blade && blade[p]))
@@ -856,3 +906,4 @@ out:
 #undef DY
 #undef SPINE_REGION
 }
+
