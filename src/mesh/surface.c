@@ -328,52 +328,36 @@ static void part_state(flow *f, int i, int mode, double *V, double *A)
     }
 }
 
-/* The one-rings of a part (see struct part), from its faces: each corner
- * of a face gives its vertex the pair (next, previous); a vertex whose
- * pairs chain into one cycle through distinct neighbours gets that cycle. */
-static r3d_status part_rings(part *p, r3d_error *err)
+/* Building the one-rings: vertex v's face pairs are pr[2 ps[v] ..
+ * 2 ps[v + 1]); its ring goes first to its own slot of 4 per pair in
+ * tmp (a ring of cnt <= 2k neighbours plus 2k pair entries fits), with
+ * its length in len[v]; then, after a prefix sum, to its place in nb. */
+typedef struct ring_ctx {
+    part *p;
+    const int64_t *ps;
+    const uint32_t *pr;
+    uint32_t *tmp;
+    int64_t *len;
+    int64_t maxk;
+    atomic_int oom;
+} ring_ctx;
+
+/* Vertices [b, e): each one's ring into its slot of tmp (a vertex whose
+ * pairs chain into one cycle through distinct neighbours gets that cycle,
+ * others their unique neighbours followed by their pairs). */
+static void ring_build(void *ctx, int64_t b, int64_t e)
 {
-    const r3d_mesh *m = p->m;
-    int64_t nv = m->nv, nt = m->nt;
-    int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
-    uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
-    p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
-    p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
-    p->nb = malloc(((size_t)nt * 12 + 1) * sizeof *p->nb);
-    p->fixed = malloc((size_t)nv + 1);
-    uint8_t *used = NULL;
-    if (!ps || !pr || !p->rs || !p->nn || !p->nb || !p->fixed)
-        goto oom;
-    for (int64_t i = 0; i < nt; i++) {
-        const uint32_t *t = m->t + 3 * i;
-        if (r3d__tri_valid(t, nv))
-            for (int c = 0; c < 3; c++)
-                ps[t[c] + 2]++;
+    ring_ctx *x = ctx;
+    part *p = x->p;
+    uint8_t *used = malloc((size_t)x->maxk + 1);
+    if (!used) {
+        atomic_store(&x->oom, 1);
+        return;
     }
-    int64_t maxk = 0;
-    for (int64_t v = 0; v < nv; v++) {
-        maxk = ps[v + 2] > maxk ? ps[v + 2] : maxk;
-        ps[v + 2] += ps[v + 1];
-    }
-    for (int64_t i = 0; i < nt; i++) {
-        const uint32_t *t = m->t + 3 * i;
-        if (!r3d__tri_valid(t, nv))
-            continue;
-        for (int c = 0; c < 3; c++) {
-            int64_t s = ps[t[c] + 1]++;
-            pr[2 * s] = t[(c + 1) % 3];
-            pr[2 * s + 1] = t[(c + 2) % 3];
-        }
-    }
-    used = malloc((size_t)maxk + 1);
-    if (!used)
-        goto oom;
-    int64_t w = 0;
-    for (int64_t v = 0; v < nv; v++) {
-        const uint32_t *q = pr + 2 * ps[v];
-        int64_t k = ps[v + 1] - ps[v];
-        uint32_t *o = p->nb + w;
-        p->rs[v] = w;
+    for (int64_t v = b; v < e; v++) {
+        const uint32_t *q = x->pr + 2 * x->ps[v];
+        int64_t k = x->ps[v + 1] - x->ps[v];
+        uint32_t *o = x->tmp + 4 * x->ps[v];
         /* one cycle: b0 c0=b1 c1=b2 ... back to b0, all distinct */
         int simple = k >= 3;
         if (simple) {
@@ -421,19 +405,85 @@ static r3d_status part_rings(part *p, r3d_error *err)
             memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
         }
         p->nn[v] = (uint32_t)cnt;
-        w += simple ? k : cnt + 2 * k;
-        for (int64_t i = p->rs[v]; i < w; i++)
-            p->nb[i] = (uint32_t)p->g[p->nb[i]];
+        x->len[v] = simple ? k : cnt + 2 * k;
+    }
+    free(used);
+}
+
+/* Vertices [b, e): their rings from tmp to nb, as groups. */
+static void ring_place(void *ctx, int64_t b, int64_t e)
+{
+    ring_ctx *x = ctx;
+    part *p = x->p;
+    for (int64_t v = b; v < e; v++) {
+        const uint32_t *o = x->tmp + 4 * x->ps[v];
+        uint32_t *d = p->nb + p->rs[v];
+        for (int64_t i = 0, n = p->rs[v + 1] - p->rs[v]; i < n; i++)
+            d[i] = (uint32_t)p->g[o[i]];
+    }
+}
+
+/* The one-rings of a part (see struct part), from its faces: each corner
+ * of a face gives its vertex the pair (next, previous) (serial, a
+ * counting sort); then each vertex's ring, in parallel. */
+static r3d_status part_rings(part *p, r3d_error *err)
+{
+    const r3d_mesh *m = p->m;
+    int64_t nv = m->nv, nt = m->nt;
+    int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
+    uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
+    uint32_t *tmp = malloc(((size_t)nt * 12 + 1) * sizeof *tmp);
+    int64_t *len = malloc(((size_t)nv + 1) * sizeof *len);
+    p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
+    p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
+    p->fixed = malloc((size_t)nv + 1);
+    if (!ps || !pr || !tmp || !len || !p->rs || !p->nn || !p->fixed)
+        goto oom;
+    for (int64_t i = 0; i < nt; i++) {
+        const uint32_t *t = m->t + 3 * i;
+        if (r3d__tri_valid(t, nv))
+            for (int c = 0; c < 3; c++)
+                ps[t[c] + 2]++;
+    }
+    int64_t maxk = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        maxk = ps[v + 2] > maxk ? ps[v + 2] : maxk;
+        ps[v + 2] += ps[v + 1];
+    }
+    for (int64_t i = 0; i < nt; i++) {
+        const uint32_t *t = m->t + 3 * i;
+        if (!r3d__tri_valid(t, nv))
+            continue;
+        for (int c = 0; c < 3; c++) {
+            int64_t s = ps[t[c] + 1]++;
+            pr[2 * s] = t[(c + 1) % 3];
+            pr[2 * s + 1] = t[(c + 2) % 3];
+        }
+    }
+    ring_ctx x = {p, ps, pr, tmp, len, maxk, 0};
+    atomic_init(&x.oom, 0);
+    r3d_parallel_for(nv, ring_build, &x);
+    if (atomic_load(&x.oom))
+        goto oom;
+    int64_t w = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        p->rs[v] = w;
+        w += len[v];
     }
     p->rs[nv] = w;
+    if (!(p->nb = malloc(((size_t)w + 1) * sizeof *p->nb)))
+        goto oom;
+    r3d_parallel_for(nv, ring_place, &x);
     free(ps);
     free(pr);
-    free(used);
+    free(tmp);
+    free(len);
     return R3D_OK;
 oom:
     free(ps);
     free(pr);
-    free(used);
+    free(tmp);
+    free(len);
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
