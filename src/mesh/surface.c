@@ -329,98 +329,129 @@ static void part_state(flow *f, int i, int mode, double *V, double *A)
 }
 
 /* Building the one-rings: vertex v's face pairs are pr[2 ps[v] ..
- * 2 ps[v + 1]); its ring goes first to its own slot of 4 per pair in
- * tmp (a ring of cnt <= 2k neighbours plus 2k pair entries fits), with
- * its length in len[v]; then, after a prefix sum, to its place in nb. */
+ * 2 ps[v + 1]). A vertex whose k pairs close one cycle (all of them, on
+ * a mesh from marching cubes) has a ring of k, written at ps[v] of a
+ * dense array the size of the final one; if every vertex does, that array
+ * is the ring list. Otherwise the list is laid out again by a prefix sum
+ * of the lengths and the other vertices' rings are made once more there. */
 typedef struct ring_ctx {
     part *p;
     const int64_t *ps;
     const uint32_t *pr;
-    uint32_t *tmp;
-    int64_t *len;
+    uint32_t *dense;   /* ps[nv]: the simple rings at ps[v] */
     int64_t maxk;
     atomic_int oom;
 } ring_ctx;
 
-/* Vertices [b, e): each one's ring into its slot of tmp (a vertex whose
- * pairs chain into one cycle through distinct neighbours gets that cycle,
- * others their unique neighbours followed by their pairs). */
+/* Vertex v's ring into o (room for 4k), as vertex indices: the cycle
+ * b0 c0=b1 c1=b2 ... back to b0 through distinct neighbours if its pairs
+ * q close one (returns k), else its cnt unique neighbours followed by its
+ * pairs (returns cnt + 2k). Sets nn[v] and fixed[v]. */
+static int64_t one_ring(part *p, int64_t v, const uint32_t *q, int64_t k, uint32_t *o,
+                        uint8_t *used)
+{
+    int simple = k >= 3;
+    if (simple) {
+        memset(used, 0, (size_t)k);
+        used[0] = 1;
+        o[0] = q[0];
+        uint32_t cur = q[1];
+        for (int64_t s = 1; s < k && simple; s++) {
+            int64_t j = 0;
+            while (j < k && (used[j] || q[2 * j] != cur))
+                j++;
+            if (j == k) {
+                simple = 0;
+                break;
+            }
+            for (int64_t i = 0; i < s; i++)
+                if (o[i] == cur)
+                    simple = 0;
+            used[j] = 1;
+            o[s] = cur;
+            cur = q[2 * j + 1];
+        }
+        simple = simple && cur == q[0];
+    }
+    int64_t cnt = 0;
+    p->fixed[v] = k == 0;
+    if (simple)
+        cnt = k;
+    else {
+        for (int64_t i = 0; i < 2 * k; i++) {
+            int64_t j = 0;
+            while (j < cnt && o[j] != q[i])
+                j++;
+            if (j == cnt)
+                o[cnt++] = q[i];
+        }
+        /* a neighbour seen in one face only: v is on a boundary */
+        for (int64_t j = 0; j < cnt; j++) {
+            int64_t seen = 0;
+            for (int64_t i = 0; i < 2 * k; i++)
+                seen += q[i] == o[j];
+            if (seen == 1)
+                p->fixed[v] = 1;
+        }
+        memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
+    }
+    p->nn[v] = (uint32_t)cnt;
+    return simple ? k : cnt + 2 * k;
+}
+
+/* Vertices [b, e): the rings that close, as groups, at ps[v] of dense;
+ * every vertex's ring length into rs[v + 1]. */
 static void ring_build(void *ctx, int64_t b, int64_t e)
 {
     ring_ctx *x = ctx;
     part *p = x->p;
     uint8_t *used = malloc((size_t)x->maxk + 1);
-    if (!used) {
+    uint32_t *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof *o);
+    if (!used || !o) {
         atomic_store(&x->oom, 1);
+        free(used);
+        free(o);
         return;
     }
     for (int64_t v = b; v < e; v++) {
-        const uint32_t *q = x->pr + 2 * x->ps[v];
         int64_t k = x->ps[v + 1] - x->ps[v];
-        uint32_t *o = x->tmp + 4 * x->ps[v];
-        /* one cycle: b0 c0=b1 c1=b2 ... back to b0, all distinct */
-        int simple = k >= 3;
-        if (simple) {
-            memset(used, 0, (size_t)k);
-            used[0] = 1;
-            o[0] = q[0];
-            uint32_t cur = q[1];
-            for (int64_t s = 1; s < k && simple; s++) {
-                int64_t j = 0;
-                while (j < k && (used[j] || q[2 * j] != cur))
-                    j++;
-                if (j == k) {
-                    simple = 0;
-                    break;
-                }
-                for (int64_t i = 0; i < s; i++)
-                    if (o[i] == cur)
-                        simple = 0;
-                used[j] = 1;
-                o[s] = cur;
-                cur = q[2 * j + 1];
-            }
-            simple = simple && cur == q[0];
-        }
-        int64_t cnt = 0;
-        p->fixed[v] = k == 0;
-        if (simple)
-            cnt = k;
-        else {
-            for (int64_t i = 0; i < 2 * k; i++) {
-                int64_t j = 0;
-                while (j < cnt && o[j] != q[i])
-                    j++;
-                if (j == cnt)
-                    o[cnt++] = q[i];
-            }
-            /* a neighbour seen in one face only: v is on a boundary */
-            for (int64_t j = 0; j < cnt; j++) {
-                int64_t seen = 0;
-                for (int64_t i = 0; i < 2 * k; i++)
-                    seen += q[i] == o[j];
-                if (seen == 1)
-                    p->fixed[v] = 1;
-            }
-            memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
-        }
-        p->nn[v] = (uint32_t)cnt;
-        x->len[v] = simple ? k : cnt + 2 * k;
+        int64_t n = one_ring(p, v, x->pr + 2 * x->ps[v], k, o, used);
+        p->rs[v + 1] = n;
+        if (n == k && (int64_t)p->nn[v] == k)
+            for (int64_t i = 0; i < k; i++)
+                x->dense[x->ps[v] + i] = (uint32_t)p->g[o[i]];
     }
     free(used);
+    free(o);
 }
 
-/* Vertices [b, e): their rings from tmp to nb, as groups. */
+/* Vertices [b, e), when some ring does not close: each ring to its place
+ * in nb (laid out by rs), from dense or made again. */
 static void ring_place(void *ctx, int64_t b, int64_t e)
 {
     ring_ctx *x = ctx;
     part *p = x->p;
-    for (int64_t v = b; v < e; v++) {
-        const uint32_t *o = x->tmp + 4 * x->ps[v];
-        uint32_t *d = p->nb + p->rs[v];
-        for (int64_t i = 0, n = p->rs[v + 1] - p->rs[v]; i < n; i++)
-            d[i] = (uint32_t)p->g[o[i]];
+    uint8_t *used = malloc((size_t)x->maxk + 1);
+    uint32_t *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof *o);
+    if (!used || !o) {
+        atomic_store(&x->oom, 1);
+        free(used);
+        free(o);
+        return;
     }
+    for (int64_t v = b; v < e; v++) {
+        int64_t k = x->ps[v + 1] - x->ps[v], n = p->rs[v + 1] - p->rs[v];
+        uint32_t *d = p->nb + p->rs[v];
+        if (n == k && (int64_t)p->nn[v] == k)
+            memcpy(d, x->dense + x->ps[v], (size_t)k * sizeof *d);
+        else {
+            one_ring(p, v, x->pr + 2 * x->ps[v], k, o, used);
+            for (int64_t i = 0; i < n; i++)
+                d[i] = (uint32_t)p->g[o[i]];
+        }
+    }
+    free(used);
+    free(o);
 }
 
 /* The one-rings of a part (see struct part), from its faces: each corner
@@ -432,12 +463,11 @@ static r3d_status part_rings(part *p, r3d_error *err)
     int64_t nv = m->nv, nt = m->nt;
     int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
     uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
-    uint32_t *tmp = malloc(((size_t)nt * 12 + 1) * sizeof *tmp);
-    int64_t *len = malloc(((size_t)nv + 1) * sizeof *len);
+    uint32_t *dense = malloc(((size_t)nt * 3 + 1) * sizeof *dense);
     p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
     p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
     p->fixed = malloc((size_t)nv + 1);
-    if (!ps || !pr || !tmp || !len || !p->rs || !p->nn || !p->fixed)
+    if (!ps || !pr || !dense || !p->rs || !p->nn || !p->fixed)
         goto oom;
     for (int64_t i = 0; i < nt; i++) {
         const uint32_t *t = m->t + 3 * i;
@@ -460,30 +490,32 @@ static r3d_status part_rings(part *p, r3d_error *err)
             pr[2 * s + 1] = t[(c + 2) % 3];
         }
     }
-    ring_ctx x = {p, ps, pr, tmp, len, maxk, 0};
+    ring_ctx x = {p, ps, pr, dense, maxk, 0};
     atomic_init(&x.oom, 0);
     r3d_parallel_for(nv, ring_build, &x);
     if (atomic_load(&x.oom))
         goto oom;
-    int64_t w = 0;
-    for (int64_t v = 0; v < nv; v++) {
-        p->rs[v] = w;
-        w += len[v];
+    p->rs[0] = 0;
+    for (int64_t v = 0; v < nv; v++)
+        p->rs[v + 1] += p->rs[v];
+    if (p->rs[nv] == ps[nv]) { /* every ring closed: rs is ps */
+        p->nb = dense;
+        dense = NULL;
+    } else {
+        if (!(p->nb = malloc(((size_t)p->rs[nv] + 1) * sizeof *p->nb)))
+            goto oom;
+        r3d_parallel_for(nv, ring_place, &x);
+        if (atomic_load(&x.oom))
+            goto oom;
     }
-    p->rs[nv] = w;
-    if (!(p->nb = malloc(((size_t)w + 1) * sizeof *p->nb)))
-        goto oom;
-    r3d_parallel_for(nv, ring_place, &x);
     free(ps);
     free(pr);
-    free(tmp);
-    free(len);
+    free(dense);
     return R3D_OK;
 oom:
     free(ps);
     free(pr);
-    free(tmp);
-    free(len);
+    free(dense);
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
