@@ -55,8 +55,12 @@
  * r3d_mesh_from_label lies at the middle of a grid edge (two index
  * coordinates whole, one half-way), so the mesh must not be changed in
  * between. Cost: O(voxels) once to count the mask, then O(iterations x
- * triangles), parallel over vertices; the result does not depend on the
- * thread count (sums are taken in fixed blocks, in order). Each step is
+ * triangles), parallel over vertices (every pass, the one-rings' build
+ * and the copies; only a counting sort of the face corners is serial);
+ * each pass reads the previous array and writes a fresh one, so the
+ * result does not depend on the thread count (sums are taken in fixed
+ * blocks, in order; test_mesh_extract and test_mesh_labels compare 1, 2,
+ * 4 and 7 threads byte for byte). Each step is
  * two passes: one sweep over every vertex's one-ring (kept in winding
  * order, so it gives the normal as well as the umbrella, and the volume as
  * sum (x - o).n / 18 - no per-face pass), then the moves; a grid edge is
@@ -328,21 +332,146 @@ static void part_state(flow *f, int i, int mode, double *V, double *A)
     }
 }
 
+/* Building the one-rings: vertex v's face pairs are pr[2 ps[v] ..
+ * 2 ps[v + 1]). A vertex whose k pairs close one cycle (all of them, on
+ * a mesh from marching cubes) has a ring of k, written at ps[v] of a
+ * dense array the size of the final one; if every vertex does, that array
+ * is the ring list. Otherwise the list is laid out again by a prefix sum
+ * of the lengths and the other vertices' rings are made once more there. */
+typedef struct ring_ctx {
+    part *p;
+    const int64_t *ps;
+    const uint32_t *pr;
+    uint32_t *dense;   /* ps[nv]: the simple rings at ps[v] */
+    int64_t maxk;
+    atomic_int oom;
+} ring_ctx;
+
+/* Vertex v's ring into o (room for 4k), as vertex indices: the cycle
+ * b0 c0=b1 c1=b2 ... back to b0 through distinct neighbours if its pairs
+ * q close one (returns k), else its cnt unique neighbours followed by its
+ * pairs (returns cnt + 2k). Sets nn[v] and fixed[v]. */
+static int64_t one_ring(part *p, int64_t v, const uint32_t *q, int64_t k, uint32_t *o,
+                        uint8_t *used)
+{
+    int simple = k >= 3;
+    if (simple) {
+        memset(used, 0, (size_t)k);
+        used[0] = 1;
+        o[0] = q[0];
+        uint32_t cur = q[1];
+        for (int64_t s = 1; s < k && simple; s++) {
+            int64_t j = 0;
+            while (j < k && (used[j] || q[2 * j] != cur))
+                j++;
+            if (j == k) {
+                simple = 0;
+                break;
+            }
+            for (int64_t i = 0; i < s; i++)
+                if (o[i] == cur)
+                    simple = 0;
+            used[j] = 1;
+            o[s] = cur;
+            cur = q[2 * j + 1];
+        }
+        simple = simple && cur == q[0];
+    }
+    int64_t cnt = 0;
+    p->fixed[v] = k == 0;
+    if (simple)
+        cnt = k;
+    else {
+        for (int64_t i = 0; i < 2 * k; i++) {
+            int64_t j = 0;
+            while (j < cnt && o[j] != q[i])
+                j++;
+            if (j == cnt)
+                o[cnt++] = q[i];
+        }
+        /* a neighbour seen in one face only: v is on a boundary */
+        for (int64_t j = 0; j < cnt; j++) {
+            int64_t seen = 0;
+            for (int64_t i = 0; i < 2 * k; i++)
+                seen += q[i] == o[j];
+            if (seen == 1)
+                p->fixed[v] = 1;
+        }
+        memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
+    }
+    p->nn[v] = (uint32_t)cnt;
+    return simple ? k : cnt + 2 * k;
+}
+
+/* Vertices [b, e): the rings that close, as groups, at ps[v] of dense;
+ * every vertex's ring length into rs[v + 1]. */
+static void ring_build(void *ctx, int64_t b, int64_t e)
+{
+    ring_ctx *x = ctx;
+    part *p = x->p;
+    uint8_t *used = malloc((size_t)x->maxk + 1);
+    uint32_t *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof *o);
+    if (!used || !o) {
+        atomic_store(&x->oom, 1);
+        free(used);
+        free(o);
+        return;
+    }
+    for (int64_t v = b; v < e; v++) {
+        int64_t k = x->ps[v + 1] - x->ps[v];
+        int64_t n = one_ring(p, v, x->pr + 2 * x->ps[v], k, o, used);
+        p->rs[v + 1] = n;
+        if (n == k && (int64_t)p->nn[v] == k)
+            for (int64_t i = 0; i < k; i++)
+                x->dense[x->ps[v] + i] = (uint32_t)p->g[o[i]];
+    }
+    free(used);
+    free(o);
+}
+
+/* Vertices [b, e), when some ring does not close: each ring to its place
+ * in nb (laid out by rs), from dense or made again. */
+static void ring_place(void *ctx, int64_t b, int64_t e)
+{
+    ring_ctx *x = ctx;
+    part *p = x->p;
+    uint8_t *used = malloc((size_t)x->maxk + 1);
+    uint32_t *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof *o);
+    if (!used || !o) {
+        atomic_store(&x->oom, 1);
+        free(used);
+        free(o);
+        return;
+    }
+    for (int64_t v = b; v < e; v++) {
+        int64_t k = x->ps[v + 1] - x->ps[v], n = p->rs[v + 1] - p->rs[v];
+        uint32_t *d = p->nb + p->rs[v];
+        if (n == k && (int64_t)p->nn[v] == k)
+            memcpy(d, x->dense + x->ps[v], (size_t)k * sizeof *d);
+        else {
+            one_ring(p, v, x->pr + 2 * x->ps[v], k, o, used);
+            for (int64_t i = 0; i < n; i++)
+                d[i] = (uint32_t)p->g[o[i]];
+        }
+    }
+    free(used);
+    free(o);
+}
+
 /* The one-rings of a part (see struct part), from its faces: each corner
- * of a face gives its vertex the pair (next, previous); a vertex whose
- * pairs chain into one cycle through distinct neighbours gets that cycle. */
+ * of a face gives its vertex the pair (next, previous) (serial, a
+ * counting sort); then each vertex's ring, in parallel. */
 static r3d_status part_rings(part *p, r3d_error *err)
 {
     const r3d_mesh *m = p->m;
     int64_t nv = m->nv, nt = m->nt;
     int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
     uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
+    uint32_t *dense = malloc(((size_t)nt * 3 + 1) * sizeof *dense);
     p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
     p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
-    p->nb = malloc(((size_t)nt * 12 + 1) * sizeof *p->nb);
     p->fixed = malloc((size_t)nv + 1);
-    uint8_t *used = NULL;
-    if (!ps || !pr || !p->rs || !p->nn || !p->nb || !p->fixed)
+    if (!ps || !pr || !dense || !p->rs || !p->nn || !p->fixed)
         goto oom;
     for (int64_t i = 0; i < nt; i++) {
         const uint32_t *t = m->t + 3 * i;
@@ -365,75 +494,32 @@ static r3d_status part_rings(part *p, r3d_error *err)
             pr[2 * s + 1] = t[(c + 2) % 3];
         }
     }
-    used = malloc((size_t)maxk + 1);
-    if (!used)
+    ring_ctx x = {p, ps, pr, dense, maxk, 0};
+    atomic_init(&x.oom, 0);
+    r3d_parallel_for(nv, ring_build, &x);
+    if (atomic_load(&x.oom))
         goto oom;
-    int64_t w = 0;
-    for (int64_t v = 0; v < nv; v++) {
-        const uint32_t *q = pr + 2 * ps[v];
-        int64_t k = ps[v + 1] - ps[v];
-        uint32_t *o = p->nb + w;
-        p->rs[v] = w;
-        /* one cycle: b0 c0=b1 c1=b2 ... back to b0, all distinct */
-        int simple = k >= 3;
-        if (simple) {
-            memset(used, 0, (size_t)k);
-            used[0] = 1;
-            o[0] = q[0];
-            uint32_t cur = q[1];
-            for (int64_t s = 1; s < k && simple; s++) {
-                int64_t j = 0;
-                while (j < k && (used[j] || q[2 * j] != cur))
-                    j++;
-                if (j == k) {
-                    simple = 0;
-                    break;
-                }
-                for (int64_t i = 0; i < s; i++)
-                    if (o[i] == cur)
-                        simple = 0;
-                used[j] = 1;
-                o[s] = cur;
-                cur = q[2 * j + 1];
-            }
-            simple = simple && cur == q[0];
-        }
-        int64_t cnt = 0;
-        p->fixed[v] = k == 0;
-        if (simple)
-            cnt = k;
-        else {
-            for (int64_t i = 0; i < 2 * k; i++) {
-                int64_t j = 0;
-                while (j < cnt && o[j] != q[i])
-                    j++;
-                if (j == cnt)
-                    o[cnt++] = q[i];
-            }
-            /* a neighbour seen in one face only: v is on a boundary */
-            for (int64_t j = 0; j < cnt; j++) {
-                int64_t seen = 0;
-                for (int64_t i = 0; i < 2 * k; i++)
-                    seen += q[i] == o[j];
-                if (seen == 1)
-                    p->fixed[v] = 1;
-            }
-            memcpy(o + cnt, q, (size_t)(2 * k) * sizeof *q);
-        }
-        p->nn[v] = (uint32_t)cnt;
-        w += simple ? k : cnt + 2 * k;
-        for (int64_t i = p->rs[v]; i < w; i++)
-            p->nb[i] = (uint32_t)p->g[p->nb[i]];
+    p->rs[0] = 0;
+    for (int64_t v = 0; v < nv; v++)
+        p->rs[v + 1] += p->rs[v];
+    if (p->rs[nv] == ps[nv]) { /* every ring closed: rs is ps */
+        p->nb = dense;
+        dense = NULL;
+    } else {
+        if (!(p->nb = malloc(((size_t)p->rs[nv] + 1) * sizeof *p->nb)))
+            goto oom;
+        r3d_parallel_for(nv, ring_place, &x);
+        if (atomic_load(&x.oom))
+            goto oom;
     }
-    p->rs[nv] = w;
     free(ps);
     free(pr);
-    free(used);
+    free(dense);
     return R3D_OK;
 oom:
     free(ps);
     free(pr);
-    free(used);
+    free(dense);
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
@@ -653,10 +739,49 @@ static void taubin_pass(void *ctx, int64_t b, int64_t e)
     }
 }
 
+/* Block of the current part's vertices: its mesh into pos (the Taubin
+ * copy's start); cg from p->c; cg back to p->c. */
+static void copy_in(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    for (int64_t v = b; v < e; v++)
+        for (int c = 0; c < 3; c++)
+            f->pos[3 * p->g[v] + c] = p->m->v[3 * v + c];
+}
+
+/* Block of the current part's vertices: the result into its mesh. */
+static void copy_out(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    for (int64_t v = b; v < e; v++)
+        for (int c = 0; c < 3; c++)
+            p->m->v[3 * v + c] = (float)f->pos[3 * p->g[v] + c];
+}
+
+static void target_in(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    for (int64_t v = b; v < e; v++)
+        f->cg[p->g[v]] = p->c[v];
+}
+
+static void target_out(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    part *p = &f->P[f->cur];
+    for (int64_t v = b; v < e; v++)
+        p->c[v] = f->cg[p->g[v]];
+}
+
 /* Isotropic: the target curvature of part i, from a Taubin-smoothed copy
  * (r3d_mesh_smooth's filter at the same strength, run here on the rings
  * already built), evened out along the surface (not across rims). Uses
- * pos and pos2 as scratch. */
+ * pos and pos2 as scratch. (A single-precision copy was tried: no faster
+ * - the pass is bound by its index gathers - and 0.12 mm off at one
+ * vertex of the lung vessels.) */
 static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
 {
     part *p = &f->P[i];
@@ -664,12 +789,10 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
     p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
     if (!p->c)
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
-    for (int64_t v = 0; v < m->nv; v++)
-        for (int c = 0; c < 3; c++)
-            f->pos[3 * p->g[v] + c] = m->v[3 * v + c];
+    f->cur = i;
+    r3d_parallel_for(m->nv, copy_in, f);
     int iters = (int)(4 * strength + 0.5);
     double mu = 1.0 / (TAUBIN_KPB - 1.0 / TAUBIN_LAMBDA);
-    f->cur = i;
     for (int it = 0; it < 2 * iters; it++) {
         f->w = it % 2 ? mu : TAUBIN_LAMBDA;
         r3d_parallel_for(m->nv, taubin_pass, f);
@@ -679,17 +802,15 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
     }
     double V, A;
     part_state(f, i, ST_CURV, &V, &A);
-    for (int64_t v = 0; v < m->nv; v++)
-        f->cg[p->g[v]] = p->c[v];
     f->cur = i;
+    r3d_parallel_for(m->nv, target_in, f);
     for (int rep = 0; rep < TARGET_PASSES; rep++) {
         r3d_parallel_for(m->nv, even_pass, f);
         double *tmp = f->cg;
         f->cg = f->cg2;
         f->cg2 = tmp;
     }
-    for (int64_t v = 0; v < m->nv; v++)
-        p->c[v] = f->cg[p->g[v]];
+    r3d_parallel_for(m->nv, target_out, f);
     return R3D_OK;
 }
 
@@ -863,10 +984,10 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     }
     if (iso && (st = offset_to_volume(&f, err)) != R3D_OK)
         goto out;
-    for (int i = 0; i < n; i++)
-        for (int64_t v = 0; v < meshes[i]->nv; v++)
-            for (int c = 0; c < 3; c++)
-                meshes[i]->v[3 * v + c] = (float)f.pos[3 * f.P[i].g[v] + c];
+    for (int i = 0; i < n; i++) {
+        f.cur = i;
+        r3d_parallel_for(meshes[i]->nv, copy_out, &f);
+    }
     goto out;
 oom:
     st = r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");

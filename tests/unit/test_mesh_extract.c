@@ -451,6 +451,37 @@ static void test_mesh_same_whatever_the_thread_count(void)
     r3d_volume_free(v);
 }
 
+/* r3d_mesh_smooth_label on one label (each vertex its own group: the
+ * steps go straight into the positions) gives the same bytes on 1, 2 and
+ * 4 threads, on an isotropic grid (Taubin copy, edge-preserving target,
+ * flow, volume offset) and on thick slices (volume-preserving flow). */
+static void test_mesh_smooth_label_same_whatever_the_thread_count(void)
+{
+    phantom p = ph_shell(12, 7);
+    double sp[2][3] = {{0.6, 0.7, 0.8}, {0.7, 0.7, 2.5}};
+    for (int c = 0; c < 2; c++) {
+        double ax[3][3];
+        axes_diag(ax, sp[c][0], sp[c][1], sp[c][2]);
+        r3d_volume *v = phantom_volume(&p, ax, 13);
+        r3d_mesh *one = NULL;
+        for (int t = 1; t <= 4; t *= 2) {
+            r3d_set_threads(t);
+            r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+            CHECK(m && m->nt > 1000);
+            CHECK_INT(r3d_mesh_smooth_label(m, v, 1, DEFAULT_STRENGTH, NULL), R3D_OK);
+            if (!one)
+                one = m;
+            else {
+                CHECK(same_mesh(one, m));
+                r3d_mesh_free(m);
+            }
+        }
+        r3d_set_threads(0);
+        r3d_mesh_free(one);
+        r3d_volume_free(v);
+    }
+}
+
 static void test_mesh_ras_frame_negates_x_and_y(void)
 {
     phantom p = ph_torus(8, 3);
@@ -782,6 +813,7 @@ int main(void)
     RUN(test_mesh_grey_iso_surface_at_radius_within_0_05mm);
     RUN(test_mesh_grey_int16_fast_path_equals_float_path);
     RUN(test_mesh_same_whatever_the_thread_count);
+    RUN(test_mesh_smooth_label_same_whatever_the_thread_count);
     RUN(test_mesh_ras_frame_negates_x_and_y);
     RUN(test_mesh_closed_at_the_volume_border);
     RUN(test_mesh_label_dtypes_give_the_same_surface);
