@@ -403,20 +403,30 @@ static int64_t one_ring(part *p, int64_t v, const uint32_t *q, int64_t k, uint32
     return simple ? k : cnt + 2 * k;
 }
 
+/* One worker's scratch for one_ring (a flag per ring slot, the ordered
+ * ring); 0, with x->oom set, when out of memory. */
+static int ring_scratch(ring_ctx *x, uint8_t **used, uint32_t **o)
+{
+    *used = malloc((size_t)x->maxk + 1);
+    *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof **o);
+    if (*used && *o)
+        return 1;
+    atomic_store(&x->oom, 1);
+    free(*used);
+    free(*o);
+    return 0;
+}
+
 /* Vertices [b, e): the rings that close, as groups, at ps[v] of dense;
  * every vertex's ring length into rs[v + 1]. */
 static void ring_build(void *ctx, int64_t b, int64_t e)
 {
     ring_ctx *x = ctx;
     part *p = x->p;
-    uint8_t *used = malloc((size_t)x->maxk + 1);
-    uint32_t *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof *o);
-    if (!used || !o) {
-        atomic_store(&x->oom, 1);
-        free(used);
-        free(o);
+    uint8_t *used;
+    uint32_t *o;
+    if (!ring_scratch(x, &used, &o))
         return;
-    }
     for (int64_t v = b; v < e; v++) {
         int64_t k = x->ps[v + 1] - x->ps[v];
         int64_t n = one_ring(p, v, x->pr + 2 * x->ps[v], k, o, used);
@@ -435,14 +445,10 @@ static void ring_place(void *ctx, int64_t b, int64_t e)
 {
     ring_ctx *x = ctx;
     part *p = x->p;
-    uint8_t *used = malloc((size_t)x->maxk + 1);
-    uint32_t *o = malloc(((size_t)x->maxk * 4 + 1) * sizeof *o);
-    if (!used || !o) {
-        atomic_store(&x->oom, 1);
-        free(used);
-        free(o);
+    uint8_t *used;
+    uint32_t *o;
+    if (!ring_scratch(x, &used, &o))
         return;
-    }
     for (int64_t v = b; v < e; v++) {
         int64_t k = x->ps[v + 1] - x->ps[v], n = p->rs[v + 1] - p->rs[v];
         uint32_t *d = p->nb + p->rs[v];

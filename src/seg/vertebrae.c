@@ -78,6 +78,28 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The median of the non-zero spine sections of slices k0..k1 into *typ
+ * (0 when there are none); 0 when out of memory. */
+static int typical_area(const int64_t *area, int64_t k0, int64_t k1, double *typ)
+{
+    *typ = 0;
+    if (k1 < k0)
+        return 1;
+    float *buf = malloc((size_t)(k1 - k0 + 1) * sizeof *buf);
+    if (!buf)
+        return 0;
+    int64_t m = 0;
+    for (int64_t k = k0; k <= k1; k++)
+        if (area[k])
+            buf[m++] = (float)area[k];
+    if (m) {
+        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
+        *typ = buf[m / 2];
+    }
+    free(buf);
+    return 1;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -338,7 +360,7 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
     double sx = lo->spacing_mm[0], sz = lo->spacing_mm[2];
     const uint8_t *b = c->bone_lo->voxels;
     double *ic = malloc((size_t)nz * sizeof *ic), *s = malloc((size_t)nz * sizeof *s);
-    int64_t *jf = malloc((size_t)nz * sizeof *jf), *area = malloc((size_t)nz * sizeof *area);
+    int64_t *jf = malloc((size_t)nz * sizeof *jf), *area = calloc((size_t)nz, sizeof *area);
     int64_t disc[MAX_DISCS];
     r3d_volume *lab = NULL, *within = NULL;
     r3d_status st = R3D_OK;
@@ -350,21 +372,11 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
      * BODY_AREA_FRAC of the typical one (not the sacrum's thin crest, not
      * an arch alone). */
     {
-        float *buf = malloc((size_t)nz * sizeof *buf);
-        if (!buf) {
+        double typ;
+        if (!typical_area(area, 0, nz - 1, &typ)) {
             st = r3d_fail(err, R3D_ENOMEM, "vertebrae: out of memory");
             goto out;
         }
-        int64_t m = 0;
-        for (int64_t k = 0; k < nz; k++)
-            if (area[k])
-                buf[m++] = (float)area[k];
-        double typ = 0;
-        if (m) {
-            qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-            typ = buf[m / 2];
-        }
-        free(buf);
         for (int64_t k = 0; k < nz; k++)
             if ((double)area[k] < BODY_AREA_FRAC * typ)
                 s[k] = NAN;
@@ -502,22 +514,12 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
      * column's typical slice, sacrum below. */
     int64_t s1_low = -1;
     if (sacrum) {
-        float *buf = malloc((size_t)nz * sizeof *buf);
-        if (!buf) {
+        double typ;
+        if (!typical_area(area, disc[0] + 1, kt, &typ)) {
             free(seeds), free(ribs);
             st = r3d_fail(err, R3D_ENOMEM, "vertebrae: out of memory");
             goto out;
         }
-        int64_t m = 0;
-        for (int64_t k = disc[0] + 1; k <= kt; k++)
-            if (area[k])
-                buf[m++] = (float)area[k];
-        double typ = 0;
-        if (m) {
-            qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-            typ = buf[m / 2];
-        }
-        free(buf);
         /* past the disc's own slices, then down the run of large ones */
         int64_t k = disc[0] - 1, skip = (int64_t)floor(DISC_NEAR_MM / sz + 0.5);
         while (k > 0 && disc[0] - k <= skip && area[k] < S1_AREA_FRAC * typ)
