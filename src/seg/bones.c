@@ -286,12 +286,6 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
 #define DISC_BELOW_HU 40.0
 #define DISC_REACH_MM 10.0
 #define DISC_KEEP_HU 150.0
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
 {
     int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, found = 0;
@@ -325,8 +319,7 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
             med[k] = NAN;
             continue;
         }
-        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-        med[k] = buf[m / 2];
+        med[k] = seg_median(buf, m);
     }
     /* The spine's typical core: the median of the slices' medians. */
     int64_t nm = 0;
@@ -337,8 +330,7 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
         free(med), free(buf);
         return 0;
     }
-    qsort(buf, (size_t)nm, sizeof *buf, cmp_float);
-    double typical = buf[nm / 2];
+    double typical = seg_median(buf, nm);
     for (int64_t k = 0; k < nz; k++) {
         if (isnan(med[k]) || med[k] >= typical - DISC_BELOW_HU)
             continue;

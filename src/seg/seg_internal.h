@@ -78,6 +78,8 @@ static inline void seg_ijk(const r3d_volume *v, int64_t n, int64_t *i, int64_t *
 }
 double seg_voxel_ml(const r3d_volume *v);
 int64_t seg_count(const r3d_volume *m, uint8_t value); /* value 0 = any non-zero */
+/* The median (upper middle) of v[0..n), n > 0; v is sorted in place. */
+float seg_median(float *v, int64_t n);
 /* Geodesic assignment: every voxel of `within` (non-zero) that is 0 in lab
  * takes the label of the nearest labelled voxel reached through `within`
  * (26-connected breadth-first, in steps). In place on lab (uint8). */

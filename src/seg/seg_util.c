@@ -143,6 +143,18 @@ double seg_voxel_ml(const r3d_volume *v)
     return v->spacing_mm[0] * v->spacing_mm[1] * v->spacing_mm[2] / 1000.0;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+float seg_median(float *v, int64_t n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_float);
+    return v[n / 2];
+}
+
 int64_t seg_count(const r3d_volume *m, uint8_t value)
 {
     const uint8_t *p = m->voxels;

@@ -72,12 +72,6 @@
 #define V_T12 32
 #define V_C1 50
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median of the non-zero spine sections of slices k0..k1 into *typ
  * (0 when there are none); 0 when out of memory. */
 static int typical_area(const int64_t *area, int64_t k0, int64_t k1, double *typ)
@@ -93,8 +87,7 @@ static int typical_area(const int64_t *area, int64_t k0, int64_t k1, double *typ
         if (area[k])
             buf[m++] = (float)area[k];
     if (m) {
-        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-        *typ = buf[m / 2];
+        *typ = seg_median(buf, m);
     }
     free(buf);
     return 1;
@@ -131,8 +124,7 @@ static int centre_line(const r3d_volume *lo, const uint8_t *b, double *ic, int64
         ic[k] = NAN;
         if (!m)
             continue;
-        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-        ic[k] = buf[m / 2];
+        ic[k] = seg_median(buf, m);
         int64_t c = (int64_t)ic[k];
         for (int64_t p = 0; p < ns; p++)
             if (sl[p] == 1 && llabs(p % nx - c) <= hi && p / nx > raw[k])
@@ -156,8 +148,7 @@ static int centre_line(const r3d_volume *lo, const uint8_t *b, double *ic, int64
                 if (i >= 0 && i < nx && j >= 0 && j < ny)
                     buf[m++] = hu[ns * k + nx * j + i];
         if (m >= 3) {
-            qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-            s[k] = buf[m / 2];
+            s[k] = seg_median(buf, m);
         }
     }
     free(buf), free(raw);
@@ -212,8 +203,7 @@ static int find_discs(const double *s, int64_t nz, double sz, int64_t kb, int64_
             buf[m++] = (float)s[k];
     int nd = 0;
     if (m >= 5) {
-        qsort(buf, (size_t)m, sizeof *buf, cmp_float);
-        double typical = buf[m / 2];
+        double typical = seg_median(buf, m);
         for (int64_t k = kb + 1; k < kt; k++)
             if (is_min(s, nz, k) && s[k] <= typical - DISC_BELOW_HU &&
                 rise(s, nz, k, near, 1) >= DISC_DIP_HU && rise(s, nz, k, near, -1) >= DISC_DIP_HU)
