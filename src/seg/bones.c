@@ -431,7 +431,10 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     r3d_volume *strong = r3d_volume_new_like(lo, R3D_U8, err);
     r3d_volume *near = NULL, *bone = NULL, *cc = NULL;
     uint8_t *has_strong = NULL;
-    uint8_t *kept_out = NULL; /* per voxel: taken out of the bone (aorta, discs) */
+    /* per voxel: taken out of the bone (aorta, discs, calcified vessels,
+     * cartilage), and kept out by bones_full.c */
+    r3d_volume *ko = NULL;
+    uint8_t *kept_out = NULL;
     uint8_t *skull_of = NULL; /* per voxel of a head: 5 skull, 6 mandible, 0 other */
     r3d_volume *bcc = NULL;
     int64_t nc = 0, *sizes = NULL;
@@ -584,17 +587,15 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
     free(skull_of);
     skull_of = NULL;
     /* The aorta on the spine: out of the bone, and kept out below. */
-    if (!(kept_out = calloc((size_t)n, 1))) {
-        st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
-        goto out;
-    }
-    int64_t nout = blood_by_bone(lo, b, kept_out, err);
-    if (nout < 0) {
+    if (!(ko = r3d_volume_new_like(lo, R3D_U8, err)))
+        goto fail;
+    kept_out = ko->voxels;
+    if (blood_by_bone(lo, b, kept_out, err) < 0) {
         if (err && err->code == R3D_OK)
             r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
         goto fail;
     }
-    for (int64_t p = 0; p < n && nout; p++)
+    for (int64_t p = 0; p < n; p++)
         if (kept_out[p])
             b[p] = 0;
     /* Close the vertebrae's cortical ring (a voxel's gap at this grid),
@@ -617,16 +618,12 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(cl);
     }
     fill_dense_holes(b, hu, nx, ny, nz, 1, MARROW_HU);
-    for (int64_t p = 0; p < n && nout; p++)
+    for (int64_t p = 0; p < n; p++)
         if (kept_out[p])
             b[p] = 0;
-    {
-        int64_t nd = disc_slices(lo, b, kept_out);
-        if (nd < 0) {
-            st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
-            goto out;
-        }
-        nout += nd;
+    if (disc_slices(lo, b, kept_out) < 0) {
+        st = r3d_fail(err, R3D_ENOMEM, "bones: out of memory");
+        goto out;
     }
 
     /* Ribs among the other pieces. */
@@ -874,23 +871,18 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err)
         r3d_volume_free(lab), free(blade);
 #undef RIB_CORE
     }
-    for (int64_t p = 0; p < n && nout; p++)
+    for (int64_t p = 0; p < n; p++)
         if (kept_out[p])
             b[p] = 0;
-    if (nout) {
-        r3d_volume *vo = r3d_volume_new_like(lo, R3D_U8, err);
-        if (!vo)
-            goto fail;
-        memcpy(vo->voxels, kept_out, (size_t)n);
-        c->bone_out_lo = vo;
-    }
-    free(ci), free(cj), free(kept_out);
+    c->bone_out_lo = ko;
+    free(ci), free(cj);
     c->bone_lo = bone;
     return R3D_OK;
 fail:
     st = err ? err->code : R3D_ENOMEM;
 out:
-    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of), free(kept_out);
+    free(ci), free(cj), free(has_strong), free(sizes), free(skull_of);
+    r3d_volume_free(ko);
     r3d_volume_free(bcc);
     r3d_volume_free(strong), r3d_volume_free(near), r3d_volume_free(bone), r3d_volume_free(cc);
     return st;
