@@ -82,6 +82,15 @@ static void gz_worker(void *ctx, int64_t begin, int64_t end)
     /* begin/end only say how many workers exist; the chunks are shared. */
     (void)begin;
     (void)end;
+    /* one compressor per worker, reset per chunk: a reset stream writes
+     * exactly what a fresh one would (raw deflate: the file has one header;
+     * zlib's levels end at 9) */
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, j->level < 9 ? j->level : 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
     for (;;) {
         size_t k = atomic_fetch_add(&j->next, 1);
         if (k >= j->nchunks || atomic_load(&j->failed))
@@ -89,13 +98,7 @@ static void gz_worker(void *ctx, int64_t begin, int64_t end)
         size_t off = k * R3D_GZIP_CHUNK;
         size_t len = j->n - off < R3D_GZIP_CHUNK ? j->n - off : R3D_GZIP_CHUNK;
         int last = k + 1 == j->nchunks;
-        z_stream z;
-        memset(&z, 0, sizeof z);
-        /* raw deflate (no header: the whole file has one); zlib's levels end at 9 */
-        if (deflateInit2(&z, j->level < 9 ? j->level : 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-            atomic_store(&j->failed, 1);
-            break;
-        }
+        deflateReset(&z);
         z.next_in = (Bytef *)(j->in + off);
         z.avail_in = (uInt)len;
         z.next_out = j->out + k * j->slot;
@@ -104,10 +107,10 @@ static void gz_worker(void *ctx, int64_t begin, int64_t end)
         int ok = last ? rc == Z_STREAM_END : rc == Z_OK && z.avail_in == 0 && z.avail_out > 0;
         j->out_n[k] = ok ? j->slot - z.avail_out : 0;
         j->crc[k] = crc32(0, j->in + off, (uInt)len);
-        deflateEnd(&z);
         if (!ok)
             atomic_store(&j->failed, 1);
     }
+    deflateEnd(&z);
 }
 
 r3d_status r3d_gzip_compress(const uint8_t *in, size_t n, int level, int threads,
@@ -151,16 +154,10 @@ r3d_status r3d_gzip_compress(const uint8_t *in, size_t n, int level, int threads
     j.n = n;
     j.level = level;
     j.nchunks = nchunks;
-    {
-        /* deflateBound covers a finished stream; a sync flush instead adds
-         * at most an empty stored block (5 bytes) and the bits before it */
-        z_stream z;
-        memset(&z, 0, sizeof z);
-        if (deflateInit2(&z, level < 9 ? level : 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            return r3d_fail(err, R3D_ENOMEM, "gzip: cannot allocate a compressor");
-        j.slot = deflateBound(&z, R3D_GZIP_CHUNK) + 16;
-        deflateEnd(&z);
-    }
+    /* deflateBound without a stream is zlib's bound for any settings; a
+     * sync flush instead of a finish adds at most an empty stored block
+     * (5 bytes) and the bits before it */
+    j.slot = deflateBound(Z_NULL, R3D_GZIP_CHUNK) + 16;
     size_t total;
     if (!r3d_mul_size(j.slot, nchunks, &total) || total > SIZE_MAX - 18)
         return r3d_fail(err, R3D_ENOMEM, "gzip: %zu bytes is too large", n);

@@ -20,6 +20,7 @@
  * final sort. Queries run in parallel, each writing its own slot.
  */
 #include "r3d/mesh.h"
+#include "core/uf.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -60,14 +61,6 @@ static void radix_sort_u64(uint64_t *a, uint64_t *tmp, int64_t n)
     free(cnt);
 }
 
-static uint32_t uf_find(uint32_t *p, uint32_t x)
-{
-    while (p[x] != x) {
-        p[x] = p[p[x]];
-        x = p[x];
-    }
-    return x;
-}
 
 void r3d_mesh_metrics_run(const r3d_mesh *m, r3d_mesh_metrics *out)
 {
@@ -130,9 +123,7 @@ void r3d_mesh_metrics_run(const r3d_mesh *m, r3d_mesh_metrics *out)
             uint32_t a = f[k], b = f[(k + 1) % 3];
             used[a] = 1;
             key[n++] = a < b ? (uint64_t)a << 32 | b : (uint64_t)b << 32 | a;
-            uint32_t ra = uf_find(par, a), rb = uf_find(par, b);
-            if (ra != rb)
-                par[ra < rb ? rb : ra] = ra < rb ? ra : rb;
+            r3d__uf_union(par, a, b);
         }
     }
     radix_sort_u64(key, tmp, n);
@@ -150,7 +141,7 @@ void r3d_mesh_metrics_run(const r3d_mesh *m, r3d_mesh_metrics *out)
     for (int64_t v = 0; v < m->nv; v++)
         if (used[v]) {
             V++;
-            if (uf_find(par, (uint32_t)v) == (uint32_t)v)
+            if (r3d__uf_find(par, (uint32_t)v) == (uint32_t)v)
                 C++;
         }
     out->euler = V - E + F;
