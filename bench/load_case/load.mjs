@@ -7,7 +7,8 @@ import path from 'node:path'
 const { RECON3D, SERIES, STRUCTURES, SRC } = process.env
 const { launchBrowser, browserMissing } = await import(path.join(SRC, 'tests/web/browsers.mjs'))
 const BROWSER = process.env.R3D_BROWSER || 'chromium'
-if (browserMissing(BROWSER)) throw new Error(browserMissing(BROWSER))
+const missing = browserMissing(BROWSER)
+if (missing) throw new Error(missing)
 // BENCH_STORE=DIR keeps the store (and its reconstructed case) between runs
 const keep = process.env.BENCH_STORE
 const tmp = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'r3d-bench-'))

@@ -36,7 +36,8 @@ export async function launchBrowser(name, { viewport = { width: 1366, height: 76
       executablePath: EXE.chromium, headless: true,
       args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
     })
-  // one call gives the page, as the WebDriver adapter does
+  // the context takes the viewport and locale given here, as the WebDriver
+  // adapter's does
   const newContext = browser.newContext.bind(browser)
   return {
     version: () => `${name} ${browser.version()}`,

@@ -29,7 +29,6 @@ const RECON3D = process.env.RECON3D
 const DATA = process.env.R3D_DATA
 const SRC = process.env.R3D_SRC || path.resolve(import.meta.dirname, '../..')
 const { STRINGS } = await import(path.join(SRC, 'web/src/i18n.js'))
-// playwright-core is web/'s dev dependency: resolve it from there
 const { launchBrowser, browserMissing } = await import('./browsers.mjs')
 const BROWSER = process.env.R3D_BROWSER || 'chromium'
 const OUT = process.env.OUT || path.join(process.env.R3D_BUILD || os.tmpdir(), 'web-ui')
@@ -101,7 +100,7 @@ z.close()`, SERIES, zip])
   const base = `http://127.0.0.1:${port}`
   const browser = await launchBrowser(BROWSER)
   console.log(`browser: ${browser.version()}`)
-  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: 'en-US' })
+  const ctx = await browser.newContext() // 1366x768, en-US (browsers.mjs)
   const page = await ctx.newPage()
   const pageErrors = []
   page.on('pageerror', (e) => pageErrors.push(String(e)))
@@ -137,7 +136,6 @@ z.close()`, SERIES, zip])
     await page.setInputFiles('#import-zip', zip)
     await page.waitForSelector('#viewer:not([hidden])')
     await idle()
-    if (process.env.R3D_DEBUG) console.log('  error line:', await page.$eval('#error', (el) => el.textContent), 'case', await page.evaluate(() => window.r3d.caseId))
     check(await page.evaluate(() => window.nv.volumes.length) === 1, 'uploaded CT opens in the viewer')
     // the airway alone keeps the test's software-rendered 3D light
     await page.selectOption('#recon-structures', 'airway')

@@ -60,12 +60,18 @@ export async function launchWebKit({ viewport = { width: 1366, height: 768 }, lo
     if (Date.now() - t0 > 20000) { process.kill(-proc.pid, 'SIGTERM'); throw new Error('WebKitWebDriver did not start') }
     await sleep(200)
   }
-  const s = await wd('POST', '/session', { capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary: BROWSER, args: ['--automation'] } } } })
-  const S = `/session/${s.sessionId}`
-  // the window is sized so that the page's viewport is the one asked for
-  await wd('POST', `${S}/window/rect`, { width: viewport.width, height: viewport.height })
-  const inner = await wd('POST', `${S}/execute/sync`, { script: 'return [innerWidth, innerHeight]', args: [] })
-  await wd('POST', `${S}/window/rect`, { width: 2 * viewport.width - inner[0], height: 2 * viewport.height - inner[1] })
+  let s, S
+  try {
+    s = await wd('POST', '/session', { capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary: BROWSER, args: ['--automation'] } } } })
+    S = `/session/${s.sessionId}`
+    // the window is sized so that the page's viewport is the one asked for
+    await wd('POST', `${S}/window/rect`, { width: viewport.width, height: viewport.height })
+    const inner = await wd('POST', `${S}/execute/sync`, { script: 'return [innerWidth, innerHeight]', args: [] })
+    await wd('POST', `${S}/window/rect`, { width: 2 * viewport.width - inner[0], height: 2 * viewport.height - inner[1] })
+  } catch (e) {
+    try { process.kill(-proc.pid, 'SIGTERM') } catch {} // Xvfb and the driver go too
+    throw e
+  }
 
   // run fn(arg) in the page; promises are awaited (WebDriver's execute does)
   const evaluate = (fn, arg) => wd('POST', `${S}/execute/sync`, { script: `return (${src(fn)})(arguments[0])`, args: [arg === undefined ? null : arg] })

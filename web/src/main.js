@@ -373,7 +373,6 @@ function setDisplay(label, patch) {
     state.busy--
     guarded(() => api('PUT', `/api/cases/${state.caseId}/docs/display`, state.display), { background: true })
   }, 300)
-  state.displaySaved = api // marker for tests that a save is pending
 }
 $('#tf-apply').onclick = () => {
   if (!state.selected) return showError(t('pick_first'))
