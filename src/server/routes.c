@@ -100,10 +100,8 @@ int routes_auth(srv_req *q, srv_resp *r)
             resp_error(r, 401, "unauthenticated", "not signed in");
             return 1;
         }
-        if (!session_csrf_ok(q)) { /* as require() answers every other route */
-            resp_error(r, 403, "csrf", "the request lacks the page's security token; reload the page");
+        if (session_csrf_refuse(q, r)) /* as require() answers every other route */
             return 1;
-        }
         r3d_logout(st, q->token);
         snprintf(r->cookie, sizeof r->cookie,
                  "r3d_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",

@@ -112,6 +112,8 @@ cJSON *req_json(const srv_req *q, srv_resp *r); /* NULL (and a 400 in r) if not 
 void session_csrf(const r3d_server *s, const char *token, char out[65]);
 int session_load(srv_req *q);                     /* 1 if the cookie names a live session */
 int session_csrf_ok(const srv_req *q);
+/* Answers 403 (and returns 1) when the request lacks the CSRF token. */
+int session_csrf_refuse(const srv_req *q, srv_resp *r);
 /* Sends 401/403 and returns 0 unless the request is authed and permitted. */
 int require(srv_req *q, srv_resp *r, r3d_action act);
 

@@ -69,6 +69,14 @@ int session_csrf_ok(const srv_req *q)
     return h && strlen(h) == 64 && sodium_memcmp(h, want, 64) == 0;
 }
 
+int session_csrf_refuse(const srv_req *q, srv_resp *r)
+{
+    if (session_csrf_ok(q))
+        return 0;
+    resp_error(r, 403, "csrf", "the request lacks the page's security token; reload the page");
+    return 1;
+}
+
 int require(srv_req *q, srv_resp *r, r3d_action act)
 {
     if (!q->authed && !session_load(q)) {
@@ -76,10 +84,8 @@ int require(srv_req *q, srv_resp *r, r3d_action act)
         return 0;
     }
     int safe = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
-    if (!safe && !session_csrf_ok(q)) {
-        resp_error(r, 403, "csrf", "the request lacks the page's security token; reload the page");
+    if (!safe && session_csrf_refuse(q, r))
         return 0;
-    }
     r3d_error err = R3D_ERROR_INIT;
     if (r3d_permit(q->srv->store, &q->actor, act, &err) != R3D_OK) {
         resp_fail(r, &err);
