@@ -36,8 +36,11 @@ const SERIES = path.join(DATA || '', 'ct/totalseg/tests/reference_files/example_
 fs.mkdirSync(OUT, { recursive: true })
 
 let passed = 0, failed = 0
+const started = Date.now()
+// each line carries the seconds since the start, so a slow step shows in the log
 function check(cond, what, got) {
-  if (cond) { passed++; console.log(`ok   ${what}`) } else { failed++; console.log(`FAIL ${what}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ''}`) }
+  const at = `${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s`
+  if (cond) { passed++; console.log(`ok   ${at}  ${what}`) } else { failed++; console.log(`FAIL ${at}  ${what}${got !== undefined ? ` (got ${JSON.stringify(got)})` : ''}`) }
 }
 
 // ---- a phantom NIfTI: 100x100x20 int16, 1 mm, -1000 HU with a 1000 HU cube ----
@@ -368,7 +371,9 @@ z.close()`, SERIES, zip])
     await browser.close()
     const exited = new Promise((r) => proc.on('exit', (code) => r(code)))
     proc.kill('SIGTERM')
-    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 60000))])
+    let timer
+    const code = await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => r('timeout'), 60000) })])
+    clearTimeout(timer) // a pending timer would keep node alive for its whole minute
     const bad = fs.readFileSync(path.join(tmp, 'server.log'), 'utf8').split('\n').filter((l) => /Sanitizer|runtime error/.test(l))
     check(code === 0 && bad.length === 0, 'the server stops cleanly, no sanitizer report', { code, bad: bad.slice(0, 5) })
     fs.rmSync(tmp, { recursive: true, force: true })
