@@ -3,7 +3,8 @@
 #   1. Release build, all CTest tests (unit, end-to-end, golden, fuzz replay)
 #   2. ASan + UBSan build, the same tests but those marked release-only
 #      (whole-CT and browser runs; their code is under ASan in unit tests)
-#   3. libFuzzer targets (clang), each for R3D_FUZZ_SECONDS (default 20)
+#   3. libFuzzer targets (clang), each for R3D_FUZZ_SECONDS (default 10; the corpus
+#      is also replayed in both builds above; set it higher for a real hunt)
 # Data-dependent tests read ../shared/data and skip with a reason without it.
 # Exits non-zero if anything failed; the last line is the overall count.
 set -uo pipefail
@@ -11,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/deps.sh --with-tests || exit 1
 jobs=$(nproc)
-fuzz_seconds=${R3D_FUZZ_SECONDS:-20}
+fuzz_seconds=${R3D_FUZZ_SECONDS:-10}
 failed=0; passed=0
 
 stage() { echo; echo "=== $* (at ${SECONDS} s)"; }
