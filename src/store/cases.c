@@ -179,13 +179,6 @@ static r3d_status file_input(const char *path, import_info *ii, r3d_error *err)
 
 /* ---- import ------------------------------------------------------------------------------ */
 
-static r3d_status bind_step(r3d_store *s, sqlite3_stmt *q, const char *what, r3d_error *err)
-{
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? R3D_OK : st_sqlfail(s, err, rc, what);
-}
-
 r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, const char *series,
                            r3d_id *case_id, r3d_error *err)
 {
@@ -295,7 +288,6 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
     r3d_id pid = 0, study = 0, ser = 0, cid = 0;
     if (!st)
         st = st_begin(s, err);
-    int in_txn = !st;
     if (!st)
         st = st_blob_record(s, blob, blob_plain, nii_n, err);
     /* patient: found again by a (keyed, when sealed) hash of ID and name */
@@ -326,7 +318,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
                 sqlite3_bind_text(q, 1, pkey, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(q, 3, id, -1, SQLITE_TRANSIENT);
-                st = bind_step(s, q, "cannot add the patient", err);
+                st = st_step(s, q, "cannot add the patient", err);
                 pid = st_last_id(s);
             }
             free(name);
@@ -337,7 +329,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
                                     "VALUES(?,?)", &q, err))) {
         sqlite3_bind_int64(q, 1, pid);
         sqlite3_bind_text(q, 2, study_uid, -1, SQLITE_STATIC);
-        if (!(st = bind_step(s, q, "cannot add the study", err)) &&
+        if (!(st = st_step(s, q, "cannot add the study", err)) &&
             !(st = st_prepare(s, "SELECT id FROM studies WHERE study_uid = ?", &q, err))) {
             sqlite3_bind_text(q, 1, study_uid, -1, SQLITE_STATIC);
             if (sqlite3_step(q) == SQLITE_ROW)
@@ -363,7 +355,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
         sqlite3_bind_text(q, 14, a->user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 15, r3d_version(), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 16, s->machine, -1, SQLITE_STATIC);
-        st = bind_step(s, q, "cannot add the series", err);
+        st = st_step(s, q, "cannot add the series", err);
         ser = st_last_id(s);
     }
     for (int i = 0; i < ii.n_in && !st; i++) {
@@ -375,7 +367,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
         sqlite3_bind_text(q, 3, ii.in[i].sha, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 4, ii.in[i].size);
         sqlite3_bind_text(q, 5, ii.in[i].name, -1, SQLITE_STATIC);
-        st = bind_step(s, q, "cannot record an input file", err);
+        st = st_step(s, q, "cannot record an input file", err);
     }
     if (!st && !(st = st_prepare(s, "INSERT INTO cases(series_id, title, created, created_by) "
                                     "VALUES(?,?,?,?)", &q, err))) {
@@ -383,7 +375,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
         sqlite3_bind_text(q, 2, title, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 3, created, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 4, a->user, -1, SQLITE_TRANSIENT);
-        st = bind_step(s, q, "cannot add the case", err);
+        st = st_step(s, q, "cannot add the case", err);
         cid = st_last_id(s);
     }
     if (!st) {
@@ -394,10 +386,7 @@ r3d_status r3d_case_import(r3d_store *s, const r3d_actor *a, const char *input, 
     }
     if (!st)
         st_touch_case(s, a, cid);
-    if (!st)
-        st = st_commit(s, err);
-    else if (in_txn)
-        st_rollback(s);
+    st = st_end(s, st, err);
     int committed = !st;
     ST_UNLOCK(s);
     sodium_memzero(&ii.patient_name, sizeof ii.patient_name);
@@ -535,13 +524,13 @@ r3d_status r3d_case_delete(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d
     if (!st && !(st = st_begin(s, err))) {
         if (!(st = st_prepare(s, "UPDATE cases SET deleted = 1 WHERE id = ?", &q, err))) {
             sqlite3_bind_int64(q, 1, case_id);
-            st = bind_step(s, q, "cannot delete the case", err);
+            st = st_step(s, q, "cannot delete the case", err);
         }
         if (!st && !(st = st_prepare(s, "UPDATE jobs SET state = 3, message = 'case deleted', "
                                         "finished = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
                                         "WHERE case_id = ? AND state = 0", &q, err))) {
             sqlite3_bind_int64(q, 1, case_id);
-            st = bind_step(s, q, "cannot cancel the case's jobs", err);
+            st = st_step(s, q, "cannot cancel the case's jobs", err);
         }
         char obj[64];
         snprintf(obj, sizeof obj, "case %lld", (long long)case_id);

@@ -84,9 +84,11 @@ void st_rollback(r3d_store *s)
 
 r3d_status st_step(r3d_store *s, sqlite3_stmt *q, const char *what, r3d_error *err)
 {
+    /* a row is success too: a statement that returns rows (SELECT, or DML
+     * with RETURNING, whose changes all happen on the first step) */
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? R3D_OK : st_sqlfail(s, err, rc, what);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? R3D_OK : st_sqlfail(s, err, rc, what);
 }
 
 r3d_status st_end(r3d_store *s, r3d_status st, r3d_error *err)
@@ -285,17 +287,12 @@ r3d_status r3d_setting_set(r3d_store *s, const r3d_actor *by, const char *key, i
                                  &q, err))) {
         sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, value);
-        int rc = sqlite3_step(q);
-        if (rc != SQLITE_DONE)
-            st = st_sqlfail(s, err, rc, "cannot save a setting");
-        sqlite3_finalize(q);
+        st = st_step(s, q, "cannot save a setting", err);
         char obj[128];
         snprintf(obj, sizeof obj, "setting %s=%lld", key, (long long)value);
         if (!st)
             st = st_audit(s, by, "setting.set", obj, "ok", err);
-        st = st ? st : st_commit(s, err);
-        if (st)
-            st_rollback(s);
+        st = st_end(s, st, err);
     }
     ST_UNLOCK(s);
     return st;
@@ -543,10 +540,8 @@ static r3d_status setup_key(r3d_store *s, const char *key_file, const uint8_t *k
         if ((st = st_prepare(s, "INSERT INTO meta(key, value) VALUES('key_check', ?)", &q, err)))
             return st;
         sqlite3_bind_text(q, 1, cv, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            return st_sqlfail(s, err, rc, "cannot record the key check");
+        if ((st = st_step(s, q, "cannot record the key check", err)))
+            return st;
     }
     s->sealed = 1;
     return R3D_OK;
@@ -632,10 +627,7 @@ static r3d_status recover_jobs(r3d_store *s, r3d_error *err)
                   "times (crash or power cut); submit it again' WHERE id = ?";
         if (!(st = st_prepare(s, sql, &q, err))) {
             sqlite3_bind_int64(q, 1, ids[i]);
-            int rc = sqlite3_step(q);
-            if (rc != SQLITE_DONE)
-                st = st_sqlfail(s, err, rc, "cannot recover a job");
-            sqlite3_finalize(q);
+            st = st_step(s, q, "cannot recover a job", err);
         }
         if (!st) {
             char obj[64];
@@ -644,11 +636,7 @@ static r3d_status recover_jobs(r3d_store *s, r3d_error *err)
             st = st_audit(s, &sys, "job.recover", obj, requeue[i] ? "requeued" : "failed", err);
         }
     }
-    if (st) {
-        st_rollback(s);
-        return st;
-    }
-    return st_commit(s, err);
+    return st_end(s, st, err);
 }
 
 /* ---- leftovers of a crash ------------------------------------------------------------ */

@@ -146,11 +146,7 @@ r3d_status r3d_job_progress(r3d_store *s, r3d_id job, double fraction, const cha
         sqlite3_bind_double(q, 1, fraction);
         sqlite3_bind_text(q, 2, st_, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 3, job);
-        int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            st = st_sqlfail(s, err, rc, "cannot record progress");
-        else if (sqlite3_changes(s->db) == 0)
+        if (!(st = st_step(s, q, "cannot record progress", err)) && sqlite3_changes(s->db) == 0)
             st = r3d_fail(err, R3D_ECONFLICT, "job %lld: not running", (long long)job);
     }
     ST_UNLOCK(s);
@@ -192,11 +188,7 @@ r3d_status r3d_job_finish(r3d_store *s, r3d_id job, const r3d_error *failure,
             sqlite3_bind_null(q, 3);
         sqlite3_bind_int(q, 4, state);
         sqlite3_bind_int64(q, 5, job);
-        int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
-        if (rc != SQLITE_DONE)
-            st = st_sqlfail(s, err, rc, "cannot finish the job");
-        else if (sqlite3_changes(s->db) == 0)
+        if (!(st = st_step(s, q, "cannot finish the job", err)) && sqlite3_changes(s->db) == 0)
             st = r3d_fail(err, R3D_ECONFLICT, "job %lld: not running", (long long)job);
     }
     if (!st) {

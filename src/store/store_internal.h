@@ -40,8 +40,8 @@ r3d_status st_open(const char *dir, const r3d_store_opts *opts, const uint8_t *k
 r3d_status st_sqlfail(r3d_store *s, r3d_error *err, int rc, const char *what);
 r3d_status st_exec(r3d_store *s, const char *sql, r3d_error *err);
 r3d_status st_prepare(r3d_store *s, const char *sql, sqlite3_stmt **st, r3d_error *err);
-/* Runs a prepared statement that returns no rows (INSERT, UPDATE, ...) and
- * finalizes it; st_sqlfail(what) unless it finished (SQLITE_DONE). */
+/* Runs a prepared statement once, for its effect (INSERT, UPDATE, ...), and
+ * finalizes it; st_sqlfail(what) unless it finished or gave a row. */
 r3d_status st_step(r3d_store *s, sqlite3_stmt *q, const char *what, r3d_error *err);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Commit with synchronous=FULL in WAL
  * mode fsyncs the log: when it returns, the change is durable. */

@@ -303,9 +303,8 @@ r3d_status r3d_export_record(r3d_store *s, const r3d_actor *a, r3d_id case_id, r
         st_query_int(s, "SELECT case_id FROM label_versions WHERE id = ?", version, 0) != case_id)
         st = r3d_fail(err, R3D_ENOTFOUND, "case %lld: no version %lld", (long long)case_id,
                       (long long)version);
-    int in_txn = 0;
-    if (!st && !(st = st_begin(s, err)))
-        in_txn = 1;
+    if (!st)
+        st = st_begin(s, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO exports(case_id, version_id, sha256, kind, "
                                     "deidentified, author, created, software, machine) "
@@ -322,9 +321,7 @@ r3d_status r3d_export_record(r3d_store *s, const r3d_actor *a, r3d_id case_id, r
         sqlite3_bind_text(q, 6, a->user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 7, r3d_version(), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 8, s->machine, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) != SQLITE_DONE)
-            st = r3d_fail(err, R3D_EIO, "export record: %s", sqlite3_errmsg(s->db));
-        sqlite3_finalize(q);
+        st = st_step(s, q, "cannot record the export", err);
     }
     if (!st) {
         char obj[96], out[128];
@@ -333,8 +330,7 @@ r3d_status r3d_export_record(r3d_store *s, const r3d_actor *a, r3d_id case_id, r
                  deidentified ? "de-identified" : "identified", sha256_hex);
         st = st_audit(s, a, "export.file", obj, out, err);
     }
-    if (in_txn)
-        st = st_end(s, st, err);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     return st;
 }

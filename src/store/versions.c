@@ -21,23 +21,16 @@
 #define PARAMS_MAX (64 * 1024)
 #define DOC_MAX (4 * 1024 * 1024)
 
-static r3d_status step_done(r3d_store *s, sqlite3_stmt *q, const char *what, r3d_error *err)
-{
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? R3D_OK : st_sqlfail(s, err, rc, what);
-}
-
 /* With the store lock held and the blob file already written (outside the
- * lock): begins the write transaction (*in_txn says whether it did), checks
- * the case was not deleted meanwhile and records the blob. st: the status
- * so far, nothing is done when it is an error. */
+ * lock): begins the write transaction, checks the case was not deleted
+ * meanwhile and records the blob. st: the status so far, nothing is done
+ * when it is an error. The caller ends it with st_end (a rollback is a
+ * no-op when the transaction never began). */
 static r3d_status begin_blob_txn(r3d_store *s, r3d_status st, r3d_id case_id, const char *blob,
-                                 const char *plain, size_t n, int *in_txn, r3d_error *err)
+                                 const char *plain, size_t n, r3d_error *err)
 {
-    *in_txn = 0;
-    if (!st && !(st = st_begin(s, err)))
-        *in_txn = 1;
+    if (!st)
+        st = st_begin(s, err);
     if (!st)
         st = st_case_exists(s, case_id, err);
     if (!st)
@@ -179,7 +172,7 @@ static r3d_status set_head(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d
         return st;
     sqlite3_bind_int64(q, 1, to);
     sqlite3_bind_int64(q, 2, case_id);
-    if ((st = step_done(s, q, "cannot move the head version", err)))
+    if ((st = st_step(s, q, "cannot move the head version", err)))
         return st;
     if ((st = st_prepare(s, "INSERT INTO head_changes(case_id, from_version, to_version, author, "
                             "at) VALUES(?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'))", &q, err)))
@@ -191,7 +184,7 @@ static r3d_status set_head(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d
         sqlite3_bind_null(q, 2);
     sqlite3_bind_int64(q, 3, to);
     sqlite3_bind_text(q, 4, a->user, -1, SQLITE_TRANSIENT);
-    return step_done(s, q, "cannot record the head change", err);
+    return st_step(s, q, "cannot record the head change", err);
 }
 
 r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, const r3d_labelmap *m,
@@ -251,8 +244,7 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     ST_LOCK(s);
     st_iso_now(created);
     r3d_id vid = 0;
-    int in_txn;
-    st = begin_blob_txn(s, st, case_id, blob, plain, nii_n, &in_txn, err);
+    st = begin_blob_txn(s, st, case_id, blob, plain, nii_n, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO label_versions(case_id, parent, blob, "
                                     "plain_sha256, table_json, author, algorithm, params_json, "
@@ -272,7 +264,7 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
         sqlite3_bind_text(q, 11, r3d_version(), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 12, s->machine, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 13, a->origin, -1, SQLITE_TRANSIENT);
-        st = step_done(s, q, "cannot add the version", err);
+        st = st_step(s, q, "cannot add the version", err);
         vid = st_last_id(s);
     }
     if (!st)
@@ -284,8 +276,7 @@ r3d_status r3d_labels_commit(r3d_store *s, const r3d_actor *a, r3d_id case_id, c
     }
     if (!st)
         st_touch_case(s, a, case_id);
-    if (in_txn)
-        st = st_end(s, st, err);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     free(table);
     free(nii);
@@ -490,8 +481,7 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
     if (!st)
         st = st_blob_write(s, bytes, n, blob, plain, err);
     ST_LOCK(s);
-    int in_txn;
-    st = begin_blob_txn(s, st, case_id, blob, plain, n, &in_txn, err);
+    st = begin_blob_txn(s, st, case_id, blob, plain, n, err);
     sqlite3_stmt *q = NULL;
     if (!st && !(st = st_prepare(s, "INSERT INTO meshes(case_id, version_id, label, format, "
                                     "params_json, blob, plain_sha256, size, author, created, "
@@ -513,7 +503,7 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
         sqlite3_bind_text(q, 9, a->user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 10, r3d_version(), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 11, s->machine, -1, SQLITE_STATIC);
-        st = step_done(s, q, "cannot record the mesh", err);
+        st = st_step(s, q, "cannot record the mesh", err);
     }
     if (!st) {
         char obj[128];
@@ -521,8 +511,7 @@ r3d_status r3d_mesh_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, r3d_id
                  (long long)version, label, format);
         st = st_audit(s, a, "mesh.put", obj, "ok", err);
     }
-    if (in_txn)
-        st = st_end(s, st, err);
+    st = st_end(s, st, err);
     ST_UNLOCK(s);
     free(params);
     return st;
@@ -609,7 +598,7 @@ r3d_status r3d_case_doc_put(r3d_store *s, const r3d_actor *a, r3d_id case_id, co
             sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
             sqlite3_bind_text(q, 3, json, -1, SQLITE_STATIC);
             sqlite3_bind_text(q, 4, a->user, -1, SQLITE_TRANSIENT);
-            st = step_done(s, q, "cannot save the document", err);
+            st = st_step(s, q, "cannot save the document", err);
         }
         if (!st) {
             char obj[96];
