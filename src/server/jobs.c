@@ -365,19 +365,27 @@ void jobs_kick(r3d_server *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-void jobs_submit_resp(srv_req *q, srv_resp *r, r3d_id case_id, const char *kind, cJSON *p)
+r3d_id jobs_submit(srv_req *q, r3d_id case_id, const char *kind, cJSON *p, r3d_error *err)
 {
     char *ps = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
-    r3d_error err = R3D_ERROR_INIT;
     r3d_id job = 0;
-    if (r3d_job_submit(q->srv->store, &q->actor, case_id, kind, ps, &job, &err) != R3D_OK) {
-        free(ps);
+    if (!ps)
+        r3d_fail(err, R3D_ENOMEM, "%s job: out of memory", kind);
+    else if (r3d_job_submit(q->srv->store, &q->actor, case_id, kind, ps, &job, err) == R3D_OK)
+        jobs_kick(q->srv);
+    free(ps);
+    return job;
+}
+
+void jobs_submit_resp(srv_req *q, srv_resp *r, r3d_id case_id, const char *kind, cJSON *p)
+{
+    r3d_error err = R3D_ERROR_INIT;
+    r3d_id job = jobs_submit(q, case_id, kind, p, &err);
+    if (!job) {
         resp_fail(r, &err);
         return;
     }
-    free(ps);
-    jobs_kick(q->srv);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "job", (double)job);
     resp_json(r, 202, o);

@@ -142,14 +142,12 @@ static void commit_edit(srv_req *q, srv_resp *r, r3d_id id, const r3d_case_info 
         cJSON_AddNumberToObject(p, "version", (double)v);
         const char *sm = req_arg(q, "smooth");
         cJSON_AddNumberToObject(p, "smooth", sm ? atof(sm) : 5);
-        char *ps = cJSON_PrintUnformatted(p);
-        cJSON_Delete(p);
-        r3d_id job = 0;
-        if (ps && r3d_job_submit(q->srv->store, &q->actor, id, "mesh", ps, &job, &err) == R3D_OK) {
+        /* the edit stands even when its mesh cannot be queued: say why */
+        r3d_id job = jobs_submit(q, id, "mesh", p, &err);
+        if (job)
             cJSON_AddNumberToObject(j, "job", (double)job);
-            jobs_kick(q->srv);
-        }
-        free(ps);
+        else
+            cJSON_AddStringToObject(j, "job_error", err.msg);
     }
     cJSON_AddItemToObject(j, "labels", label_table_json(m, 0));
     resp_json(r, 200, j);

@@ -193,8 +193,9 @@ void jobs_kick(r3d_server *s);
 /* Job params carry the submitting user so the worker acts as them. */
 cJSON *job_params_new(const r3d_actor *a);
 /* Queues a job of `kind` on the case with params p (from job_params_new;
- * taken), wakes the workers and answers 202 {"job": id}, or the store's
- * error. */
+ * taken) and wakes the workers: the job's id, or 0 and err. */
+r3d_id jobs_submit(srv_req *q, r3d_id case_id, const char *kind, cJSON *p, r3d_error *err);
+/* The same, answering 202 {"job": id}, or the store's error. */
 void jobs_submit_resp(srv_req *q, srv_resp *r, r3d_id case_id, const char *kind, cJSON *p);
 cJSON *job_json(const r3d_job *j);
 

@@ -71,10 +71,9 @@ typedef struct cli_store_args {
 int cli_store_option(cli_store_args *o, int argc, char **argv, int *i);
 /* Opens the store (creating it when create); an exit code, 0 on success. */
 int cli_store_open(const cli_store_args *o, int create, r3d_store **s);
-/* Logs in (token, or user + password) and fills *a; an exit code. */
-int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a);
-/* Both: opens the existing store and logs in, closing it again when the
- * log-in fails; an exit code, 0 on success (then *s is open). */
+/* Opens the existing store and logs in (R3D_TOKEN, or user + password),
+ * filling *a and closing the store again when the log-in fails; an exit
+ * code, 0 on success (then *s is open). */
 int cli_store_login(const cli_store_args *o, r3d_store **s, r3d_actor *a);
 /* A secret from env, else asked on the terminal without echo; 0 on success. */
 int cli_read_secret(const char *prompt, const char *env, char *out, size_t cap);

@@ -79,7 +79,8 @@ int cli_read_secret(const char *prompt, const char *env, char *out, size_t cap)
     return ok;
 }
 
-int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a)
+/* Logs in (token, or user + password) and fills *a; an exit code. */
+static int cli_store_auth(r3d_store *s, const cli_store_args *o, r3d_actor *a)
 {
     r3d_error e = R3D_ERROR_INIT;
     const char *tok = getenv("R3D_TOKEN");

@@ -131,12 +131,8 @@ int cmd_store(int argc, char **argv)
         const char *dest = o.store ? o.store : getenv("R3D_STORE");
         if (!dest)
             return cli_usage("store restore: give --store DIR (where to restore to)");
-        if ((rc = cli_store_open(&b, 0, &s)))
+        if ((rc = cli_store_login(&b, &s, &a)))
             return rc;
-        if ((rc = cli_store_auth(s, &o, &a))) {
-            r3d_store_close(s);
-            return rc;
-        }
         r3d_status st = r3d_store_backup(s, &a, dest, &e);
         r3d_store_close(s);
         if (st)
