@@ -285,15 +285,17 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
  * to a disc slice whose core is fainter than halfway between the disc's
  * and the brightest core beyond it within reach (the next endplate) is
  * more disc than bone and is a disc slice too. In disc slices spine
- * voxels under DISC_CUT_KEEP_HU (the disc, not its bony rim) leave the
- * bone and are marked in out. Returns how many, -1 when out of memory.
+ * voxels under DISC_CUT_KEEP_HU (the disc, not its bony rim: the spine's
+ * edge threshold in bones_full.c - at a disc's level no marrow lies
+ * inside the rim to be kept below it) leave the bone and are marked in
+ * out. Returns how many, -1 when out of memory.
  * (vertebrae.c finds the discs again, on the raw HU, to number the
  * vertebrae: its thresholds are its own.) */
 #define DISC_CUT_CORE_MM 4.0
 #define DISC_CUT_DIP_HU 80.0
 #define DISC_CUT_BELOW_HU 40.0
 #define DISC_CUT_REACH_MM 10.0
-#define DISC_CUT_KEEP_HU 150.0
+#define DISC_CUT_KEEP_HU 200.0
 
 /* The brightest slice median in k+dir .. k+dir*w (NAN ones skipped);
  * -INFINITY when none is in view, INFINITY when none is and the reach
