@@ -283,8 +283,10 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
  * but at the spine's typical marrow). A disc is a few millimetres thick
  * and tilted, and thick slices blur it into their neighbours: a slice next
  * to a disc slice whose core is fainter than halfway between the disc's
- * and the brightest core beyond it within reach (the next endplate) is
- * more disc than bone and is a disc slice too. In disc slices spine
+ * and the brightest core beyond it within reach (the next endplate), and
+ * fainter than the typical one by half DISC_CUT_BELOW_HU (a slice at the
+ * marrow's level is the vertebral body, and the endplate may lie beyond
+ * it), is more disc than bone and is a disc slice too. In disc slices spine
  * voxels under DISC_CUT_KEEP_HU (the disc, not its bony rim: the spine's
  * edge threshold in bones_full.c - at a disc's level no marrow lies
  * inside the rim to be kept below it) leave the bone and are marked in
@@ -371,7 +373,8 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
         for (int dir = -1; dir <= 1; dir += 2)
             for (int64_t q = k + dir; q >= 0 && q < nz && !disc[q] && !isnan(med[q]); q += dir) {
                 double beyond = disc_side(med, nz, q, w, dir);
-                if (!(med[q] < 0.5 * (med[k] + beyond)))
+                if (!(med[q] < 0.5 * (med[k] + beyond) &&
+                      med[q] < typical - 0.5 * DISC_CUT_BELOW_HU))
                     break;
                 disc[q] = 2;
             }
