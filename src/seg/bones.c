@@ -274,31 +274,61 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
 
 /* Intervertebral discs (not bone; 80-110 HU, where fatty marrow may be
  * as faint): the axial slices whose vertebral core - spine voxels at
- * least DISC_CORE_MM inside the slice's spine - has a median HU more than
- * DISC_DIP_HU below the brightest core within DISC_REACH_MM both above
- * and below (the endplates round a disc) and more than DISC_BELOW_HU below
- * the median slice's (a vertebral body's middle, between its endplates,
- * is a dip too, but at the spine's typical marrow). In such slices spine voxels
- * under DISC_KEEP_HU (the disc, not its bony rim) leave the bone and are
- * marked in out. Returns how many, -1 when out of memory. */
-#define DISC_CORE_MM 4.0
-#define DISC_DIP_HU 80.0
-#define DISC_BELOW_HU 40.0
-#define DISC_REACH_MM 10.0
-#define DISC_KEEP_HU 150.0
+ * least DISC_CUT_CORE_MM inside the slice's spine - has a median HU more
+ * than DISC_CUT_DIP_HU below the brightest core within DISC_CUT_REACH_MM
+ * both above and below (the endplates round a disc; a side whose reach
+ * leaves the volume with no slice in view does not count: the endplate
+ * lies beyond the scan) and more than DISC_CUT_BELOW_HU below the median
+ * slice's (a vertebral body's middle, between its endplates, is a dip too,
+ * but at the spine's typical marrow). A disc is a few millimetres thick
+ * and tilted, and thick slices blur it into their neighbours: a slice next
+ * to a disc slice whose core is fainter than halfway between the disc's
+ * and the brightest core beyond it within reach (the next endplate), and
+ * fainter than the typical one by half DISC_CUT_BELOW_HU (a slice at the
+ * marrow's level is the vertebral body, and the endplate may lie beyond
+ * it), is more disc than bone and is a disc slice too. In disc slices spine
+ * voxels under DISC_CUT_KEEP_HU (the disc, not its bony rim: the spine's
+ * edge threshold in bones_full.c - at a disc's level no marrow lies
+ * inside the rim to be kept below it) leave the bone and are marked in
+ * out. Returns how many, -1 when out of memory.
+ * (vertebrae.c finds the discs again, on the raw HU, to number the
+ * vertebrae: its thresholds are its own.) */
+#define DISC_CUT_CORE_MM 4.0
+#define DISC_CUT_DIP_HU 80.0
+#define DISC_CUT_BELOW_HU 40.0
+#define DISC_CUT_REACH_MM 10.0
+#define DISC_CUT_KEEP_HU 200.0
+
+/* The brightest slice median in k+dir .. k+dir*w (NAN ones skipped);
+ * -INFINITY when none is in view, INFINITY when none is and the reach
+ * leaves the volume. */
+static double disc_side(const double *med, int64_t nz, int64_t k, int64_t w, int dir)
+{
+    double m = -INFINITY;
+    for (int64_t d = 1; d <= w; d++) {
+        int64_t q = k + dir * d;
+        if (q >= 0 && q < nz && !isnan(med[q]) && med[q] > m)
+            m = med[q];
+    }
+    if (m == -INFINITY && (k + dir * w < 0 || k + dir * w >= nz))
+        m = INFINITY;
+    return m;
+}
+
 static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
 {
     int64_t nx = lo->dim[0], ny = lo->dim[1], nz = lo->dim[2], ns = nx * ny, found = 0;
     const float *hu = lo->voxels;
-    int ri = (int)ceil(DISC_CORE_MM / lo->spacing_mm[0] - 1e-9);
-    int rj = (int)ceil(DISC_CORE_MM / lo->spacing_mm[1] - 1e-9);
-    int64_t w = (int64_t)floor(DISC_REACH_MM / lo->spacing_mm[2] + 0.5);
+    int ri = (int)ceil(DISC_CUT_CORE_MM / lo->spacing_mm[0] - 1e-9);
+    int rj = (int)ceil(DISC_CUT_CORE_MM / lo->spacing_mm[1] - 1e-9);
+    int64_t w = (int64_t)floor(DISC_CUT_REACH_MM / lo->spacing_mm[2] + 0.5);
     if (w < 1)
         w = 1;
     double *med = malloc((size_t)nz * sizeof *med);
     float *buf = malloc((size_t)ns * sizeof *buf);
-    if (!med || !buf) {
-        free(med), free(buf);
+    uint8_t *disc = calloc((size_t)nz, 1);
+    if (!med || !buf || !disc) {
+        free(med), free(buf), free(disc);
         return -1;
     }
     for (int64_t k = 0; k < nz; k++) {
@@ -327,27 +357,34 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
         if (!isnan(med[k]))
             buf[nm++] = (float)med[k];
     if (nm < 3) {
-        free(med), free(buf);
+        free(med), free(buf), free(disc);
         return 0;
     }
     double typical = seg_median(buf, nm);
+    for (int64_t k = 0; k < nz; k++)
+        disc[k] = !isnan(med[k]) && med[k] < typical - DISC_CUT_BELOW_HU &&
+                  med[k] < fmin(disc_side(med, nz, k, w, 1), disc_side(med, nz, k, w, -1)) -
+                               DISC_CUT_DIP_HU;
+    /* Each disc slice's neighbours, outwards while they are more disc than
+     * bone (1: a slice found above, 2: joined). */
     for (int64_t k = 0; k < nz; k++) {
-        if (isnan(med[k]) || med[k] >= typical - DISC_BELOW_HU)
+        if (disc[k] != 1)
             continue;
-        double up = -INFINITY, dn = -INFINITY;
-        for (int64_t d = 1; d <= w; d++) {
-            if (k + d < nz && !isnan(med[k + d]) && med[k + d] > up)
-                up = med[k + d];
-            if (k - d >= 0 && !isnan(med[k - d]) && med[k - d] > dn)
-                dn = med[k - d];
-        }
-        if (!(med[k] < fmin(up, dn) - DISC_DIP_HU))
-            continue;
-        for (int64_t p = ns * k; p < ns * (k + 1); p++)
-            if (b[p] == 1 && hu[p] < DISC_KEEP_HU)
-                b[p] = 0, out[p] = 1, found++;
+        for (int dir = -1; dir <= 1; dir += 2)
+            for (int64_t q = k + dir; q >= 0 && q < nz && !disc[q] && !isnan(med[q]); q += dir) {
+                double beyond = disc_side(med, nz, q, w, dir);
+                if (!(med[q] < 0.5 * (med[k] + beyond) &&
+                      med[q] < typical - 0.5 * DISC_CUT_BELOW_HU))
+                    break;
+                disc[q] = 2;
+            }
     }
-    free(med), free(buf);
+    for (int64_t k = 0; k < nz; k++)
+        if (disc[k])
+            for (int64_t p = ns * k; p < ns * (k + 1); p++)
+                if (b[p] == 1 && hu[p] < DISC_CUT_KEEP_HU)
+                    b[p] = 0, out[p] = 1, found++;
+    free(med), free(buf), free(disc);
     return found;
 }
 

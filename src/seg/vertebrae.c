@@ -64,7 +64,8 @@
 #define S1_AREA_FRAC 0.5
 #define BODY_AREA_FRAC 0.5
 #define RIB_CONTACTS 3
-#define MAX_DISCS 40
+/* as many as seg_ctx's vert_disc_k holds */
+#define MAX_DISCS ((int)(sizeof ((seg_ctx *)0)->vert_disc_k / sizeof ((seg_ctx *)0)->vert_disc_k[0]))
 
 #define V_SACRUM 25
 #define V_S1 26
@@ -352,6 +353,7 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
     double *ic = malloc((size_t)nz * sizeof *ic), *s = malloc((size_t)nz * sizeof *s);
     int64_t *jf = malloc((size_t)nz * sizeof *jf), *area = calloc((size_t)nz, sizeof *area);
     int64_t disc[MAX_DISCS];
+    int64_t *seeds = NULL, *ribs = NULL; /* per piece: seed voxels, rib contacts */
     r3d_volume *lab = NULL, *within = NULL;
     r3d_status st = R3D_OK;
     if (!ic || !s || !jf || !area || !centre_line(lo, b, ic, jf, s, area)) {
@@ -400,8 +402,7 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
     uint8_t *lv = lab->voxels, *wv = within->voxels;
     int64_t hi = (int64_t)floor(VB_HALF_MM / sx + 0.5);
     int64_t back = (int64_t)floor(VB_BACK_MM / lo->spacing_mm[1] + 0.5);
-    int64_t *seeds = calloc((size_t)nd + 1, sizeof *seeds);
-    if (!seeds) {
+    if (!(seeds = calloc((size_t)nd + 1, sizeof *seeds))) {
         st = r3d_fail(err, R3D_ENOMEM, "vertebrae: out of memory");
         goto out;
     }
@@ -421,9 +422,7 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
     }
     seg_propagate(lab, within);
     /* Rib contacts per piece (26-neighbours). */
-    int64_t *ribs = calloc((size_t)nd + 1, sizeof *ribs);
-    if (!ribs) {
-        free(seeds);
+    if (!(ribs = calloc((size_t)nd + 1, sizeof *ribs))) {
         st = r3d_fail(err, R3D_ENOMEM, "vertebrae: out of memory");
         goto out;
     }
@@ -449,7 +448,6 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
     int vstatus = 0;
     int sacrum = sacrum_below(lo, b, ic, disc[0], kb, err, &vstatus);
     if (vstatus) {
-        free(seeds), free(ribs);
         st = vstatus;
         goto out;
     }
@@ -467,7 +465,6 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
         snprintf(c->vert_why, sizeof c->vert_why,
                  "anchors disagree: counting up from the sacrum makes the lowest rib-bearing "
                  "vertebra number %d from the bottom, not T12", t12);
-        free(seeds), free(ribs);
         goto out;
     }
     if (sacrum) {
@@ -487,7 +484,6 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
         snprintf(c->vert_why, sizeof c->vert_why,
                  "no anchor in view: no sacrum below the lowest disc, no lowest rib-bearing "
                  "vertebra with one below it (C2 is not looked for)");
-        free(seeds), free(ribs);
         goto out;
     }
     c->vert_why[0] = 0;
@@ -506,7 +502,6 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
     if (sacrum) {
         double typ;
         if (!typical_area(area, disc[0] + 1, kt, &typ)) {
-            free(seeds), free(ribs);
             st = r3d_fail(err, R3D_ENOMEM, "vertebrae: out of memory");
             goto out;
         }
@@ -519,42 +514,24 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
             s1_low--;
     }
     /* Labels, grown one voxel beyond the spine (into anything) so the full
-     * grid's edges find their vertebra. */
+     * grid's edges find their vertebra: within marks the labelled voxels,
+     * its dilation by one voxel (26 neighbours) is where they may grow. */
     for (int64_t p = 0; p < n; p++) {
         int q = lv[p] ? lv[p] - 1 : -1;
         uint8_t v = q >= 0 ? (uint8_t)value[q] : 0;
         if (v == V_S1 && p / ns < s1_low)
             v = V_SACRUM;
         lv[p] = v;
-        wv[p] = 1;
+        wv[p] = v != 0;
     }
     {
-        /* one step of growth: only a voxel next to a labelled one */
-        r3d_volume *grow = r3d_volume_new_like(lo, R3D_U8, err);
+        double one = 1.01 * fmax(sx, fmax(lo->spacing_mm[1], sz)) * sqrt(3.0);
+        int pad = (int)ceil(one / fmin(sx, fmin(lo->spacing_mm[1], sz))) + 1;
+        r3d_volume *grow = seg_in_box(within, pad, SEG_DILATE, one, err);
         if (!grow) {
-            free(seeds), free(ribs);
             st = err ? err->code : R3D_ENOMEM;
             goto out;
         }
-        uint8_t *gv = grow->voxels;
-        r3d_volume *one = r3d_volume_new_like(lo, R3D_U8, err);
-        if (!one) {
-            r3d_volume_free(grow), free(seeds), free(ribs);
-            st = err ? err->code : R3D_ENOMEM;
-            goto out;
-        }
-        uint8_t *ov = one->voxels;
-        for (int64_t p = 0; p < n; p++)
-            ov[p] = lv[p] != 0;
-        r3d_volume *dil = r3d_image_dilate(one, 1.01 * fmax(sx, fmax(lo->spacing_mm[1], sz)) * sqrt(3.0), err);
-        r3d_volume_free(one);
-        if (!dil) {
-            r3d_volume_free(grow), free(seeds), free(ribs);
-            st = err ? err->code : R3D_ENOMEM;
-            goto out;
-        }
-        memcpy(gv, dil->voxels, (size_t)n);
-        r3d_volume_free(dil);
         seg_propagate(lab, grow);
         r3d_volume_free(grow);
     }
@@ -563,14 +540,13 @@ r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err)
         np += value[q] != 0 && seeds[q];
     c->vert_pieces = np;
     c->vert_numbered = np > 0;
-    free(seeds), free(ribs);
     if (np) {
         c->vert_lo = lab;
         lab = NULL;
     } else
         snprintf(c->vert_why, sizeof c->vert_why, "no vertebra could be numbered");
 out:
-    free(ic), free(s), free(jf), free(area);
+    free(ic), free(s), free(jf), free(area), free(seeds), free(ribs);
     r3d_volume_free(lab), r3d_volume_free(within);
     return st;
 }
