@@ -160,29 +160,32 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
         r3d_volume_free(g), r3d_volume_free(inner), seg_fissure_free(fs);
         return err->code ? err->code : r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
     }
+    /* the vessel-free band: voxels within BAND_MM (at least a voxel) of
+     * one denser than -600 HU are out */
     const float *gv = g->voxels, *h = hu->voxels;
+    r3d_volume *dn = r3d_volume_new_like(hu, R3D_U8, err);
+    if (!dn) {
+        r3d_volume_free(g), r3d_volume_free(inner), seg_fissure_free(fs);
+        return err->code;
+    }
+    uint8_t *dv = dn->voxels;
+    for (int64_t p = 0; p < n; p++)
+        dv[p] = h[p] > -600;
+    r3d_volume *bandv = r3d_image_dilate(dn, fmax(BAND_MM, smax * 1.01), err);
+    r3d_volume_free(dn);
+    if (!bandv) {
+        r3d_volume_free(g), r3d_volume_free(inner), seg_fissure_free(fs);
+        return err->code;
+    }
+    const uint8_t *band = bandv->voxels;
     const uint8_t *in = inner->voxels;
     float *s = fs->sheet->voxels;
     int64_t sj = nx, sk = nx * ny;
-    int ri = (int)fmax(1, lrint(BAND_MM / sx)), rj = (int)fmax(1, lrint(BAND_MM / sy)),
-        rk = (int)fmax(1, lrint(BAND_MM / sz));
     for (int64_t k = 1; k + 1 < nz; k++)
         for (int64_t j = 1; j + 1 < ny; j++)
             for (int64_t i = 1; i + 1 < nx; i++) {
                 int64_t p = i + sj * j + sk * k;
-                if (!in[p])
-                    continue;
-                /* the vessel-free band: no dense voxel within BAND_MM */
-                int dense = 0;
-                for (int dk = -rk; dk <= rk && !dense; dk++)
-                    for (int dj = -rj; dj <= rj && !dense; dj++)
-                        for (int di = -ri; di <= ri; di++)
-                            if (i + di >= 0 && i + di < nx && j + dj >= 0 && j + dj < ny &&
-                                k + dk >= 0 && k + dk < nz && h[p + di + sj * dj + sk * dk] > -600) {
-                                dense = 1;
-                                break;
-                            }
-                if (dense)
+                if (!in[p] || band[p])
                     continue;
                 double c = gv[p], H[6];
                 H[0] = (gv[p + 1] - 2 * c + gv[p - 1]) / (sx * sx);
@@ -207,7 +210,7 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
                 for (int a = 0; a < 3; a++)
                     fs->normal[3 * p + a] = (int8_t)lrint(v[a] * 127);
             }
-    r3d_volume_free(g), r3d_volume_free(inner);
+    r3d_volume_free(g), r3d_volume_free(inner), r3d_volume_free(bandv);
     return keep_large_sheets(fs, err);
 }
 

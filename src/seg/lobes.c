@@ -329,8 +329,12 @@ static r3d_status side_lobes(seg_ctx *c, int side, const r3d_volume *lung, const
         goto done;
     const uint8_t *v1 = s1->voxels;
     if (!e1.found && !alab) {
-        snprintf(why, 160, "no oblique fissure seen (%.0f%% of the boundary on a sheet, chance %.0f%%)",
-                 100 * e1.on_sheet, 100 * e1.base_rate);
+        if (e1.base_rate == 0 && e1.on_sheet == 0)
+            snprintf(why, 160, "no oblique fissure seen (no fissure-like sheet of 1.5 mL or more "
+                               "inside this lung)");
+        else
+            snprintf(why, 160, "no oblique fissure seen (%.0f%% of the boundary on a sheet, chance %.0f%%)",
+                     100 * e1.on_sheet, 100 * e1.base_rate);
         goto done;
     }
     for (int64_t p = 0; p < n; p++)
