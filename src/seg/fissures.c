@@ -26,7 +26,9 @@
  * 26-neighbourhood (so that a sheet found in dashes still closes). A front stops at a sheet and the other front fills up to it from
  * its own side, so the boundary settles on the fissure where the fissure
  * shows and runs the shortest way between its detected pieces where it
- * does not. The front meets somewhere even in a lung with no fissure at
+ * does not. Voxels by the pleura, where the filter does not look, cost as
+ * much as a sheet for every front alike, so that no front slips round a
+ * fissure along the lung's surface. The front meets somewhere even in a lung with no fissure at
  * all; seg_fissure_support measures whether the boundary found lies on
  * sheet evidence, and the caller keeps the split only if it does. */
 #include "seg_internal.h"
@@ -125,7 +127,7 @@ void seg_fissure_free(seg_fissure *fs)
     if (!fs)
         return;
     r3d_volume_free(fs->sheet);
-    free(fs->normal);
+    free(fs->normal), free(fs->rim);
     memset(fs, 0, sizeof *fs);
 }
 
@@ -156,7 +158,8 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
     r3d_volume_free(bin);
     fs->sheet = inner ? r3d_volume_new_like(hu, R3D_F32, err) : NULL;
     fs->normal = fs->sheet ? calloc((size_t)n * 3, 1) : NULL;
-    if (!fs->normal) {
+    fs->rim = fs->normal ? calloc((size_t)n, 1) : NULL;
+    if (!fs->rim) {
         r3d_volume_free(g), r3d_volume_free(inner), seg_fissure_free(fs);
         return err->code ? err->code : r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
     }
@@ -179,6 +182,8 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
     }
     const uint8_t *band = bandv->voxels;
     const uint8_t *in = inner->voxels;
+    for (int64_t p = 0; p < n; p++)
+        fs->rim[p] = lm[p] && !in[p];
     float *s = fs->sheet->voxels;
     int64_t sj = nx, sk = nx * ny;
     for (int64_t k = 1; k + 1 < nz; k++)
@@ -315,7 +320,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
         return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
     }
     for (int64_t p = 0; p < n; p++) {
-        double s = rg[p] ? near_sheet(fs, dir, p, nx, ny, nz) / T : 0;
+        double s = !rg[p] ? 0 : fs->rim && fs->rim[p] ? 1 : near_sheet(fs, dir, p, nx, ny, nz) / T;
         cost[p] = (float)(1 + COST_K * (s < 1 ? s : 1));
     }
     for (int64_t p = 0; p < n; p++) {

@@ -255,7 +255,8 @@ static r3d_status fine_sheets(const seg_ctx *c, const int64_t blo[3], const int6
     fs->sigma_mm = fine.sigma_mm;
     fs->sheet = r3d_volume_new_like(lung, R3D_F32, err);
     fs->normal = fs->sheet ? calloc((size_t)n * 3, 1) : NULL;
-    if (!fs->normal) {
+    fs->rim = fs->normal ? calloc((size_t)n, 1) : NULL;
+    if (!fs->rim) {
         seg_fissure_free(&fine), seg_fissure_free(fs);
         return err->code ? err->code : r3d_fail(err, R3D_ENOMEM, "lobes: out of memory");
     }
@@ -267,6 +268,7 @@ static r3d_status fine_sheets(const seg_ctx *c, const int64_t blo[3], const int6
         for (int64_t j = 0; j < fy; j++)
             for (int64_t i = 0; i < fx; i++) {
                 int64_t p = i + fx * (j + fy * k), q = i / f[0] + cx * (j / f[1] + cy * (k / f[2]));
+                fs->rim[q] |= fine.rim[p];
                 if (fsv[p] > cs[q]) {
                     cs[q] = fsv[p];
                     memcpy(fs->normal + 3 * q, fine.normal + 3 * p, 3);

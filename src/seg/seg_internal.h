@@ -121,6 +121,7 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err);
 typedef struct seg_fissure {
     r3d_volume *sheet;
     int8_t *normal;
+    uint8_t *rim; /* 1: lung voxel by the pleura, where the filter does not look */
     double sigma_mm;
 } seg_fissure;
 typedef struct seg_fissure_evidence {

@@ -11,7 +11,9 @@
  *     the sheet, parallel to it, none crossing it.
  * With the sheet the lung splits into the upper lobe (in front of and
  * above the sheet) and the lower lobe, every wrong voxel within two voxels
- * of the sheet; without it no lobes are made and the reason is given. */
+ * of the sheet; without it no lobes are made and the reason is given. A
+ * right lung with a horizontal sheet as well in front of the oblique one
+ * gets its three lobes the same way. */
 #include "check.h"
 #include "seg/seg_internal.h"
 
@@ -35,8 +37,12 @@ static double noise(int64_t p)
     return (double)(x % 1000) / 1000.0 - 0.5;
 }
 
-static int build(phantom *p, int with_sheet)
+enum { F_SHEET = 1, F_RIGHT = 2, F_HORIZONTAL = 4 };
+#define ZH 16.0 /* the horizontal sheet's height above the centre, mm */
+
+static int build(phantom *p, int flags)
 {
+    int with_sheet = flags & F_SHEET;
     int64_t dim[4] = {NX, NY, NZ, 1};
     p->hu = r3d_volume_new(dim, R3D_F32, NULL);
     p->lung = r3d_volume_new(dim, R3D_U8, NULL);
@@ -54,6 +60,9 @@ static int build(phantom *p, int with_sheet)
     /* vessels: lines along x at these (u, v) in the sheet's frame (u along
      * the sheet in the y-z plane, v = signed distance from it) */
     static const double tubes[][2] = {{-25, -14}, {0, -20}, {20, -12}, {-20, 12}, {5, 18}, {25, 10}};
+    /* with a horizontal sheet the tubes in front run under or over it, not through */
+    static const double tubes_h[][2] = {{-25, -14}, {0, -20}, {20, -12}, {-30, 6}, {-5, 30}, {40, 8}};
+    const double(*tb)[2] = flags & F_HORIZONTAL ? tubes_h : tubes;
     for (int64_t k = 0; k < NZ; k++)
         for (int64_t j = 0; j < NY; j++)
             for (int64_t i = 0; i < NX; i++) {
@@ -68,12 +77,15 @@ static int build(phantom *p, int with_sheet)
                     h[q] = 40; /* chest wall */
                     continue;
                 }
-                l[q] = 2;
+                l[q] = flags & F_RIGHT ? 1 : 2;
                 double hv = -850 + 20 * noise(q);
                 if (with_sheet)
                     hv += 200 * fmax(0, 1 - fabs(v) / 2.0);
+                /* the horizontal fissure: in front of the oblique one only */
+                if ((flags & F_HORIZONTAL) && v > 0)
+                    hv = fmax(hv, -850 + 20 * noise(q) + 200 * fmax(0, 1 - fabs(x[2] - ZH) / 2.0));
                 for (size_t t = 0; t < sizeof tubes / sizeof tubes[0]; t++) {
-                    double du = u - tubes[t][0], dv = v - tubes[t][1], rr = sqrt(du * du + dv * dv);
+                    double du = u - tb[t][0], dv = v - tb[t][1], rr = sqrt(du * du + dv * dv);
                     if (rr < 3)
                         hv = fmax(hv, rr < 2 ? 40 : 40 - 890 * (rr - 2));
                 }
@@ -104,7 +116,7 @@ static void test_sheet_splits(void)
     phantom p;
     seg_ctx c;
     r3d_error err = {0};
-    CHECK(build(&p, 1));
+    CHECK(build(&p, F_SHEET));
     CHECK_INT(run(&p, &c, &err), R3D_OK);
     CHECK_INT(c.lobe_method[1], SEG_LOBES_FISSURES);
     CHECK_INT(c.lobe_method[0], SEG_LOBES_NONE); /* no right lung */
@@ -160,7 +172,7 @@ static void test_sheet_filter(void)
     phantom p;
     r3d_error err = {0};
     seg_fissure fs;
-    CHECK(build(&p, 1));
+    CHECK(build(&p, F_SHEET));
     CHECK_INT(seg_fissure_sheets(p.hu, p.lung, &fs, &err), R3D_OK);
     const float *s = fs.sheet->voxels, *h = p.hu->voxels;
     int64_t n = NX * NY * NZ, on = 0, on_hit = 0, off_hit = 0, aligned = 0;
@@ -185,10 +197,50 @@ static void test_sheet_filter(void)
     phantom_free(&p);
 }
 
+/* A right lung with both fissures: lower lobe behind the oblique sheet,
+ * upper above the horizontal one in front of it, middle below. */
+static void test_right_two_fissures(void)
+{
+    phantom p;
+    seg_ctx c;
+    r3d_error err = {0};
+    CHECK(build(&p, F_SHEET | F_RIGHT | F_HORIZONTAL));
+    CHECK_INT(run(&p, &c, &err), R3D_OK);
+    CHECK_INT(c.lobe_method[0], SEG_LOBES_FISSURES);
+    CHECK(c.lobe_lo != NULL);
+    if (c.lobe_lo) {
+        const uint8_t *o = c.lobe_lo->voxels, *l = p.lung->voxels;
+        int64_t far_wrong = 0, n_lung = 0, got[4] = {0};
+        for (int64_t k = 0; k < NZ; k++)
+            for (int64_t j = 0; j < NY; j++)
+                for (int64_t i = 0; i < NX; i++) {
+                    int64_t q = i + NX * (j + NY * k);
+                    if (!l[q])
+                        continue;
+                    double z = k * SP - NZ / 2.0 * SP, d = p.d[q];
+                    int want = d <= 0 ? 3 : z > ZH ? 1 : 2;
+                    if (o[q] >= 1 && o[q] <= 3)
+                        got[o[q]]++;
+                    /* wrong only next to a sheet: the oblique one, or the
+                     * horizontal one in front of the oblique */
+                    far_wrong += o[q] != want && fabs(d) > 2 * SP && !(d > 0 && fabs(z - ZH) <= 2 * SP);
+                    n_lung++;
+                }
+        CHECK_INT(far_wrong, 0);
+        CHECK(got[1] > 0 && got[2] > 0 && got[3] > 0);
+        fprintf(stderr, "  two-fissure phantom: RUL %lld, RML %lld, RLL %lld voxels of %lld\n",
+                (long long)got[1], (long long)got[2], (long long)got[3], (long long)n_lung);
+    }
+    CHECK_CONTAINS(c.lobe_why[0], "horizontal found");
+    r3d_volume_free(c.lobe_lo);
+    phantom_free(&p);
+}
+
 int main(void)
 {
     RUN(test_sheet_filter);
     RUN(test_sheet_splits);
     RUN(test_no_sheet_no_lobes);
+    RUN(test_right_two_fissures);
     return CHECK_DONE("test_seg_lobes_fissures");
 }
