@@ -131,6 +131,55 @@ void seg_fissure_free(seg_fissure *fs)
     memset(fs, 0, sizeof *fs);
 }
 
+/* The plate measure over slices [k0, k1) (r3d_parallel_for). */
+typedef struct sheet_job {
+    const float *g;
+    const uint8_t *in, *band;
+    float *s;
+    int8_t *normal;
+    int64_t nx, ny, nz;
+    double sx, sy, sz, sigma;
+} sheet_job;
+
+static void sheet_range(void *arg, int64_t k0, int64_t k1)
+{
+    const sheet_job *jb = arg;
+    const float *gv = jb->g;
+    const uint8_t *in = jb->in, *band = jb->band;
+    float *s = jb->s;
+    int64_t nx = jb->nx, ny = jb->ny, nz = jb->nz, sj = nx, sk = nx * ny;
+    double sx = jb->sx, sy = jb->sy, sz = jb->sz, sigma = jb->sigma;
+    for (int64_t k = k0 < 1 ? 1 : k0; k < k1 && k + 1 < nz; k++)
+        for (int64_t j = 1; j + 1 < ny; j++)
+            for (int64_t i = 1; i + 1 < nx; i++) {
+                int64_t p = i + sj * j + sk * k;
+                if (!in[p] || band[p])
+                    continue;
+                double c = gv[p], H[6];
+                H[0] = (gv[p + 1] - 2 * c + gv[p - 1]) / (sx * sx);
+                H[1] = (gv[p + sj] - 2 * c + gv[p - sj]) / (sy * sy);
+                H[2] = (gv[p + sk] - 2 * c + gv[p - sk]) / (sz * sz);
+                H[3] = (gv[p + 1 + sj] - gv[p + 1 - sj] - gv[p - 1 + sj] + gv[p - 1 - sj]) / (4 * sx * sy);
+                H[4] = (gv[p + 1 + sk] - gv[p + 1 - sk] - gv[p - 1 + sk] + gv[p - 1 - sk]) / (4 * sx * sz);
+                H[5] = (gv[p + sj + sk] - gv[p + sj - sk] - gv[p - sj + sk] + gv[p - sj - sk]) /
+                       (4 * sy * sz);
+                double w[3];
+                eig3(H, w);
+                /* by magnitude: the largest is w[0] (most negative) when a
+                 * bright sheet; otherwise no plate */
+                double l3 = w[0], la = w[1], lb = w[2];
+                if (l3 >= 0 || fabs(l3) < fabs(lb))
+                    continue;
+                double r2 = (la * la + lb * lb) / (SHEET_ALPHA * SHEET_ALPHA * l3 * l3);
+                s[p] = (float)(-l3 * sigma * sigma * exp(-r2 / 2));
+                double v[3];
+                eigvec3(H, l3, v);
+                /* RAS axes in mm: the normal in physical directions */
+                for (int a = 0; a < 3; a++)
+                    jb->normal[3 * p + a] = (int8_t)lrint(v[a] * 127);
+            }
+}
+
 r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_fissure *fs,
                               r3d_error *err)
 {
@@ -184,37 +233,8 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
     const uint8_t *in = inner->voxels;
     for (int64_t p = 0; p < n; p++)
         fs->rim[p] = lm[p] && !in[p];
-    float *s = fs->sheet->voxels;
-    int64_t sj = nx, sk = nx * ny;
-    for (int64_t k = 1; k + 1 < nz; k++)
-        for (int64_t j = 1; j + 1 < ny; j++)
-            for (int64_t i = 1; i + 1 < nx; i++) {
-                int64_t p = i + sj * j + sk * k;
-                if (!in[p] || band[p])
-                    continue;
-                double c = gv[p], H[6];
-                H[0] = (gv[p + 1] - 2 * c + gv[p - 1]) / (sx * sx);
-                H[1] = (gv[p + sj] - 2 * c + gv[p - sj]) / (sy * sy);
-                H[2] = (gv[p + sk] - 2 * c + gv[p - sk]) / (sz * sz);
-                H[3] = (gv[p + 1 + sj] - gv[p + 1 - sj] - gv[p - 1 + sj] + gv[p - 1 - sj]) / (4 * sx * sy);
-                H[4] = (gv[p + 1 + sk] - gv[p + 1 - sk] - gv[p - 1 + sk] + gv[p - 1 - sk]) / (4 * sx * sz);
-                H[5] = (gv[p + sj + sk] - gv[p + sj - sk] - gv[p - sj + sk] + gv[p - sj - sk]) /
-                       (4 * sy * sz);
-                double w[3];
-                eig3(H, w);
-                /* by magnitude: the largest is w[0] (most negative) when a
-                 * bright sheet; otherwise no plate */
-                double l3 = w[0], la = w[1], lb = w[2];
-                if (l3 >= 0 || fabs(l3) < fabs(lb))
-                    continue;
-                double r2 = (la * la + lb * lb) / (SHEET_ALPHA * SHEET_ALPHA * l3 * l3);
-                s[p] = (float)(-l3 * sigma * sigma * exp(-r2 / 2));
-                double v[3];
-                eigvec3(H, l3, v);
-                /* RAS axes in mm: the normal in physical directions */
-                for (int a = 0; a < 3; a++)
-                    fs->normal[3 * p + a] = (int8_t)lrint(v[a] * 127);
-            }
+    sheet_job job = {gv, in, band, fs->sheet->voxels, fs->normal, nx, ny, nz, sx, sy, sz, sigma};
+    r3d_parallel_for(nz, sheet_range, &job);
     r3d_volume_free(g), r3d_volume_free(inner), r3d_volume_free(bandv);
     return keep_large_sheets(fs, err);
 }
