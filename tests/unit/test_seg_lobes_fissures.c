@@ -13,7 +13,9 @@
  * above the sheet) and the lower lobe, every wrong voxel within two voxels
  * of the sheet; without it no lobes are made and the reason is given. A
  * right lung with a horizontal sheet as well in front of the oblique one
- * gets its three lobes the same way. */
+ * gets its three lobes the same way; a right lung cut by the top of the
+ * scan (lung bases) with only the oblique sheet gets lower and middle
+ * lobes, the whole right lung with only the oblique sheet none. */
 #include "check.h"
 #include "seg/seg_internal.h"
 
@@ -37,7 +39,7 @@ static double noise(int64_t p)
     return (double)(x % 1000) / 1000.0 - 0.5;
 }
 
-enum { F_SHEET = 1, F_RIGHT = 2, F_HORIZONTAL = 4 };
+enum { F_SHEET = 1, F_RIGHT = 2, F_HORIZONTAL = 4, F_TOP_CUT = 8 };
 #define ZH 16.0 /* the horizontal sheet's height above the centre, mm */
 
 static int build(phantom *p, int flags)
@@ -73,7 +75,9 @@ static int build(phantom *p, int flags)
                     e += x[a] * x[a] / (r[a] * r[a]);
                 double v = x[1] * nrm[1] + x[2] * nrm[2], u = x[1] * nrm[2] - x[2] * nrm[1];
                 p->d[q] = (float)v;
-                if (e > 1) {
+                /* F_TOP_CUT: the scan ends 10 mm below the centre (lung
+                 * bases only; the top slices are the lung's last) */
+                if (e > 1 || ((flags & F_TOP_CUT) && x[2] > -10)) {
                     h[q] = 40; /* chest wall */
                     continue;
                 }
@@ -236,11 +240,85 @@ static void test_right_two_fissures(void)
     phantom_free(&p);
 }
 
+/* Lung bases: the right lung cut by the top of the scan below the
+ * horizontal fissure, an oblique sheet in view: lower lobe behind it,
+ * middle lobe in front (the named assumption). The same lung not cut
+ * (apex in view) with no horizontal sheet: no lobes, and why. */
+static void test_right_bases(void)
+{
+    phantom p;
+    seg_ctx c;
+    r3d_error err = {0};
+    CHECK(build(&p, F_SHEET | F_RIGHT | F_TOP_CUT));
+    /* crop the volume at the cut so that the lung touches its top slice */
+    int64_t kt = 0;
+    const uint8_t *l0 = p.lung->voxels;
+    for (int64_t q = 0; q < NX * NY * NZ; q++)
+        if (l0[q] && q / (NX * NY) > kt)
+            kt = q / (NX * NY);
+    int64_t lo[3] = {0, 0, 0}, hi[3] = {NX - 1, NY - 1, kt};
+    r3d_volume *hu = seg_crop(p.hu, lo, hi, &err), *lung = seg_crop(p.lung, lo, hi, &err);
+    CHECK(hu && lung);
+    if (hu && lung) {
+        memset(&c, 0, sizeof c);
+        c.ct = c.lo = hu;
+        c.f[0] = c.f[1] = c.f[2] = 1;
+        c.lung_lo = lung;
+        CHECK_INT(seg_lobes(&c, &err), R3D_OK);
+        CHECK_INT(c.lobe_method[0], SEG_LOBES_FISSURES);
+        CHECK_CONTAINS(c.lobe_why[0], "middle lobe in front");
+        CHECK(c.lobe_lo != NULL);
+        if (c.lobe_lo) {
+            const uint8_t *o = c.lobe_lo->voxels, *l = lung->voxels;
+            int64_t far_wrong = 0, n = r3d_volume_nvox(lung);
+            for (int64_t q = 0; q < n; q++)
+                if (l[q]) {
+                    int want = p.d[q] > 0 ? 2 : 3;
+                    far_wrong += o[q] != want && fabs(p.d[q]) > 2 * SP;
+                }
+            CHECK_INT(far_wrong, 0);
+            CHECK(seg_count(c.lobe_lo, 2) > 0 && seg_count(c.lobe_lo, 3) > 0);
+            CHECK_INT(seg_count(c.lobe_lo, 1), 0);
+        }
+        r3d_volume_free(c.lobe_lo);
+    }
+    r3d_volume_free(hu), r3d_volume_free(lung);
+    phantom_free(&p);
+    /* the whole lung in view, no horizontal sheet */
+    CHECK(build(&p, F_SHEET | F_RIGHT));
+    CHECK_INT(run(&p, &c, &err), R3D_OK);
+    CHECK(c.lobe_lo == NULL);
+    CHECK_INT(c.lobe_method[0], SEG_LOBES_NONE);
+    CHECK_CONTAINS(c.lobe_why[0], "no horizontal fissure seen");
+    r3d_volume_free(c.lobe_lo);
+    phantom_free(&p);
+}
+
+/* The same lobes with one thread and with all of them. */
+static void test_threads(void)
+{
+    phantom p;
+    seg_ctx c1, cn;
+    r3d_error err = {0};
+    CHECK(build(&p, F_SHEET | F_RIGHT | F_HORIZONTAL));
+    r3d_set_threads(1);
+    CHECK_INT(run(&p, &c1, &err), R3D_OK);
+    r3d_set_threads(0);
+    CHECK_INT(run(&p, &cn, &err), R3D_OK);
+    CHECK(c1.lobe_lo && cn.lobe_lo);
+    if (c1.lobe_lo && cn.lobe_lo)
+        CHECK(memcmp(c1.lobe_lo->voxels, cn.lobe_lo->voxels, (size_t)r3d_volume_nvox(c1.lobe_lo)) == 0);
+    r3d_volume_free(c1.lobe_lo), r3d_volume_free(cn.lobe_lo);
+    phantom_free(&p);
+}
+
 int main(void)
 {
     RUN(test_sheet_filter);
     RUN(test_sheet_splits);
     RUN(test_no_sheet_no_lobes);
     RUN(test_right_two_fissures);
+    RUN(test_right_bases);
+    RUN(test_threads);
     return CHECK_DONE("test_seg_lobes_fissures");
 }
