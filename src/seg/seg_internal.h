@@ -53,6 +53,9 @@ typedef struct seg_ctx {
     r3d_nodule *nod;
     int n_nod;
     int has_lung_joined;    /* the lungs touched and were split */
+    /* lobes.c: how each lung's lobes were made, [0] right, [1] left */
+    int lobe_method[2];     /* SEG_LOBES_* */
+    char lobe_why[2][160];  /* what was seen (fissure support) or why absent */
 
     void (*progress)(void *ctx, const char *stage, int64_t done, int64_t total);
     void *progress_ctx;
@@ -108,7 +111,38 @@ r3d_status seg_bones(seg_ctx *c, r3d_error *err);
 /* bone_lo's labels on the full grid (out: uint8 on ct's grid), edges and
  * marrow at full resolution (bones_full.c). */
 r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err);
+/* lobe_lo: 1..5 as above; 6 / 7 = right / left lung whose lobes were
+ * not found (lobes.c). */
+enum { SEG_LOBES_NONE = 0, SEG_LOBES_AIRWAY, SEG_LOBES_AIRWAY_FISSURES, SEG_LOBES_FISSURES };
 r3d_status seg_lobes(seg_ctx *c, r3d_error *err);
+/* Fissures (fissures.c): a plate (sheet) measure of the Hessian inside
+ * the lung, float32 in HU, 0 outside the vessel-free interior, with each
+ * sheet's unit normal (RAS, x127). */
+typedef struct seg_fissure {
+    r3d_volume *sheet;
+    int8_t *normal;
+    uint8_t *rim; /* 1: lung voxel by the pleura, where the filter does not look */
+    double sigma_mm;
+} seg_fissure;
+typedef struct seg_fissure_evidence {
+    int64_t interface_voxels;
+    double on_sheet;  /* share of the boundary's voxels next to a sheet */
+    double base_rate; /* share of all the lung's voxels next to one */
+    int found;
+} seg_fissure_evidence;
+r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_fissure *fs,
+                              r3d_error *err);
+void seg_fissure_free(seg_fissure *fs);
+double seg_fissure_threshold(const seg_fissure *fs);
+/* Geodesic competition inside region (non-zero) from the labelled voxels
+ * of lab (in: seeds, out: every region voxel labelled, 0 outside), a step
+ * costing more on sheets whose normal is within 60 degrees of dir (unit,
+ * RAS; NULL = any). */
+r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, const double *dir,
+                               r3d_volume *lab, r3d_error *err);
+/* Whether the boundary between labels a and b of lab lies on sheets. */
+void seg_fissure_support(const r3d_volume *lab, int a, int b, const seg_fissure *fs, const double *dir,
+                         seg_fissure_evidence *ev);
 /* The spine label split into numbered vertebrae (vertebrae.c): vert_lo
  * and the vert_* fields; not numbered is no error (vert_why says why). */
 r3d_status seg_vertebrae(seg_ctx *c, r3d_error *err);

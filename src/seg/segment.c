@@ -262,12 +262,13 @@ static r3d_status compose(seg_ctx *c, int want, r3d_volume *lab, r3d_error *err)
         } else
             seg_upsample_into(c->lung_lo, c->f, tmp);
         uint16_t vr = value_of("lung_right"), vl = value_of("lung_left");
-        uint16_t lv[6];
+        uint16_t lv[8];
         for (int i = 1; i <= 5; i++)
             lv[i] = value_of(k_lobe_names[i]);
+        lv[6] = vr, lv[7] = vl; /* a lung whose lobes were not found (lobes.c) */
         for (int64_t p = 0; p < n; p++)
             if (t[p])
-                o[p] = lobe ? lv[t[p] <= 5 ? t[p] : 1] : (t[p] == 1 ? vr : vl);
+                o[p] = lobe ? lv[t[p] <= 7 ? t[p] : 1] : (t[p] == 1 ? vr : vl);
     }
     if ((want & W_SEGMENTS) && c->segment_lo) {
         /* Segments over their lobe (the same coarse voxels). */
@@ -656,6 +657,15 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
             cJSON_AddItemToArray(absent, cJSON_CreateString(groups[g].name));
     if (c.lung_lo)
         cJSON_AddBoolToObject(root, "lungs_joined_and_split", c.has_lung_joined);
+    if ((want & W_LOBES) && c.lung_lo) {
+        static const char *how[] = {"none", "airway", "airway_and_fissures", "fissures"};
+        cJSON *lo = cJSON_AddObjectToObject(root, "lobes");
+        for (int s = 0; s < 2; s++) {
+            cJSON *o = cJSON_AddObjectToObject(lo, s ? "left" : "right");
+            cJSON_AddStringToObject(o, "method", how[c.lobe_method[s]]);
+            cJSON_AddStringToObject(o, "detail", c.lobe_why[s]);
+        }
+    }
     if ((want & W_AIRWAY) && c.airway) {
         cJSON *aw = cJSON_AddObjectToObject(root, "airway");
         cJSON_AddNumberToObject(aw, "threshold_hu", c.airway_threshold);
