@@ -4,6 +4,7 @@
  * largest component is kept. Coarse grid. */
 #include "seg_internal.h"
 
+#include <cjson/cJSON.h>
 #include <string.h>
 
 #define BODY_HU -400.0
@@ -25,4 +26,10 @@ r3d_status seg_body(seg_ctx *c, r3d_error *err)
     seg_fill_holes_2d(b);
     c->body_lo = b;
     return R3D_OK;
+}
+
+void seg_body_params(cJSON *par)
+{
+    cJSON_AddNumberToObject(par, "body_hu", BODY_HU);
+    cJSON_AddNumberToObject(par, "body_open_mm", BODY_OPEN_MM);
 }

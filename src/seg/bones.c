@@ -36,6 +36,7 @@
  * Vertebra and rib numbering are not attempted. */
 #include "seg_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -928,3 +929,14 @@ out:
 #undef SPINE_REGION
 }
 
+void seg_bones_params(cJSON *par)
+{
+    cJSON_AddNumberToObject(par, "bone_hu_weak", BONE_WEAK_HU);
+    cJSON_AddNumberToObject(par, "bone_hu_spine_weak", BONE_SPINE_WEAK_HU);
+    cJSON_AddNumberToObject(par, "bone_hu_strong", BONE_STRONG_HU);
+    cJSON_AddNumberToObject(par, "bone_reach_mm", BONE_REACH_MM);
+    cJSON_AddNumberToObject(par, "bone_spine_reach_mm", BONE_SPINE_REACH_MM);
+    cJSON_AddNumberToObject(par, "marrow_hu", MARROW_HU);
+    cJSON_AddNumberToObject(par, "disc_dip_hu", DISC_CUT_DIP_HU);
+    cJSON_AddNumberToObject(par, "disc_keep_hu", DISC_CUT_KEEP_HU);
+}

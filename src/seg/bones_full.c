@@ -28,6 +28,7 @@
  * than the spine and ribs (seg_bones filled those). */
 #include "seg_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,4 +219,11 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
     }
     r3d_volume_free(owned);
     return st;
+}
+
+void seg_bones_full_params(cJSON *par)
+{
+    cJSON_AddNumberToObject(par, "bone_edge_hu", BONE_EDGE_HU);
+    cJSON_AddNumberToObject(par, "spine_edge_hu", SPINE_EDGE_HU);
+    cJSON_AddNumberToObject(par, "rib_edge_hu", RIB_EDGE_HU);
 }

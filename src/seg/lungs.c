@@ -14,6 +14,7 @@
  * mediastinum between them stays out). */
 #include "seg_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,4 +263,10 @@ r3d_status seg_lungs(seg_ctx *c, r3d_error *err)
     }
     c->lung_lo = lab;
     return R3D_OK;
+}
+
+void seg_lungs_params(cJSON *par)
+{
+    cJSON_AddNumberToObject(par, "lung_air_hu", LUNG_AIR_HU);
+    cJSON_AddNumberToObject(par, "lung_median_min_hu", LUNG_MEDIAN_MIN_HU);
 }

@@ -157,4 +157,12 @@ r3d_status seg_segments(seg_ctx *c, r3d_error *err);
 r3d_status seg_vessels(seg_ctx *c, r3d_error *err);
 r3d_status seg_nodules(seg_ctx *c, r3d_error *err);
 
+/* Each step's own levels, written into report.json's "parameters" from the
+ * constants the step uses (so the report cannot drift from the code). */
+struct cJSON;
+void seg_body_params(struct cJSON *par);
+void seg_lungs_params(struct cJSON *par);
+void seg_bones_params(struct cJSON *par);
+void seg_bones_full_params(struct cJSON *par);
+
 #endif

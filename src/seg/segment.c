@@ -598,10 +598,10 @@ r3d_status r3d_segment_ct(const r3d_volume *ct_in, const r3d_seg_opts *opts, r3d
     cJSON *cf = cJSON_AddArrayToObject(par, "coarse_factors");
     for (int a = 0; a < 3; a++)
         cJSON_AddItemToArray(cf, cJSON_CreateNumber(c.f[a]));
-    cJSON_AddNumberToObject(par, "body_hu", -400);
-    cJSON_AddNumberToObject(par, "lung_air_hu", -400);
-    cJSON_AddNumberToObject(par, "bone_hu_weak", 160);
-    cJSON_AddNumberToObject(par, "bone_hu_strong", 350);
+    seg_body_params(par);
+    seg_lungs_params(par);
+    seg_bones_params(par);
+    seg_bones_full_params(par);
     add_acq(root, ct_in);
     cJSON *sarr = cJSON_AddArrayToObject(root, "structures");
     cJSON *absent = cJSON_AddArrayToObject(root, "absent");
