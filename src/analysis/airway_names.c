@@ -259,6 +259,53 @@ static void cuts(group *g, int i)
     memcpy(g->best_cand, bc, sizeof bc), memcpy(g->best_as, ba, sizeof ba);
 }
 
+/* The one segment left over: when the chosen cut has as many branches
+ * as the group has segments and all but one carry a confident name, the
+ * last branch is the last segment - the division has exactly its
+ * expected bronchi, so the name follows by elimination, not from the
+ * branch's own direction (across the axis it may have none: the inferior
+ * lingular and the middle lobe's medial bronchus often run on in the line
+ * of their parent). Still withheld unless the branch's own 3D direction
+ * is nearer that segment's typical one than any named segment's (a
+ * duplicate of a named segment is not renamed). */
+static void complete(group *g)
+{
+    if (g->best_n != g->np - 1 || g->best_nc != g->np)
+        return;
+    int left = -1, used = 0;
+    for (int i = 0; i < g->best_nc; i++) {
+        if (g->best_as[i] >= 0)
+            used |= 1 << g->best_as[i];
+        else if (left >= 0)
+            return;
+        else
+            left = i;
+    }
+    int q = -1;
+    for (int o = 0; o < g->np; o++)
+        if (!(used & (1 << o)))
+            q = o;
+    if (left < 0 || q < 0)
+        return;
+    double s[3], v[3];
+    int n = 0;
+    subtree_ends(g->t, g->best_cand[left], s, &n);
+    for (int r = 0; r < 3; r++)
+        v[r] = s[r] / (n ? n : 1) - g->origin[r];
+    unit(v);
+    double c[MAXP];
+    for (int o = 0; o < g->np; o++) {
+        double p[3] = {g->p[o].d[0], g->p[o].d[1], g->p[o].d[2]};
+        unit(p);
+        c[o] = dot(v, p);
+    }
+    for (int o = 0; o < g->np; o++)
+        if (o != q && c[o] >= c[q])
+            return;
+    g->best_as[left] = q;
+    g->best_n++;
+}
+
 /* Name the segmental bronchi below branch root (whose end is the group's
  * bifurcation), leaving out branch skip (-1: none). */
 static void name_group(r3d_airway_tree *t, int root, int skip, const seg_proto *p, int np,
@@ -279,6 +326,7 @@ static void name_group(r3d_airway_tree *t, int root, int skip, const seg_proto *
         return;
     g.best_n = -1;
     cuts(&g, 0);
+    complete(&g);
     for (int i = 0; i < g.best_nc && g.best_n > 0; i++)
         if (g.best_as[i] >= 0)
             name(t, g.best_cand[i], p[g.best_as[i]].name);

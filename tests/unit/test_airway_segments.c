@@ -221,6 +221,36 @@ static void test_names_variants(void)
     r3d_airway_tree_free(&t);
 }
 
+/* A two-segment division with one confident name: the lingula divides
+ * into LB4 (lateral) and a branch running on in the lingula's own line
+ * (no direction across it), which is LB5 by elimination; in the same
+ * lingula with the second branch turned lateral and up (nearer LB4 than
+ * LB5), no LB5 is made of it. */
+static void test_names_elimination(void)
+{
+    enum { TR, RMB, LMB, LUL, LLL, UD, LING, L4, ON, N };
+    int parent[N] = {-1, TR, TR, LMB, LMB, LUL, LUL, LING, LING};
+    double end[N][3] = {
+        [TR] = {120, 100, 190},  [RMB] = {95, 100, 175},  [LMB] = {150, 100, 165},
+        [LUL] = {162, 96, 175},  [LLL] = {155, 104, 140}, [UD] = {165, 96, 192},
+        [LING] = {170, 85, 160}, [L4] = {192, 75, 162},
+        /* on along the lingula: 0.8 x (8, -11, -15) further */
+        [ON] = {176.4, 76.2, 148},
+    };
+    r3d_airway_tree t;
+    hand_tree(&t, parent, end, N);
+    r3d_airway_tree_name(&t);
+    CHECK_STR(t.b[L4].name, "LB4");
+    CHECK_STR(t.b[ON].name, "LB5");
+    r3d_airway_tree_free(&t);
+
+    end[ON][0] = 185, end[ON][1] = 85, end[ON][2] = 172; /* lateral and up */
+    hand_tree(&t, parent, end, N);
+    r3d_airway_tree_name(&t);
+    CHECK(find(&t, "LB5") < 0);
+    r3d_airway_tree_free(&t);
+}
+
 /* Lobes and then segments on the phantom: lungs split at the midline,
  * up to the apices, around the trachea. */
 static void test_segments(void)
@@ -367,6 +397,7 @@ int main(void)
     RUN(test_segmental_names);
     RUN(test_names_withheld);
     RUN(test_names_variants);
+    RUN(test_names_elimination);
     RUN(test_segments);
     RUN(test_segments_group);
     return CHECK_DONE("test_airway_segments");
