@@ -2,7 +2,10 @@
  *
  * Seed: the lungs and airways are one air-filled object inside the body
  * (they connect through the bronchi); walking down from its top, the first
- * slice holding a small, round, near-midline section of it is the trachea.
+ * slice holding a small, round, near-midline section of it is the trachea,
+ * when that object widens into a chest's lungs below it (a scan that
+ * starts at the lung bases has bowel gas and lung bases that can look like
+ * a trachea from above: no airway is reported there).
  * Growth: region growing on the full grid from that section over voxels
  * darker than a threshold that is raised step by step (-960 HU upwards);
  * the step at which the tree suddenly balloons (more than doubles: a leak
@@ -19,6 +22,11 @@
 #include <string.h>
 
 #define AIR_HU -500.0
+/* Below the trachea's run, within LUNG_BELOW_MM, the air object must have a
+ * section of at least LUNG_SECTION_MIN_MM2: an adult chest's two lungs are
+ * 200-400 cm^2 a slice, a small child's well over 60. */
+#define LUNG_BELOW_MM 150.0
+#define LUNG_SECTION_MIN_MM2 6000.0
 
 /* 2D 4-connected components of slice k of a uint8 mask (value 1): lab gets
  * 1..n; returns n. stats: area (voxels), sum i, sum j, bbox. */
@@ -91,6 +99,20 @@ static int64_t find_trachea(seg_ctx *c, double *ci, double *cj, r3d_error *err)
         return r3d_fail(err, R3D_ENOMEM, "airway: out of memory"), -2;
     }
     const uint8_t *b = big->voxels;
+    /* The air object's section per slice: a trachea leads down into lungs
+     * whose section somewhere below it is a chest's, not the few cm^2 of
+     * lung bases and bowel gas in a scan that starts at the diaphragm. */
+    double *sect = calloc((size_t)nz, sizeof *sect);
+    if (!sect) {
+        free(lab), free(q), r3d_volume_free(big);
+        return r3d_fail(err, R3D_ENOMEM, "airway: out of memory"), -2;
+    }
+    for (int64_t k = 0; k < nz; k++) {
+        int64_t m = 0;
+        for (int64_t p = 0; p < ns; p++)
+            m += b[ns * k + p];
+        sect[k] = (double)m * sx * sy;
+    }
     /* How many consecutive slices (downwards) must show the candidate. */
     int need = (int)ceil(15.0 / sz);
     int run = 0;
@@ -129,10 +151,17 @@ static int64_t find_trachea(seg_ctx *c, double *ci, double *cj, r3d_error *err)
         if (run == 0)
             *ci = mi, *cj = mj;
         pi = mi, pj = mj;
-        if (++run >= need)
-            found = k + need - 1; /* the top slice of the run */
+        if (++run >= need) {
+            double most = 0;
+            for (int64_t k2 = k; k2 >= 0 && (k - k2) * sz <= LUNG_BELOW_MM; k2--)
+                most = fmax(most, sect[k2]);
+            if (most >= LUNG_SECTION_MIN_MM2)
+                found = k + need - 1; /* the top slice of the run */
+            else
+                run = 0;
+        }
     }
-    free(lab), free(q), r3d_volume_free(big);
+    free(sect), free(lab), free(q), r3d_volume_free(big);
     return found;
 }
 

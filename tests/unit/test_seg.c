@@ -160,6 +160,34 @@ static void test_no_lungs(void)
     r3d_volume_free(ct);
 }
 
+/* A scan that starts at the lung bases: a round, near-midline air tube
+ * from the top slice down into a little gas (bowel, a lung base) looks
+ * like a trachea from above, but no chest's lungs widen out below it, so
+ * no airway is reported (the whole example_ct had a 180 mL one). */
+static void test_no_trachea_over_bases(void)
+{
+    ph_chest o = {0, 0, 0, {0}};
+    r3d_volume *ct = ph_chest_ct(&o, NULL);
+    double t0[3] = {0, -5, 200}, t1[3] = {0, -5, 40}, c[3] = {-15, -5, 25}, s[3] = {30, 18, 15};
+    ph_capsule(ct, t0, t1, 9, -1000);
+    ph_ellipsoid(ct, c, s, -1000);
+    double br[3] = {-65, 0, 25}, bl[3] = {65, 0, 25}, bs[3] = {30, 35, 12}; /* lung bases */
+    ph_ellipsoid(ct, br, bs, -850);
+    ph_ellipsoid(ct, bl, bs, -850);
+    r3d_seg_result res;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_segment_ct(ct, NULL, &res, &err), R3D_OK);
+    if (res.labels) {
+        cJSON *r = cJSON_Parse(res.report_json);
+        CHECK(in_array(cJSON_GetObjectItem(r, "absent"), "airway"));
+        CHECK_INT(count_label(res.labels, val("trachea")), 0);
+        CHECK(count_label(res.labels, val("lung_right")) > 1000); /* the bases are found */
+        cJSON_Delete(r);
+        r3d_seg_result_free(&res);
+    }
+    r3d_volume_free(ct);
+}
+
 /* Orientation does not matter: the same chest stored with i flipped (an
  * RAS-like grid) gives the same sides. */
 static void test_flipped_grid(void)
@@ -271,6 +299,7 @@ int main(void)
     RUN(test_chest);
     RUN(test_joined_lungs);
     RUN(test_no_lungs);
+    RUN(test_no_trachea_over_bases);
     RUN(test_flipped_grid);
     RUN(test_head);
     RUN(test_bad_input);
