@@ -154,6 +154,17 @@ typedef struct flow {
     double smin;       /* smallest voxel spacing, mm */
 } flow;
 
+/* malloc, and for big arrays the hint for huge pages: the smoothing's
+ * arrays (~80 MB for a vessel tree of 700 k triangles) are fresh pages,
+ * each faulted in once, and a page fault is dear on a virtual machine. */
+static void *big(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (p)
+        r3d_advise_huge(p, bytes);
+    return p;
+}
+
 static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int64_t k)
 {
     if (i < 0 || j < 0 || k < 0 || i >= v->dim[0] || j >= v->dim[1] || k >= v->dim[2])
@@ -472,9 +483,9 @@ static r3d_status part_rings(part *p, r3d_error *err)
     const r3d_mesh *m = p->m;
     int64_t nv = m->nv, nt = m->nt;
     int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
-    uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
-    uint32_t *dense = malloc(((size_t)nt * 3 + 1) * sizeof *dense);
-    p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
+    uint32_t *pr = big(((size_t)nt * 6 + 1) * sizeof *pr);
+    uint32_t *dense = big(((size_t)nt * 3 + 1) * sizeof *dense);
+    p->rs = big(((size_t)nv + 1) * sizeof *p->rs);
     p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
     p->fixed = malloc((size_t)nv + 1);
     if (!ps || !pr || !dense || !p->rs || !p->nn || !p->fixed)
@@ -920,8 +931,8 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
      * into it; several: the steps are averaged per group first */
     int one = n == 1 && ng == meshes[0]->nv;
     f.P = calloc((size_t)n + 1, sizeof *f.P);
-    f.pos = malloc((size_t)ng * 3 * sizeof *f.pos + 1);
-    f.p0 = malloc((size_t)ng * 3 * sizeof *f.p0 + 1);
+    f.pos = big((size_t)ng * 3 * sizeof *f.pos + 1);
+    f.p0 = big((size_t)ng * 3 * sizeof *f.p0 + 1);
     f.dc = malloc((size_t)ng + 1);
     f.t = malloc((size_t)ng * sizeof *f.t + 1);
     f.vel = calloc((size_t)ng + 1, sizeof *f.vel);
@@ -939,12 +950,12 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->m = meshes[i];
         p->g = grp + off;
         off += meshes[i]->nv;
-        p->ab = malloc((size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
+        p->ab = big((size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
         p->ok = malloc((size_t)meshes[i]->nv + 1);
         if (!p->ab || !p->ok)
             goto oom;
         /* one label alone borrows pos2 for its normals (offset_to_volume) */
-        if (iso && !one && !(p->un = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
+        if (iso && !one && !(p->un = big((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
             goto oom;
         if ((st = part_rings(p, err)) != R3D_OK)
             goto out;
@@ -955,7 +966,7 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     if (iso) {
         f.cg = malloc((size_t)ng * sizeof *f.cg + 1);
         f.cg2 = malloc((size_t)ng * sizeof *f.cg2 + 1);
-        f.pos2 = malloc((size_t)ng * 3 * sizeof *f.pos2 + 1);
+        f.pos2 = big((size_t)ng * 3 * sizeof *f.pos2 + 1);
         if (!f.cg || !f.cg2 || !f.pos2)
             goto oom;
         f.tau = TARGET_TAU * smin;
