@@ -117,6 +117,41 @@
 #define NBLK 256             /* fixed blocks for the volume sums */
 #define INVTAB 64            /* 1 / k from a table below this */
 
+/* Every array of one smoothing comes from one block (an arena), sized
+ * up front and given the hint for huge pages: the arrays (~25 MB for a
+ * liver of 260 k triangles, ~80 MB for a vessel tree of 700 k) are fresh
+ * pages, each faulted in once, and a page fault is dear on a virtual
+ * machine (a 4 KiB fault cost ~10 us here: the liver's one-rings took 42
+ * ms, most of it faulting in their 11 MB). Nothing in it is freed alone. */
+typedef struct arena {
+    char *base;
+    size_t cap, used;
+} arena;
+
+#define ARENA_ALIGN 64
+static size_t arena_round(size_t bytes)
+{
+    return (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* bytes from a (NULL when it is full: the sizes below are all counted) */
+static void *take(arena *a, size_t bytes)
+{
+    if (a->used + arena_round(bytes) > a->cap)
+        return NULL;
+    void *p = a->base + a->used;
+    a->used += arena_round(bytes);
+    return p;
+}
+
+static void *take0(arena *a, size_t bytes)
+{
+    void *p = take(a, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
 /* One label's mesh in the flow. Its vertex v is group g[v]. The one-ring
  * of v is nb[rs[v] .. rs[v] + nn[v]): its unique neighbours, as groups.
  * When that is all of v's list (rs[v + 1] - rs[v] == nn[v]) they go round
@@ -130,6 +165,7 @@ typedef struct part {
     int64_t *rs;       /* nv + 1 */
     uint32_t *nn;      /* nv: unique neighbours */
     uint32_t *nb;      /* groups */
+    uint32_t *nb_own;  /* nb when malloc'ed apart (some ring does not close) */
     double *c;         /* isotropic: per vertex, the target umbrella curvature */
     double *ab;        /* 2 per vertex: this step without the pressure, and the
                         * factor from a move along the normal to one along the edge */
@@ -163,19 +199,9 @@ typedef struct flow {
     double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
+    arena *A;          /* where every array comes from */
     double mom;        /* the flow's momentum */
 } flow;
-
-/* malloc, and for big arrays the hint for huge pages: the smoothing's
- * arrays (~80 MB for a vessel tree of 700 k triangles) are fresh pages,
- * each faulted in once, and a page fault is dear on a virtual machine. */
-static void *big(size_t bytes)
-{
-    void *p = malloc(bytes);
-    if (p)
-        r3d_advise_huge(p, bytes);
-    return p;
-}
 
 static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int64_t k)
 {
@@ -490,16 +516,16 @@ static void ring_place(void *ctx, int64_t b, int64_t e)
 /* The one-rings of a part (see struct part), from its faces: each corner
  * of a face gives its vertex the pair (next, previous) (serial, a
  * counting sort); then each vertex's ring, in parallel. */
-static r3d_status part_rings(part *p, r3d_error *err)
+static r3d_status part_rings(part *p, arena *A, r3d_error *err)
 {
     const r3d_mesh *m = p->m;
     int64_t nv = m->nv, nt = m->nt;
-    int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
-    uint32_t *pr = big(((size_t)nt * 6 + 1) * sizeof *pr);
-    uint32_t *dense = big(((size_t)nt * 3 + 1) * sizeof *dense);
-    p->rs = big(((size_t)nv + 1) * sizeof *p->rs);
-    p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
-    p->fixed = malloc((size_t)nv + 1);
+    int64_t *ps = take0(A, ((size_t)nv + 2) * sizeof *ps);
+    uint32_t *pr = take(A, ((size_t)nt * 6 + 1) * sizeof *pr);
+    uint32_t *dense = take(A, ((size_t)nt * 3 + 1) * sizeof *dense);
+    p->rs = take(A, ((size_t)nv + 1) * sizeof *p->rs);
+    p->nn = take(A, ((size_t)nv + 1) * sizeof *p->nn);
+    p->fixed = take(A, (size_t)nv + 1);
     if (!ps || !pr || !dense || !p->rs || !p->nn || !p->fixed)
         goto oom;
     for (int64_t i = 0; i < nt; i++) {
@@ -533,22 +559,15 @@ static r3d_status part_rings(part *p, r3d_error *err)
         p->rs[v + 1] += p->rs[v];
     if (p->rs[nv] == ps[nv]) { /* every ring closed: rs is ps */
         p->nb = dense;
-        dense = NULL;
     } else {
-        if (!(p->nb = malloc(((size_t)p->rs[nv] + 1) * sizeof *p->nb)))
+        if (!(p->nb = p->nb_own = malloc(((size_t)p->rs[nv] + 1) * sizeof *p->nb)))
             goto oom;
         r3d_parallel_for(nv, ring_place, &x);
         if (atomic_load(&x.oom))
             goto oom;
     }
-    free(ps);
-    free(pr);
-    free(dense);
     return R3D_OK;
 oom:
-    free(ps);
-    free(pr);
-    free(dense);
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
@@ -815,7 +834,7 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
 {
     part *p = &f->P[i];
     const r3d_mesh *m = p->m;
-    p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
+    p->c = take(f->A, (size_t)m->nv * sizeof *p->c + 1);
     if (!p->c)
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
     f->cur = i;
@@ -943,17 +962,41 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     /* one label alone: every group is one vertex, and a step goes straight
      * into it; several: the steps are averaged per group first */
     int one = n == 1 && ng == meshes[0]->nv;
+    /* the arena: every array below, counted as it is taken */
+    size_t need = 0, sng = (size_t)ng;
+    for (int i = 0; i < n; i++) {
+        size_t nv = (size_t)meshes[i]->nv, nt = (size_t)meshes[i]->nt;
+        need += arena_round((nv + 2) * 8) + arena_round((nt * 6 + 1) * 4) +
+                arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
+                arena_round((nv + 1) * 4) + arena_round(nv + 1) + /* part_rings */
+                arena_round(nv * 2 * 8 + 1) + arena_round(nv + 1) +     /* ab, ok */
+                (iso ? arena_round(nv * 8 + 1) : 0) +                   /* c */
+                (iso && !one ? arena_round(nv * 3 * 8 + 1) : 0);        /* un */
+    }
+    need += 2 * arena_round(sng * 3 * 8 + 1) + arena_round(sng + 1) + 2 * arena_round(sng * 8 + 1);
+    if (!one)
+        need += arena_round(sng * 8 + 1) + arena_round(sng * 4 + 1);
+    if (iso)
+        need += 2 * arena_round(sng * 8 + 1) + arena_round(sng * 3 * 8 + 1);
+    arena A = {malloc(need + ARENA_ALIGN), need, 0};
+    if (!A.base)
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for %zu bytes", need);
+    /* start on a 64-byte line */
+    A.used = arena_round((uintptr_t)A.base) - (uintptr_t)A.base;
+    A.cap = need + A.used;
+    r3d_advise_huge(A.base, A.cap);
+    f.A = &A;
     f.P = calloc((size_t)n + 1, sizeof *f.P);
-    f.pos = big((size_t)ng * 3 * sizeof *f.pos + 1);
-    f.p0 = big((size_t)ng * 3 * sizeof *f.p0 + 1);
-    f.dc = malloc((size_t)ng + 1);
-    f.t = malloc((size_t)ng * sizeof *f.t + 1);
-    f.vel = calloc((size_t)ng + 1, sizeof *f.vel);
+    f.pos = take(&A, sng * 3 * 8 + 1);
+    f.p0 = take(&A, sng * 3 * 8 + 1);
+    f.dc = take(&A, sng + 1);
+    f.t = take(&A, sng * 8 + 1);
+    f.vel = take0(&A, sng * 8 + 1);
     if (!f.P || !f.pos || !f.p0 || !f.dc || !f.t || !f.vel)
         goto oom;
     if (!one) {
-        f.acc = calloc((size_t)ng + 1, sizeof *f.acc);
-        f.k = calloc((size_t)ng + 1, sizeof *f.k);
+        f.acc = take0(&A, sng * 8 + 1);
+        f.k = take0(&A, sng * 4 + 1);
         if (!f.acc || !f.k)
             goto oom;
     }
@@ -963,23 +1006,23 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->m = meshes[i];
         p->g = grp + off;
         off += meshes[i]->nv;
-        p->ab = big((size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
-        p->ok = malloc((size_t)meshes[i]->nv + 1);
+        p->ab = take(&A, (size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
+        p->ok = take(&A, (size_t)meshes[i]->nv + 1);
         if (!p->ab || !p->ok)
             goto oom;
         /* one label alone borrows pos2 for its normals (offset_to_volume) */
-        if (iso && !one && !(p->un = big((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
+        if (iso && !one && !(p->un = take(&A, (size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
             goto oom;
-        if ((st = part_rings(p, err)) != R3D_OK)
+        if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
         p->V0 = meshes[i]->nt ? (double)count_label(labels, values[i]) * fabs(det) : 0;
     }
     if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
         goto out;
     if (iso) {
-        f.cg = malloc((size_t)ng * sizeof *f.cg + 1);
-        f.cg2 = malloc((size_t)ng * sizeof *f.cg2 + 1);
-        f.pos2 = big((size_t)ng * 3 * sizeof *f.pos2 + 1);
+        f.cg = take(&A, sng * 8 + 1);
+        f.cg2 = take(&A, sng * 8 + 1);
+        f.pos2 = take(&A, sng * 3 * 8 + 1);
         if (!f.cg || !f.cg2 || !f.pos2)
             goto oom;
         f.tau = TARGET_TAU * smin;
@@ -1023,27 +1066,10 @@ oom:
     st = r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
 out:
     if (f.P)
-        for (int i = 0; i < n; i++) {
-            free(f.P[i].rs);
-            free(f.P[i].nn);
-            free(f.P[i].nb);
-            free(f.P[i].c);
-            free(f.P[i].ab);
-            free(f.P[i].un);
-            free(f.P[i].ok);
-            free(f.P[i].fixed);
-        }
+        for (int i = 0; i < n; i++)
+            free(f.P[i].nb_own);
     free(f.P);
-    free(f.pos);
-    free(f.p0);
-    free(f.dc);
-    free(f.t);
-    free(f.acc);
-    free(f.k);
-    free(f.vel);
-    free(f.cg);
-    free(f.cg2);
-    free(f.pos2);
+    free(A.base);
     return st;
 }
 
