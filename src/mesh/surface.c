@@ -219,12 +219,13 @@ static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int6
     return r3d_volume_get(v, n) == label;
 }
 
-/* The mask's voxel count, in fixed blocks summed in order (integers, so
- * any split gives the same count; the blocks only let threads share it). */
+/* The mask's voxel count inside the index box lo..hi (inclusive), in
+ * fixed blocks of its rows summed in order (integers, so any split gives
+ * the same count; the blocks only let threads share it). */
 typedef struct count_ctx {
     const r3d_volume *v;
     uint16_t label;
-    int64_t n, c[NBLK];
+    int64_t lo[3], hi[3], rows, c[NBLK];
 } count_ctx;
 
 static void count_pass(void *ctx, int64_t b, int64_t e)
@@ -233,37 +234,110 @@ static void count_pass(void *ctx, int64_t b, int64_t e)
     const r3d_volume *v = x->v;
     uint16_t label = x->label;
     int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    int64_t nj = x->hi[1] - x->lo[1] + 1;
     for (int64_t k = b; k < e; k++) {
-        int64_t i0 = x->n * k / NBLK, i1 = x->n * (k + 1) / NBLK, c = 0;
-        if (raw && v->dtype == R3D_U16) {
-            const uint16_t *p = v->voxels;
-            for (int64_t i = i0; i < i1; i++)
-                c += p[i] == label;
-        } else if (raw && v->dtype == R3D_I16) {
-            const int16_t *p = v->voxels;
-            for (int64_t i = i0; i < i1; i++)
-                c += p[i] == (int)label;
-        } else if (raw && v->dtype == R3D_U8) {
-            const uint8_t *p = v->voxels;
-            for (int64_t i = i0; i < i1; i++)
-                c += p[i] == (int)label;
-        } else
-            for (int64_t i = i0; i < i1; i++)
-                c += r3d_volume_get(v, i) == label;
+        int64_t c = 0;
+        for (int64_t row = x->rows * k / NBLK; row < x->rows * (k + 1) / NBLK; row++) {
+            int64_t j = x->lo[1] + row % nj, kk = x->lo[2] + row / nj;
+            int64_t i0 = (kk * v->dim[1] + j) * v->dim[0] + x->lo[0];
+            int64_t i1 = i0 + (x->hi[0] - x->lo[0] + 1);
+            if (raw && v->dtype == R3D_U16) {
+                const uint16_t *p = v->voxels;
+                for (int64_t i = i0; i < i1; i++)
+                    c += p[i] == label;
+            } else if (raw && v->dtype == R3D_I16) {
+                const int16_t *p = v->voxels;
+                for (int64_t i = i0; i < i1; i++)
+                    c += p[i] == (int)label;
+            } else if (raw && v->dtype == R3D_U8) {
+                const uint8_t *p = v->voxels;
+                for (int64_t i = i0; i < i1; i++)
+                    c += p[i] == (int)label;
+            } else
+                for (int64_t i = i0; i < i1; i++)
+                    c += r3d_volume_get(v, i) == label;
+        }
         x->c[k] = c;
     }
 }
 
-static int64_t count_label(const r3d_volume *v, uint16_t label)
+/* The index box of a mesh's vertices, per fixed block of them (min and
+ * max are exact in any order). */
+typedef struct box_ctx {
+    const r3d_mesh *m;
+    const double (*inv)[3];
+    const double (*M)[4];
+    double lo[NBLK][3], hi[NBLK][3];
+} box_ctx;
+
+static void box_pass(void *ctx, int64_t b, int64_t e)
 {
-    count_ctx x;
-    x.v = v;
-    x.label = label;
-    x.n = v->dim[0] * v->dim[1] * v->dim[2];
-    r3d_parallel_for(NBLK, count_pass, &x);
+    box_ctx *x = ctx;
+    const r3d_mesh *m = x->m;
+    double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
+    for (int64_t k = b; k < e; k++) {
+        double lo[3] = {HUGE_VAL, HUGE_VAL, HUGE_VAL}, hi[3] = {-HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+        for (int64_t v = m->nv * k / NBLK; v < m->nv * (k + 1) / NBLK; v++) {
+            double xx[3] = {sg * m->v[3 * v] - x->M[0][3], sg * m->v[3 * v + 1] - x->M[1][3],
+                            m->v[3 * v + 2] - x->M[2][3]};
+            for (int r = 0; r < 3; r++) {
+                double q = x->inv[r][0] * xx[0] + x->inv[r][1] * xx[1] + x->inv[r][2] * xx[2];
+                lo[r] = fmin(lo[r], q);
+                hi[r] = fmax(hi[r], q);
+            }
+        }
+        for (int r = 0; r < 3; r++) {
+            x->lo[k][r] = lo[r];
+            x->hi[k][r] = hi[r];
+        }
+    }
+}
+
+/* The label's voxel count. A closed surface from r3d_mesh_from_label
+ * (closed at the volume border too) has a vertex half a voxel beyond
+ * every label voxel along each axis, so the voxels all lie in the index
+ * box of its vertices: only that box is read (a vessel tree's is half of
+ * its 170 MB map, a liver's a third). */
+static int64_t count_label(const r3d_volume *v, uint16_t label, const r3d_mesh *m,
+                           const double inv[3][3])
+{
+    box_ctx *b = malloc(sizeof *b);
+    count_ctx *x = malloc(sizeof *x);
     int64_t c = 0;
+    if (!b || !x) { /* the whole map, serially */
+        for (int64_t i = 0, n = v->dim[0] * v->dim[1] * v->dim[2]; i < n; i++)
+            c += r3d_volume_get(v, i) == label;
+        free(b);
+        free(x);
+        return c;
+    }
+    b->m = m;
+    b->inv = inv;
+    b->M = v->ijk_to_lps;
+    r3d_parallel_for(NBLK, box_pass, b);
+    double lo[3] = {HUGE_VAL, HUGE_VAL, HUGE_VAL}, hi[3] = {-HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
     for (int k = 0; k < NBLK; k++)
-        c += x.c[k];
+        for (int r = 0; r < 3; r++) {
+            lo[r] = fmin(lo[r], b->lo[k][r]);
+            hi[r] = fmax(hi[r], b->hi[k][r]);
+        }
+    x->v = v;
+    x->label = label;
+    for (int r = 0; r < 3; r++) { /* a voxel of margin; the whole map if unsure */
+        double l = floor(lo[r]) - 1, h = ceil(hi[r]) + 1;
+        x->lo[r] = isfinite(l) && l > 0 ? (int64_t)l : 0;
+        x->hi[r] = isfinite(h) && h < (double)v->dim[r] - 1 ? (int64_t)h : v->dim[r] - 1;
+        if (!(lo[r] <= hi[r]) || x->hi[r] < x->lo[r]) { /* no vertex, not a number: all */
+            x->lo[r] = 0;
+            x->hi[r] = v->dim[r] - 1;
+        }
+    }
+    x->rows = (x->hi[1] - x->lo[1] + 1) * (x->hi[2] - x->lo[2] + 1);
+    r3d_parallel_for(NBLK, count_pass, x);
+    for (int k = 0; k < NBLK; k++)
+        c += x->c[k];
+    free(b);
+    free(x);
     return c;
 }
 
@@ -1015,7 +1089,10 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
             goto oom;
         if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
-        p->V0 = meshes[i]->nt ? (double)count_label(labels, values[i]) * fabs(det) : 0;
+        p->V0 = meshes[i]->nt
+                    ? (double)count_label(labels, values[i], meshes[i], (const double(*)[3])inv) *
+                          fabs(det)
+                    : 0;
     }
     if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
         goto out;
