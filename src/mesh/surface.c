@@ -59,9 +59,10 @@
  * Each vertex's edge is recovered from its position: a fresh vertex of
  * r3d_mesh_from_label lies at the middle of a grid edge (two index
  * coordinates whole, one half-way), so the mesh must not be changed in
- * between. Cost: O(voxels) once to count the mask, then O(iterations x
- * triangles), parallel over vertices (every pass, the one-rings' build
- * and the copies; only a counting sort of the face corners is serial);
+ * between. Cost: O(voxels in the surface's box) once to count the mask,
+ * then O(iterations x triangles), parallel over vertices (every pass, the
+ * one-rings' build and the copies; only a counting sort of the face
+ * corners is serial), all arrays in one block (an arena, see below);
  * each pass reads the previous array and writes a fresh one, so the
  * result does not depend on the thread count (sums are taken in fixed
  * blocks, in order; test_mesh_extract and test_mesh_labels compare 1, 2,
