@@ -79,8 +79,9 @@ r3d_status r3d_mesh_from_labels(const r3d_volume *labels, const uint16_t *values
 
 /* ---- processing ------------------------------------------------------------- */
 
-/* Smoothing without shrinkage (Taubin lambda/mu). strength 0..10 maps to
- * the number of iterations and pass band; 0 leaves the mesh unchanged. */
+/* Smoothing without shrinkage (windowed-sinc low pass, pass band 0.1).
+ * strength 0..10 maps to the number of passes (20 at the default 5); 0
+ * leaves the mesh unchanged. */
 r3d_status r3d_mesh_smooth(r3d_mesh *m, double strength, r3d_error *err);
 /* The default smoothing of a label surface, given the label map it came
  * from: m must be unchanged since r3d_mesh_from_label(labels, label).

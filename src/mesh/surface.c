@@ -17,16 +17,21 @@
  * passes, weight exp(-(dc / tau)^2), tau = 0.0286 x the smallest spacing -
  * so a side's curvature is evened out but a rim's stays apart from the
  * flat cap next to it; (3) the original vertices flow along their grid
- * edges (as below) to that curvature: step = lambda (L.n - c) + pressure;
+ * edges (as below) to that curvature: step = lambda (L.n - c) + pressure,
+ * 20 steps with momentum 0.75 (30 at 0.7 gave within 0.006 mm the same
+ * figures below, at 1.5 x the cost; 15 lose the cylinder: p95 0.142);
  * (4) one uniform offset along the normals brings the enclosed volume to
  * the mask's (voxel count x voxel volume, the unbiased estimate; marching
  * cubes' chamfers cost thin structures several per cent: a plate one
  * voxel thick -3.4 % raw), held to a quarter voxel. Distance to the true
  * surface at 0.7 mm voxels, mean / p95 mm, Taubin + offset -> this:
- * sphere r 20 0.045 / 0.125 -> 0.021 / 0.051, torus 0.051 / 0.125 ->
- * 0.041 / 0.096, nested shells 0.048 / 0.126 -> 0.022 / 0.055, cylinder
- * 0.101 / 0.202 -> 0.073 / 0.131, one-voxel plate 0.040 / 0.102 -> 0.075
- * / 0.164 (its rims, one voxel apart, are rounded more).
+ * sphere r 20 0.045 / 0.125 -> 0.023 / 0.056, torus 0.051 / 0.125 ->
+ * 0.040 / 0.097, nested shells 0.048 / 0.126 -> 0.024 / 0.061, cylinder
+ * 0.101 / 0.202 -> 0.075 / 0.131, one-voxel plate 0.040 / 0.102 -> 0.075
+ * / 0.165 (its rims, one voxel apart, are rounded more). The Taubin copy
+ * (40 passes) and the 30 averaging passes are what the figures hang on:
+ * 30 Taubin passes or 20 averaging passes cost the cylinder p95 0.19 and
+ * 0.17, and a windowed-sinc copy (as smooth.c) the plate p95 0.24.
  *
  * Thick slices (anisotropic voxels, e.g. 0.7 x 0.7 x 2.5 mm): near the
  * poles of a structure the surface between two slices is undetermined by
@@ -54,9 +59,10 @@
  * Each vertex's edge is recovered from its position: a fresh vertex of
  * r3d_mesh_from_label lies at the middle of a grid edge (two index
  * coordinates whole, one half-way), so the mesh must not be changed in
- * between. Cost: O(voxels) once to count the mask, then O(iterations x
- * triangles), parallel over vertices (every pass, the one-rings' build
- * and the copies; only a counting sort of the face corners is serial);
+ * between. Cost: O(voxels in the surface's box) once to count the mask,
+ * then O(iterations x triangles), parallel over vertices (every pass, the
+ * one-rings' build and the copies; only a counting sort of the face
+ * corners is serial), all arrays in one block (an arena, see below);
  * each pass reads the previous array and writes a fresh one, so the
  * result does not depend on the thread count (sums are taken in fixed
  * blocks, in order; test_mesh_extract and test_mesh_labels compare 1, 2,
@@ -88,6 +94,9 @@
 #ifndef FLOW_MOMENTUM
 #define FLOW_MOMENTUM 0.7 /* heavy-ball momentum: 30 steps do what 80 plain ones did */
 #endif
+#ifndef ISO_MOMENTUM
+#define ISO_MOMENTUM 0.75 /* the isotropic flow's: 20 steps do what 30 at 0.7 did */
+#endif
 #define FLOW_MARGIN 0.02     /* keep off the voxel centres by 2 % of the edge */
 #define ANISO_RATIO 1.5      /* largest / smallest spacing that counts as thick slices */
 #ifndef TARGET_PASSES
@@ -97,14 +106,52 @@
 #define TARGET_TAU 0.0286 /* its range (x smallest spacing): keeps rims apart from sides */
 #endif
 #ifndef ISO_PER_STRENGTH
-#define ISO_PER_STRENGTH 6 /* isotropic flow: iterations per unit of strength (5 -> 30) */
+#define ISO_PER_STRENGTH 4 /* isotropic flow: iterations per unit of strength (5 -> 20) */
 #endif
 #define FLOW_EDGE2 2.0 /* thick slices: reference squared edge, x smallest spacing^2 */
 #define TAUBIN_LAMBDA 0.5 /* the target's Taubin copy: as smooth.c */
 #define TAUBIN_KPB 0.1
+#ifndef TAUBIN_PER_STRENGTH
+#define TAUBIN_PER_STRENGTH 4 /* the target's Taubin copy: iterations per unit (5 -> 20) */
+#endif
 #define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
 #define INVTAB 64            /* 1 / k from a table below this */
+
+/* Every array of one smoothing comes from one block (an arena), sized
+ * up front and given the hint for huge pages: the arrays (~25 MB for a
+ * liver of 260 k triangles, ~80 MB for a vessel tree of 700 k) are fresh
+ * pages, each faulted in once, and a page fault is dear on a virtual
+ * machine (a 4 KiB fault cost ~10 us here: the liver's one-rings took 42
+ * ms, most of it faulting in their 11 MB). Nothing in it is freed alone. */
+typedef struct arena {
+    char *base;
+    size_t cap, used;
+} arena;
+
+#define ARENA_ALIGN 64
+static size_t arena_round(size_t bytes)
+{
+    return (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* bytes from a (NULL when it is full: the sizes below are all counted) */
+static void *take(arena *a, size_t bytes)
+{
+    if (a->used + arena_round(bytes) > a->cap)
+        return NULL;
+    void *p = a->base + a->used;
+    a->used += arena_round(bytes);
+    return p;
+}
+
+static void *take0(arena *a, size_t bytes)
+{
+    void *p = take(a, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
 
 /* One label's mesh in the flow. Its vertex v is group g[v]. The one-ring
  * of v is nb[rs[v] .. rs[v] + nn[v]): its unique neighbours, as groups.
@@ -119,6 +166,7 @@ typedef struct part {
     int64_t *rs;       /* nv + 1 */
     uint32_t *nn;      /* nv: unique neighbours */
     uint32_t *nb;      /* groups */
+    uint32_t *nb_own;  /* nb when malloc'ed apart (some ring does not close) */
     double *c;         /* isotropic: per vertex, the target umbrella curvature */
     double *ab;        /* 2 per vertex: this step without the pressure, and the
                         * factor from a move along the normal to one along the edge */
@@ -152,6 +200,8 @@ typedef struct flow {
     double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
+    arena *A;          /* where every array comes from */
+    double mom;        /* the flow's momentum */
 } flow;
 
 static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int64_t k)
@@ -170,12 +220,13 @@ static int is_in(const r3d_volume *v, uint16_t label, int64_t i, int64_t j, int6
     return r3d_volume_get(v, n) == label;
 }
 
-/* The mask's voxel count, in fixed blocks summed in order (integers, so
- * any split gives the same count; the blocks only let threads share it). */
+/* The mask's voxel count inside the index box lo..hi (inclusive), in
+ * fixed blocks of its rows summed in order (integers, so any split gives
+ * the same count; the blocks only let threads share it). */
 typedef struct count_ctx {
     const r3d_volume *v;
     uint16_t label;
-    int64_t n, c[NBLK];
+    int64_t lo[3], hi[3], rows, c[NBLK];
 } count_ctx;
 
 static void count_pass(void *ctx, int64_t b, int64_t e)
@@ -184,37 +235,110 @@ static void count_pass(void *ctx, int64_t b, int64_t e)
     const r3d_volume *v = x->v;
     uint16_t label = x->label;
     int raw = v->scl_slope == 1 && v->scl_inter == 0;
+    int64_t nj = x->hi[1] - x->lo[1] + 1;
     for (int64_t k = b; k < e; k++) {
-        int64_t i0 = x->n * k / NBLK, i1 = x->n * (k + 1) / NBLK, c = 0;
-        if (raw && v->dtype == R3D_U16) {
-            const uint16_t *p = v->voxels;
-            for (int64_t i = i0; i < i1; i++)
-                c += p[i] == label;
-        } else if (raw && v->dtype == R3D_I16) {
-            const int16_t *p = v->voxels;
-            for (int64_t i = i0; i < i1; i++)
-                c += p[i] == (int)label;
-        } else if (raw && v->dtype == R3D_U8) {
-            const uint8_t *p = v->voxels;
-            for (int64_t i = i0; i < i1; i++)
-                c += p[i] == (int)label;
-        } else
-            for (int64_t i = i0; i < i1; i++)
-                c += r3d_volume_get(v, i) == label;
+        int64_t c = 0;
+        for (int64_t row = x->rows * k / NBLK; row < x->rows * (k + 1) / NBLK; row++) {
+            int64_t j = x->lo[1] + row % nj, kk = x->lo[2] + row / nj;
+            int64_t i0 = (kk * v->dim[1] + j) * v->dim[0] + x->lo[0];
+            int64_t i1 = i0 + (x->hi[0] - x->lo[0] + 1);
+            if (raw && v->dtype == R3D_U16) {
+                const uint16_t *p = v->voxels;
+                for (int64_t i = i0; i < i1; i++)
+                    c += p[i] == label;
+            } else if (raw && v->dtype == R3D_I16) {
+                const int16_t *p = v->voxels;
+                for (int64_t i = i0; i < i1; i++)
+                    c += p[i] == (int)label;
+            } else if (raw && v->dtype == R3D_U8) {
+                const uint8_t *p = v->voxels;
+                for (int64_t i = i0; i < i1; i++)
+                    c += p[i] == (int)label;
+            } else
+                for (int64_t i = i0; i < i1; i++)
+                    c += r3d_volume_get(v, i) == label;
+        }
         x->c[k] = c;
     }
 }
 
-static int64_t count_label(const r3d_volume *v, uint16_t label)
+/* The index box of a mesh's vertices, per fixed block of them (min and
+ * max are exact in any order). */
+typedef struct box_ctx {
+    const r3d_mesh *m;
+    const double (*inv)[3];
+    const double (*M)[4];
+    double lo[NBLK][3], hi[NBLK][3];
+} box_ctx;
+
+static void box_pass(void *ctx, int64_t b, int64_t e)
 {
-    count_ctx x;
-    x.v = v;
-    x.label = label;
-    x.n = v->dim[0] * v->dim[1] * v->dim[2];
-    r3d_parallel_for(NBLK, count_pass, &x);
+    box_ctx *x = ctx;
+    const r3d_mesh *m = x->m;
+    double sg = m->frame == R3D_FRAME_RAS ? -1 : 1;
+    for (int64_t k = b; k < e; k++) {
+        double lo[3] = {HUGE_VAL, HUGE_VAL, HUGE_VAL}, hi[3] = {-HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
+        for (int64_t v = m->nv * k / NBLK; v < m->nv * (k + 1) / NBLK; v++) {
+            double xx[3] = {sg * m->v[3 * v] - x->M[0][3], sg * m->v[3 * v + 1] - x->M[1][3],
+                            m->v[3 * v + 2] - x->M[2][3]};
+            for (int r = 0; r < 3; r++) {
+                double q = x->inv[r][0] * xx[0] + x->inv[r][1] * xx[1] + x->inv[r][2] * xx[2];
+                lo[r] = fmin(lo[r], q);
+                hi[r] = fmax(hi[r], q);
+            }
+        }
+        for (int r = 0; r < 3; r++) {
+            x->lo[k][r] = lo[r];
+            x->hi[k][r] = hi[r];
+        }
+    }
+}
+
+/* The label's voxel count. A closed surface from r3d_mesh_from_label
+ * (closed at the volume border too) has a vertex half a voxel beyond
+ * every label voxel along each axis, so the voxels all lie in the index
+ * box of its vertices: only that box is read (a vessel tree's is half of
+ * its 170 MB map, a liver's a third). */
+static int64_t count_label(const r3d_volume *v, uint16_t label, const r3d_mesh *m,
+                           const double inv[3][3])
+{
+    box_ctx *b = malloc(sizeof *b);
+    count_ctx *x = malloc(sizeof *x);
     int64_t c = 0;
+    if (!b || !x) { /* the whole map, serially */
+        for (int64_t i = 0, n = v->dim[0] * v->dim[1] * v->dim[2]; i < n; i++)
+            c += r3d_volume_get(v, i) == label;
+        free(b);
+        free(x);
+        return c;
+    }
+    b->m = m;
+    b->inv = inv;
+    b->M = v->ijk_to_lps;
+    r3d_parallel_for(NBLK, box_pass, b);
+    double lo[3] = {HUGE_VAL, HUGE_VAL, HUGE_VAL}, hi[3] = {-HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
     for (int k = 0; k < NBLK; k++)
-        c += x.c[k];
+        for (int r = 0; r < 3; r++) {
+            lo[r] = fmin(lo[r], b->lo[k][r]);
+            hi[r] = fmax(hi[r], b->hi[k][r]);
+        }
+    x->v = v;
+    x->label = label;
+    for (int r = 0; r < 3; r++) { /* a voxel of margin; the whole map if unsure */
+        double l = floor(lo[r]) - 1, h = ceil(hi[r]) + 1;
+        x->lo[r] = isfinite(l) && l > 0 ? (int64_t)l : 0;
+        x->hi[r] = isfinite(h) && h < (double)v->dim[r] - 1 ? (int64_t)h : v->dim[r] - 1;
+        if (!(lo[r] <= hi[r]) || x->hi[r] < x->lo[r]) { /* no vertex, not a number: all */
+            x->lo[r] = 0;
+            x->hi[r] = v->dim[r] - 1;
+        }
+    }
+    x->rows = (x->hi[1] - x->lo[1] + 1) * (x->hi[2] - x->lo[2] + 1);
+    r3d_parallel_for(NBLK, count_pass, x);
+    for (int k = 0; k < NBLK; k++)
+        c += x->c[k];
+    free(b);
+    free(x);
     return c;
 }
 
@@ -467,16 +591,16 @@ static void ring_place(void *ctx, int64_t b, int64_t e)
 /* The one-rings of a part (see struct part), from its faces: each corner
  * of a face gives its vertex the pair (next, previous) (serial, a
  * counting sort); then each vertex's ring, in parallel. */
-static r3d_status part_rings(part *p, r3d_error *err)
+static r3d_status part_rings(part *p, arena *A, r3d_error *err)
 {
     const r3d_mesh *m = p->m;
     int64_t nv = m->nv, nt = m->nt;
-    int64_t *ps = calloc((size_t)nv + 2, sizeof *ps);
-    uint32_t *pr = malloc(((size_t)nt * 6 + 1) * sizeof *pr);
-    uint32_t *dense = malloc(((size_t)nt * 3 + 1) * sizeof *dense);
-    p->rs = malloc(((size_t)nv + 1) * sizeof *p->rs);
-    p->nn = malloc(((size_t)nv + 1) * sizeof *p->nn);
-    p->fixed = malloc((size_t)nv + 1);
+    int64_t *ps = take0(A, ((size_t)nv + 2) * sizeof *ps);
+    uint32_t *pr = take(A, ((size_t)nt * 6 + 1) * sizeof *pr);
+    uint32_t *dense = take(A, ((size_t)nt * 3 + 1) * sizeof *dense);
+    p->rs = take(A, ((size_t)nv + 1) * sizeof *p->rs);
+    p->nn = take(A, ((size_t)nv + 1) * sizeof *p->nn);
+    p->fixed = take(A, (size_t)nv + 1);
     if (!ps || !pr || !dense || !p->rs || !p->nn || !p->fixed)
         goto oom;
     for (int64_t i = 0; i < nt; i++) {
@@ -510,22 +634,15 @@ static r3d_status part_rings(part *p, r3d_error *err)
         p->rs[v + 1] += p->rs[v];
     if (p->rs[nv] == ps[nv]) { /* every ring closed: rs is ps */
         p->nb = dense;
-        dense = NULL;
     } else {
-        if (!(p->nb = malloc(((size_t)p->rs[nv] + 1) * sizeof *p->nb)))
+        if (!(p->nb = p->nb_own = malloc(((size_t)p->rs[nv] + 1) * sizeof *p->nb)))
             goto oom;
         r3d_parallel_for(nv, ring_place, &x);
         if (atomic_load(&x.oom))
             goto oom;
     }
-    free(ps);
-    free(pr);
-    free(dense);
     return R3D_OK;
 oom:
-    free(ps);
-    free(pr);
-    free(dense);
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
@@ -548,7 +665,7 @@ static void step_one(void *ctx, int64_t b, int64_t e)
         int64_t g = p->g[v];
         double t0 = f->t[g];
         double t = clamp_t(t0 + (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1] +
-                           FLOW_MOMENTUM * f->vel[g]);
+                           f->mom * f->vel[g]);
         f->vel[g] = t - t0;
         f->t[g] = t;
         const double *d = f->dtab[f->dc[g]];
@@ -578,7 +695,7 @@ static void update_pass(void *ctx, int64_t b, int64_t e)
     for (int64_t g = b; g < e; g++) {
         if (f->k && f->k[g]) {
             double t0 = f->t[g];
-            double t = clamp_t(t0 + f->acc[g] / f->k[g] + FLOW_MOMENTUM * f->vel[g]);
+            double t = clamp_t(t0 + f->acc[g] / f->k[g] + f->mom * f->vel[g]);
             f->vel[g] = t - t0;
             f->t[g] = t;
             f->acc[g] = 0;
@@ -792,12 +909,12 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
 {
     part *p = &f->P[i];
     const r3d_mesh *m = p->m;
-    p->c = malloc((size_t)m->nv * sizeof *p->c + 1);
+    p->c = take(f->A, (size_t)m->nv * sizeof *p->c + 1);
     if (!p->c)
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
     f->cur = i;
     r3d_parallel_for(m->nv, copy_in, f);
-    int iters = (int)(4 * strength + 0.5);
+    int iters = (int)(TAUBIN_PER_STRENGTH * strength + 0.5);
     double mu = 1.0 / (TAUBIN_KPB - 1.0 / TAUBIN_LAMBDA);
     for (int it = 0; it < 2 * iters; it++) {
         f->w = it % 2 ? mu : TAUBIN_LAMBDA;
@@ -910,6 +1027,7 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     f.np = n;
     f.ng = ng;
     f.smin = smin;
+    f.mom = iso ? ISO_MOMENTUM : FLOW_MOMENTUM;
     f.inv[0] = 0;
     for (int k = 1; k < INVTAB; k++)
         f.inv[k] = 1 / (double)k;
@@ -919,17 +1037,41 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     /* one label alone: every group is one vertex, and a step goes straight
      * into it; several: the steps are averaged per group first */
     int one = n == 1 && ng == meshes[0]->nv;
+    /* the arena: every array below, counted as it is taken */
+    size_t need = 0, sng = (size_t)ng;
+    for (int i = 0; i < n; i++) {
+        size_t nv = (size_t)meshes[i]->nv, nt = (size_t)meshes[i]->nt;
+        need += arena_round((nv + 2) * 8) + arena_round((nt * 6 + 1) * 4) +
+                arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
+                arena_round((nv + 1) * 4) + arena_round(nv + 1) + /* part_rings */
+                arena_round(nv * 2 * 8 + 1) + arena_round(nv + 1) +     /* ab, ok */
+                (iso ? arena_round(nv * 8 + 1) : 0) +                   /* c */
+                (iso && !one ? arena_round(nv * 3 * 8 + 1) : 0);        /* un */
+    }
+    need += 2 * arena_round(sng * 3 * 8 + 1) + arena_round(sng + 1) + 2 * arena_round(sng * 8 + 1);
+    if (!one)
+        need += arena_round(sng * 8 + 1) + arena_round(sng * 4 + 1);
+    if (iso)
+        need += 2 * arena_round(sng * 8 + 1) + arena_round(sng * 3 * 8 + 1);
+    arena A = {malloc(need + ARENA_ALIGN), need, 0};
+    if (!A.base)
+        return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for %zu bytes", need);
+    /* start on a 64-byte line */
+    A.used = arena_round((uintptr_t)A.base) - (uintptr_t)A.base;
+    A.cap = need + A.used;
+    r3d_advise_huge(A.base, A.cap);
+    f.A = &A;
     f.P = calloc((size_t)n + 1, sizeof *f.P);
-    f.pos = malloc((size_t)ng * 3 * sizeof *f.pos + 1);
-    f.p0 = malloc((size_t)ng * 3 * sizeof *f.p0 + 1);
-    f.dc = malloc((size_t)ng + 1);
-    f.t = malloc((size_t)ng * sizeof *f.t + 1);
-    f.vel = calloc((size_t)ng + 1, sizeof *f.vel);
+    f.pos = take(&A, sng * 3 * 8 + 1);
+    f.p0 = take(&A, sng * 3 * 8 + 1);
+    f.dc = take(&A, sng + 1);
+    f.t = take(&A, sng * 8 + 1);
+    f.vel = take0(&A, sng * 8 + 1);
     if (!f.P || !f.pos || !f.p0 || !f.dc || !f.t || !f.vel)
         goto oom;
     if (!one) {
-        f.acc = calloc((size_t)ng + 1, sizeof *f.acc);
-        f.k = calloc((size_t)ng + 1, sizeof *f.k);
+        f.acc = take0(&A, sng * 8 + 1);
+        f.k = take0(&A, sng * 4 + 1);
         if (!f.acc || !f.k)
             goto oom;
     }
@@ -939,23 +1081,26 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->m = meshes[i];
         p->g = grp + off;
         off += meshes[i]->nv;
-        p->ab = malloc((size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
-        p->ok = malloc((size_t)meshes[i]->nv + 1);
+        p->ab = take(&A, (size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
+        p->ok = take(&A, (size_t)meshes[i]->nv + 1);
         if (!p->ab || !p->ok)
             goto oom;
         /* one label alone borrows pos2 for its normals (offset_to_volume) */
-        if (iso && !one && !(p->un = malloc((size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
+        if (iso && !one && !(p->un = take(&A, (size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
             goto oom;
-        if ((st = part_rings(p, err)) != R3D_OK)
+        if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
-        p->V0 = meshes[i]->nt ? (double)count_label(labels, values[i]) * fabs(det) : 0;
+        p->V0 = meshes[i]->nt
+                    ? (double)count_label(labels, values[i], meshes[i], (const double(*)[3])inv) *
+                          fabs(det)
+                    : 0;
     }
     if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
         goto out;
     if (iso) {
-        f.cg = malloc((size_t)ng * sizeof *f.cg + 1);
-        f.cg2 = malloc((size_t)ng * sizeof *f.cg2 + 1);
-        f.pos2 = malloc((size_t)ng * 3 * sizeof *f.pos2 + 1);
+        f.cg = take(&A, sng * 8 + 1);
+        f.cg2 = take(&A, sng * 8 + 1);
+        f.pos2 = take(&A, sng * 3 * 8 + 1);
         if (!f.cg || !f.cg2 || !f.pos2)
             goto oom;
         f.tau = TARGET_TAU * smin;
@@ -999,27 +1144,10 @@ oom:
     st = r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
 out:
     if (f.P)
-        for (int i = 0; i < n; i++) {
-            free(f.P[i].rs);
-            free(f.P[i].nn);
-            free(f.P[i].nb);
-            free(f.P[i].c);
-            free(f.P[i].ab);
-            free(f.P[i].un);
-            free(f.P[i].ok);
-            free(f.P[i].fixed);
-        }
+        for (int i = 0; i < n; i++)
+            free(f.P[i].nb_own);
     free(f.P);
-    free(f.pos);
-    free(f.p0);
-    free(f.dc);
-    free(f.t);
-    free(f.acc);
-    free(f.k);
-    free(f.vel);
-    free(f.cg);
-    free(f.cg2);
-    free(f.pos2);
+    free(A.base);
     return st;
 }
 

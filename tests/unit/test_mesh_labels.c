@@ -231,14 +231,16 @@ static void test_mesh_labels_single_voxel_stays_a_voxel(void)
     if (s.n == 2) {
         r3d_mesh_metrics mm;
         r3d_mesh_metrics_run(s.m[1], &mm);
-        fprintf(stderr, "  one-voxel label: box %.2f..%.2f, %.2f..%.2f, %.2f..%.2f mm, %.2f mm3\n",
+        fprintf(stderr, "  one-voxel label: box %.2f..%.2f, %.2f..%.2f, %.2f..%.2f mm, %.4f mm3\n",
                 mm.bbox_min[0], mm.bbox_max[0], mm.bbox_min[1], mm.bbox_max[1], mm.bbox_min[2],
                 mm.bbox_max[2], mm.volume_mm3);
         /* centres x 18 and 24, y and z 3 and 12 mm; voxels 3 mm */
         CHECK(mm.bbox_min[0] > 18 - 3 && mm.bbox_max[0] < 24 + 3);
         CHECK(mm.bbox_min[1] > 3 - 3 && mm.bbox_max[1] < 12 + 3);
         CHECK(mm.bbox_min[2] > 3 - 3 && mm.bbox_max[2] < 12 + 3);
-        CHECK(mm.volume_mm3 > 0 && mm.volume_mm3 < 2 * 27);
+        /* its two voxels' 54 mm3 (the offset's target), within the 1 % the
+         * issue allows: it reaches 54.001 */
+        CHECK(mm.volume_mm3 > 0 && mm.volume_mm3 < 1.01 * 2 * 27);
         CHECK_INT(mesh_edge_defects(s.m[1]), 0);
     }
     r3d_scene_clear(&s);

@@ -59,7 +59,7 @@ typedef struct mesh_args {
  * are smoothed together by r3d_mesh_from_labels (the label-aware default:
  * Taubin held to the mask's volume, or on thick slices a flow that stays
  * consistent with the mask; shared boundaries kept shared); a threshold
- * surface by Taubin. Decimation goes through r3d_scene_decimate, which
+ * surface by the windowed-sinc filter. Decimation goes through r3d_scene_decimate, which
  * keeps the vertices two structures share, so touching structures still
  * meet exactly after it. */
 static r3d_status clean_mesh(r3d_mesh *m, const mesh_args *a, r3d_error *err)
