@@ -103,7 +103,8 @@ int r3d_has_suffix(const char *name, const char *suffix);
 /* ---- threads --------------------------------------------------------------- */
 
 /* Number of worker threads the library uses (default: online CPUs; set 0 to
- * restore the default). The only global state in the library. */
+ * restore the default). With r3d_parallel_for's persistent workers, the
+ * only global state in the library. */
 void r3d_set_threads(int n);
 int r3d_threads(void);
 

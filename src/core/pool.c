@@ -12,7 +12,7 @@
  * threads of its own for that call, and a call from inside a chunk runs
  * serially (one chunk), so nested parallelism never multiplies. The pool
  * is the library's thread state next to the thread count; its workers
- * are stopped and joined at exit.
+ * are stopped and joined at exit, and a child of fork() starts with none.
  */
 #include "r3d/core.h"
 
@@ -106,9 +106,10 @@ static void *worker(void *arg)
 static void pool_stop(void)
 {
     pool *p = &g_pool;
-    if (tl_in_parallel) /* exit() from inside a chunk: leave the workers be */
+    /* exit() from inside a chunk, or while another thread's call holds the
+     * pool: leave the workers be (the process ends them) rather than wait */
+    if (tl_in_parallel || pthread_mutex_trylock(&p->owner) != 0)
         return;
-    pthread_mutex_lock(&p->owner);
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     pthread_cond_broadcast(&p->wake);
@@ -120,12 +121,27 @@ static void pool_stop(void)
     pthread_mutex_unlock(&p->owner);
 }
 
+/* A child of fork() has none of its parent's workers: start afresh (the
+ * locks are re-made, since another thread may have held them at the fork). */
+static void pool_after_fork(void)
+{
+    pool *p = &g_pool;
+    pthread_mutex_init(&p->owner, NULL);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->nworkers = 0;
+    p->pending = 0;
+}
+
 /* Have at least k workers (called by the owner); returns how many exist. */
 static int pool_grow(pool *p, int k)
 {
     pthread_mutex_lock(&p->mu);
-    if (!p->atexit_set)
+    if (!p->atexit_set) {
         p->atexit_set = atexit(pool_stop) == 0 ? 1 : -1;
+        pthread_atfork(NULL, NULL, pool_after_fork);
+    }
     while (p->nworkers < k && !p->stop) {
         int w = p->nworkers;
         p->seen0[w] = p->job;

@@ -2,13 +2,16 @@
  * index is run exactly once, in the chunks fixed by n and the thread
  * count, for many calls in a row and as the thread count changes; a call
  * from inside a chunk runs serially on that thread; several application
- * threads calling at once each get their whole range done. */
+ * threads calling at once each get their whole range done; a child of
+ * fork() gets its calls done without the parent's workers. */
 #include "check.h"
 
 #include "r3d/core.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct cover {
     atomic_int *hits;    /* per index */
@@ -152,10 +155,40 @@ static void test_pool_concurrent_callers(void)
     r3d_set_threads(0);
 }
 
+/* A child of fork() has none of the parent's workers: its calls still run
+ * every chunk (before the fork hook, the first one waited for ever on
+ * workers that do not exist in the child; alarm() turns that into a fail). */
+static void test_pool_after_fork(void)
+{
+    enum { N = 4000 };
+    static int64_t x[N];
+    int64_t expect = 0;
+    for (int i = 0; i < N; i++)
+        expect += x[i] = i % 31;
+    r3d_set_threads(3);
+    caller c = {x, N, expect, 0};
+    call_many(&c); /* the parent's workers exist now */
+    CHECK_INT(c.wrong, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(20);
+        caller k = {x, N, expect, 0};
+        call_many(&k);
+        _exit(k.wrong ? 1 : 0);
+    }
+    CHECK(pid > 0);
+    int status = -1;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    r3d_set_threads(0);
+}
+
 int main(void)
 {
     RUN(test_pool_every_index_once_in_fixed_chunks);
     RUN(test_pool_nested_call_runs_serially);
     RUN(test_pool_concurrent_callers);
+    RUN(test_pool_after_fork);
     return CHECK_DONE("test_pool");
 }
