@@ -281,8 +281,9 @@ static void *alloc_big(size_t *bytes)
     return p;
 }
 
-/* *p holds at least need elements of elem bytes (doubling, so a chunk's
- * lists move O(log) times; moved with the hint again). */
+/* *p holds at least need elements of elem bytes. A list starts small (a
+ * small surface stays cheap), then goes straight to a huge page rather
+ * than through nine doublings of faulting 4 KiB pages, then doubles. */
 static int reserve(uint32_t **p, int64_t *cap, int64_t need, size_t elem)
 {
     if (need <= *cap)
@@ -293,6 +294,8 @@ static int reserve(uint32_t **p, int64_t *cap, int64_t need, size_t elem)
     size_t bytes;
     if (!r3d_mul_size((size_t)c, elem, &bytes))
         return 0;
+    if (*cap && bytes < (size_t)2 << 20)
+        bytes = (size_t)2 << 20;
     uint32_t *n = alloc_big(&bytes);
     if (!n)
         return 0;
