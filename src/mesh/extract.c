@@ -282,10 +282,11 @@ static void *alloc_big(size_t *bytes)
     return p;
 }
 
-/* *p holds at least need elements of elem bytes. A list starts small (a
- * small surface stays cheap), then goes straight to a huge page rather
- * than through nine doublings of faulting 4 KiB pages, then doubles. */
-static int reserve(uint32_t **p, int64_t *cap, int64_t need, size_t elem)
+/* *p (used elements of elem bytes in use) holds at least need. A list
+ * starts small (a small surface stays cheap), then goes straight to a
+ * huge page rather than through nine doublings of faulting 4 KiB pages,
+ * then doubles. */
+static int reserve(uint32_t **p, int64_t *cap, int64_t used, int64_t need, size_t elem)
 {
     if (need <= *cap)
         return 1;
@@ -300,8 +301,8 @@ static int reserve(uint32_t **p, int64_t *cap, int64_t need, size_t elem)
     uint32_t *n = alloc_big(&bytes);
     if (!n)
         return 0;
-    if (*cap)
-        memcpy(n, *p, (size_t)*cap * elem);
+    if (used)
+        memcpy(n, *p, (size_t)used * elem);
     free(*p);
     *p = n;
     *cap = (int64_t)(bytes / elem);
@@ -585,7 +586,8 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
             if (s1 < s0)
                 continue;
             int64_t i0 = s0 - 1; /* s0 >= 1, s1 <= W - 2 */
-            if (!reserve(&ls->key, &ls->capkey, ls->nkey + 2 * (s1 - i0 + 1), sizeof *ls->key))
+            if (!reserve(&ls->key, &ls->capkey, ls->nkey, ls->nkey + 2 * (s1 - i0 + 1),
+                         sizeof *ls->key))
                 goto oom;
             uint32_t *kp = ls->key;
             int64_t nk = ls->nkey;
@@ -623,8 +625,10 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
             if (s1 < s0)
                 continue;
             int64_t i0 = s0 - 1;
-            if (!reserve(&ls->key, &ls->capkey, ls->nkey + (s1 - i0 + 1), sizeof *ls->key) ||
-                !reserve(&ls->act, &ls->capact, ls->nact + (s1 - i0 + 1), 2 * sizeof *ls->act))
+            if (!reserve(&ls->key, &ls->capkey, ls->nkey, ls->nkey + (s1 - i0 + 1),
+                         sizeof *ls->key) ||
+                !reserve(&ls->act, &ls->capact, ls->nact, ls->nact + (s1 - i0 + 1),
+                         2 * sizeof *ls->act))
                 goto oom;
             uint32_t *kp = ls->key, *ap = ls->act;
             int64_t nk = ls->nkey, na = ls->nact;
