@@ -30,7 +30,7 @@ void r3d_advise_huge(void *p, size_t bytes)
 #ifdef MADV_HUGEPAGE
     const uintptr_t huge = (uintptr_t)2 << 20;
     uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (bytes >= 4 * huge && e > a)
+    if (e > a) /* at least one whole 2 MiB page inside */
         madvise((void *)a, e - a, MADV_HUGEPAGE);
 #else
     (void)p;

@@ -35,10 +35,12 @@
  * builds per thread a map from edge to index for the two planes at hand
  * and writes the triangles after them - nothing is copied. Outputs are
  * per layer at fixed offsets, so the mesh is bit-identical for any thread
- * count. Memory: per layer lists linear in the surface (4 bytes per
- * vertex, 8 per active cube), plus a few slice-sized buffers per thread -
- * never per voxel of the volume. Cost: O(voxels) to classify, mostly a
- * word at a time, O(surface) for the rest.
+ * count. Memory: lists linear in the surface (4 bytes per vertex, 8 per
+ * active cube; one pair per thread's run of layers), plus a few
+ * slice-sized buffers per thread - never per voxel of the volume. The
+ * large arrays are whole huge pages: writing fresh memory is most of
+ * what the passes cost otherwise (a fault per 4 KiB page). Cost:
+ * O(voxels) to classify, mostly a word at a time, O(surface) for the rest.
  *
  * Vertex placement: linear interpolation of the grey values along the edge;
  * for labels, of the 0/1 indicator, i.e. edge midpoints, and r3d_mesh_smooth_label
@@ -199,17 +201,40 @@ static void build_table(mc_case *tab)
 
 /* Pass A finds each layer's crossings and active cubes; then every layer
  * knows where its vertices and triangles go in the mesh (a prefix sum),
- * and pass B writes them there directly - no per-layer copies. */
+ * and pass B writes them there directly - no per-layer copies. A run of
+ * layers (one chunk of r3d_parallel_for) appends to one pair of lists, so
+ * a volume makes a few large allocations per thread, not two small
+ * growing ones per layer. */
+typedef struct lists {
+    uint32_t *key;         /* edge keys (see layer.key) */
+    int64_t nkey, capkey;
+    uint32_t *act;         /* 2 words per active cube */
+    int64_t nact, capact;  /* in cubes */
+} lists;
+
 typedef struct layer {
-    uint32_t *key;   /* the grid edge of each vertex: x/y edges of plane K
-                      * (2 n, 2 n + 1), then z edges (n); n = J * W + I */
-    int64_t nv, nplane, capv;
-    uint32_t *act;   /* active cubes: 2 per cube, (J * W + I), case */
-    int64_t nact, capact;
-    int64_t nt;      /* triangles */
+    const uint32_t *key; /* the grid edge of each vertex: x/y edges of plane K
+                          * (2 n, 2 n + 1), then z edges (n); n = J * W + I */
+    int64_t nv, nplane;
+    const uint32_t *act; /* active cubes: 2 per cube, (J * W + I), case */
+    int64_t nact;
+    int64_t nt;          /* triangles */
     int64_t vbase, tbase;
+    int64_t chunk, koff, aoff; /* pass A's lists: x->ls[chunk], from these */
 } layer;
 
+/* How the inside flags of a plane are made, decided once per volume. */
+typedef enum src_mode {
+    SRC_NONE,   /* nothing is inside (a label the type cannot hold, or a
+                 * threshold above every int16 value) */
+    SRC_ALL,    /* every voxel is inside (int16 threshold at the bottom) */
+    SRC_GE_I16, /* int16 image: raw >= thr16 */
+    SRC_EQ_I16, /* label maps: raw == label */
+    SRC_EQ_U16,
+    SRC_EQ_U8,
+    SRC_EQ_GET, /* label maps through r3d_volume_get (scaled or other types) */
+    SRC_FLOAT   /* grey images: a float plane against iso */
+} src_mode;
 
 typedef struct ext {
     const r3d_volume *vol;
@@ -220,17 +245,69 @@ typedef struct ext {
     double A[3][4];           /* ijk -> output frame */
     int flip;
     mc_case tab[256];
+    int8_t esel[12];          /* pass B: edge e of a cube is map esel[e] */
+    int32_t edel[12];         /* at the cube's index there plus edel[e] */
     layer *L;                 /* nz + 1 layers */
+    lists *ls;                /* per layer; used at each chunk's first one */
     int64_t nchunks;
     atomic_int oom;
     r3d_mesh *m;              /* pass B's output */
+    src_mode mode;
     /* int16 images (CT): inside is raw >= thr16, exactly when the float
      * path's (float)(raw * slope + inter) >= (float)iso; values are made
      * only where an edge is crossed, never a whole float plane */
-    int raw16;
     int32_t thr16;
-    double sl, in;
+    double sl, in;            /* scl_slope (0 meaning 1) and scl_inter */
 } ext;
+
+/* Large arrays (the mesh, pass A's lists, pass B's maps): whole 2 MiB
+ * pages, aligned, with the huge-page hint. They are written once, and
+ * every new 4 KiB page costs a fault (on a virtual machine several
+ * microseconds): on the chest CT (> 300 HU, one thread) the 4 KiB pages
+ * were 7000 faults and two thirds of the 0.14 s extraction. *bytes grows
+ * to what was given. */
+static void *alloc_big(size_t *bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (*bytes < huge)
+        return malloc(*bytes ? *bytes : 1);
+    if (*bytes > SIZE_MAX - huge)
+        return NULL;
+    size_t r = (*bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, r);
+    if (p) {
+        r3d_advise_huge(p, r);
+        *bytes = r;
+    }
+    return p;
+}
+
+/* *p (used elements of elem bytes in use) holds at least need. A list
+ * starts small (a small surface stays cheap), then goes straight to a
+ * huge page rather than through nine doublings of faulting 4 KiB pages,
+ * then doubles. */
+static int reserve(uint32_t **p, int64_t *cap, int64_t used, int64_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    int64_t c = *cap > 0 ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    size_t bytes;
+    if (!r3d_mul_size((size_t)c, elem, &bytes))
+        return 0;
+    if (*cap && bytes < (size_t)2 << 20)
+        bytes = (size_t)2 << 20;
+    uint32_t *n = alloc_big(&bytes);
+    if (!n)
+        return 0;
+    if (used)
+        memcpy(n, *p, (size_t)used * elem);
+    free(*p);
+    *p = n;
+    *cap = (int64_t)(bytes / elem);
+    return 1;
+}
 
 /* The grey value at padded (I, J, K), exactly as load_plane makes it (NaN
  * on the virtual border). Pass B reads only the two ends of each crossed
@@ -241,7 +318,7 @@ static float grey_value(const ext *x, int64_t K, int64_t I, int64_t J)
         return NAN;
     const r3d_volume *v = x->vol;
     int64_t i = ((K - 1) * x->ny + (J - 1)) * x->nx + (I - 1);
-    double sl = v->scl_slope == 0 ? 1 : v->scl_slope, in = v->scl_inter;
+    double sl = x->sl, in = x->in;
     switch (v->dtype) {
     case R3D_I16:
         return (float)(((const int16_t *)v->voxels)[i] * sl + in);
@@ -282,36 +359,6 @@ static void eq_u8x16(const uint8_t *restrict p, uint8_t *restrict o, uint8_t lab
         o[k] = (uint8_t)(p[k] == lab);
 }
 
-static void classify_raw16(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
-{
-    int64_t W = x->W, H = x->H, nx = x->nx;
-    memset(row, 0, (size_t)H);
-    if (K < 1 || K > x->nz) {
-        memset(in, 0, (size_t)(W * H));
-        return;
-    }
-    memset(in, 0, (size_t)W);
-    memset(in + (H - 1) * W, 0, (size_t)W);
-    const int16_t *base = (const int16_t *)x->vol->voxels + (K - 1) * nx * x->ny;
-    int32_t thr = x->thr16;
-    for (int64_t j = 0; j < x->ny; j++) {
-        uint8_t *o = in + (j + 1) * W;
-        const int16_t *p = base + j * nx;
-        o[0] = 0;
-        o[nx + 1] = 0;
-        if (thr > INT16_MAX || thr <= INT16_MIN) { /* nothing, or everything */
-            memset(o + 1, thr > INT16_MAX ? 0 : 1, (size_t)nx);
-        } else {
-            int64_t i = 0;
-            for (; i + 16 <= nx; i += 16)
-                ge_i16x16(p + i, o + 1 + i, (int16_t)thr);
-            for (; i < nx; i++)
-                o[i + 1] = (uint8_t)(p[i] >= thr);
-        }
-        row[j + 1] = 2; /* row_spans finds what is there */
-    }
-}
-
 /* Padded plane K (0 and nz+1 are outside) as floats, NaN meaning "outside,
  * place the vertex half-way": the virtual border voxels. */
 static void load_plane(const ext *x, int64_t K, float *buf)
@@ -323,7 +370,7 @@ static void load_plane(const ext *x, int64_t K, float *buf)
         return;
     const r3d_volume *v = x->vol;
     int64_t base = (K - 1) * nx * x->ny;
-    double sl = v->scl_slope == 0 ? 1 : v->scl_slope, in = v->scl_inter;
+    double sl = x->sl, in = x->in;
     for (int64_t j = 0; j < x->ny; j++) {
         float *o = buf + (j + 1) * W + 1;
         int64_t r = base + j * nx;
@@ -359,12 +406,99 @@ static void load_plane(const ext *x, int64_t K, float *buf)
     }
 }
 
-static int push_key(layer *l, uint32_t key)
+/* Inside flags of a float plane (row flags as in load_flags). */
+static void classify(const float *f, float iso, int64_t W, int64_t H, uint8_t *in, uint8_t *row)
 {
-    if (l->nv == l->capv && !r3d_grow((void **)&l->key, &l->capv, l->nv + 1, sizeof *l->key))
-        return 0;
-    l->key[l->nv++] = key;
-    return 1;
+    for (int64_t J = 0; J < H; J++) {
+        unsigned any = 0;
+        for (int64_t I = 0; I < W; I++) {
+            unsigned v = f[J * W + I] >= iso;
+            in[J * W + I] = (uint8_t)v;
+            any |= v;
+        }
+        row[J] = (uint8_t)any;
+    }
+}
+
+/* Inside flags of padded plane K, and per row whether it may hold an
+ * inside voxel (row_spans looks only there). Labels and int16 images are
+ * compared raw, sixteen voxels at a time: the 0/1 indicator of a label
+ * always crosses 0.5 half-way, and an int16 image's exact raw threshold
+ * gives the float path's flags, so neither needs a plane of floats. */
+static void load_flags(const ext *x, int64_t K, float *f, uint8_t *in, uint8_t *row)
+{
+    int64_t W = x->W, H = x->H, nx = x->nx;
+    if (x->mode == SRC_FLOAT) {
+        load_plane(x, K, f);
+        classify(f, (float)x->iso, W, H, in, row);
+        return;
+    }
+    memset(row, 0, (size_t)H);
+    if (K < 1 || K > x->nz || x->mode == SRC_NONE) {
+        memset(in, 0, (size_t)(W * H));
+        return;
+    }
+    memset(in, 0, (size_t)W); /* the virtual border rows; columns below */
+    memset(in + (H - 1) * W, 0, (size_t)W);
+    const r3d_volume *v = x->vol;
+    int64_t base = (K - 1) * nx * x->ny;
+    for (int64_t j = 0; j < x->ny; j++) {
+        uint8_t *o = in + (j + 1) * W + 1;
+        int64_t r = base + j * nx, i = 0;
+        o[-1] = 0;
+        o[nx] = 0;
+        row[j + 1] = 1; /* row_spans finds what is there */
+        switch (x->mode) {
+        case SRC_ALL:
+            memset(o, 1, (size_t)nx);
+            break;
+        case SRC_GE_I16: {
+            const int16_t *p = (const int16_t *)v->voxels + r;
+            int16_t thr = (int16_t)x->thr16;
+            for (; i + 16 <= nx; i += 16)
+                ge_i16x16(p + i, o + i, thr);
+            for (; i < nx; i++)
+                o[i] = (uint8_t)(p[i] >= thr);
+            break;
+        }
+        case SRC_EQ_I16: {
+            const int16_t *p = (const int16_t *)v->voxels + r;
+            int16_t lab = (int16_t)x->label;
+            for (; i + 16 <= nx; i += 16)
+                eq_i16x16(p + i, o + i, lab);
+            for (; i < nx; i++)
+                o[i] = (uint8_t)(p[i] == lab);
+            break;
+        }
+        case SRC_EQ_U16: {
+            const uint16_t *p = (const uint16_t *)v->voxels + r;
+            uint16_t lab = x->label;
+            for (; i + 16 <= nx; i += 16)
+                eq_u16x16(p + i, o + i, lab);
+            for (; i < nx; i++)
+                o[i] = (uint8_t)(p[i] == lab);
+            break;
+        }
+        case SRC_EQ_U8: {
+            const uint8_t *p = (const uint8_t *)v->voxels + r;
+            uint8_t lab = (uint8_t)x->label;
+            for (; i + 16 <= nx; i += 16)
+                eq_u8x16(p + i, o + i, lab);
+            for (; i < nx; i++)
+                o[i] = (uint8_t)(p[i] == lab);
+            break;
+        }
+        default: { /* SRC_EQ_GET */
+            unsigned any = 0;
+            for (; i < nx; i++) {
+                unsigned b = r3d_volume_get(v, r + i) == x->label;
+                o[i] = (uint8_t)b;
+                any |= b;
+            }
+            row[j + 1] = (uint8_t)any;
+        }
+        }
+    }
 }
 
 /* Eight bytes from p, any alignment. */
@@ -375,68 +509,10 @@ static uint64_t ld8(const uint8_t *p)
     return w;
 }
 
-/* Inside flags of padded plane K of a label map, straight from the labels:
- * the 0/1 indicator always crosses 0.5 half-way, so no grey values are
- * needed. Row flags as in classify(). */
-static void load_label_plane(const ext *x, int64_t K, uint8_t *in, uint8_t *row)
-{
-    int64_t W = x->W, H = x->H, nx = x->nx;
-    memset(row, 0, (size_t)H);
-    if (K < 1 || K > x->nz) {
-        memset(in, 0, (size_t)(W * H));
-        return;
-    }
-    memset(in, 0, (size_t)W); /* the virtual border rows; columns below */
-    memset(in + (H - 1) * W, 0, (size_t)W);
-    const r3d_volume *v = x->vol;
-    int64_t base = (K - 1) * nx * x->ny;
-    /* Label maps come as uint8, int16 or uint16 in practice (NIfTI masks
-     * are often int16); compare raw values when they are the real ones,
-     * else go through r3d_volume_get. A label the type cannot hold is
-     * nowhere. */
-    int raw = v->scl_slope == 1 && v->scl_inter == 0;
-    int fits = v->dtype == R3D_U16 || (v->dtype == R3D_I16 && x->label <= INT16_MAX) ||
-               (v->dtype == R3D_U8 && x->label <= UINT8_MAX);
-    for (int64_t j = 0; j < x->ny; j++) {
-        uint8_t *o = in + (j + 1) * W + 1;
-        int64_t r = base + j * nx;
-        unsigned any = 0;
-        o[-1] = 0;
-        o[nx] = 0;
-#define LABEL_ROW(T, BLOCK)                                                     \
-    do {                                                                        \
-        const T *p = (const T *)v->voxels + r;                                  \
-        T lab = (T)x->label;                                                    \
-        int64_t i = 0;                                                          \
-        for (; i + 16 <= nx; i += 16)                                           \
-            BLOCK(p + i, o + i, lab);                                           \
-        for (; i < nx; i++)                                                     \
-            o[i] = (uint8_t)(p[i] == lab);                                      \
-        any = 1; /* row_spans finds what is there */                           \
-    } while (0)
-        if (raw && !fits && (v->dtype == R3D_I16 || v->dtype == R3D_U8))
-            memset(o, 0, (size_t)nx);
-        else if (raw && v->dtype == R3D_U16)
-            LABEL_ROW(uint16_t, eq_u16x16);
-        else if (raw && v->dtype == R3D_I16)
-            LABEL_ROW(int16_t, eq_i16x16);
-        else if (raw && v->dtype == R3D_U8)
-            LABEL_ROW(uint8_t, eq_u8x16);
-        else
-            for (int64_t i = 0; i < nx; i++) {
-                unsigned b = r3d_volume_get(v, r + i) == x->label;
-                o[i] = (uint8_t)b;
-                any |= b;
-            }
-#undef LABEL_ROW
-        /* the padded border column is outside, so a row is never all in */
-        row[j + 1] = (uint8_t)(any ? 2 : 0);
-    }
-}
-
 /* Per row of a padded plane, the first and last inside column (lo > hi:
  * none): crossings and active cubes lie between them, or one column
- * before. Rows flagged all outside are not read. */
+ * before. Rows flagged all outside are not read. The border columns are
+ * outside, so a span lies within 1 .. W - 2. */
 static void row_spans(const uint8_t *in, const uint8_t *row, int64_t W, int64_t H, int32_t *lo,
                       int32_t *hi)
 {
@@ -460,44 +536,32 @@ static void row_spans(const uint8_t *in, const uint8_t *row, int64_t W, int64_t 
     }
 }
 
-/* Inside flags of a plane, and per row whether it is all outside (0), all
- * inside (1) or mixed (2): rows that agree with their neighbours hold no
- * crossing and no active cube, and most rows of a mask are empty, so the
- * scans below skip them. */
-static void classify(const float *f, float iso, int64_t W, int64_t H, uint8_t *in, uint8_t *row)
-{
-    for (int64_t J = 0; J < H; J++) {
-        unsigned any = 0, all = 1;
-        for (int64_t I = 0; I < W; I++) {
-            unsigned v = f[J * W + I] >= iso;
-            in[J * W + I] = (uint8_t)v;
-            any |= v;
-            all &= v;
-        }
-        row[J] = (uint8_t)(any ? (all ? 1 : 2) : 0);
-    }
-}
-
-/* Pass A over layers [b, e): crossings and active cubes. Runs of eight
- * bytes of inside flags that agree (no crossing, no active cube) are
- * skipped a word at a time: most of a volume is far from the surface. */
+/* Pass A over layers [b, e): crossings and active cubes, appended to the
+ * chunk's lists x->ls[b]. Runs of eight bytes of inside flags that agree
+ * (no crossing, no active cube) are skipped a word at a time: most of a
+ * volume is far from the surface. Each row first makes room for all it
+ * could add, so the inner loops store every candidate and advance by the
+ * test (no branch on the data). */
 static void pass_a(void *ctx, int64_t b, int64_t e)
 {
     ext *x = ctx;
-    int64_t W = x->W, H = x->H;
-    int grey = !x->is_label && !x->raw16;
-    float *f = grey ? malloc((size_t)(W * H) * sizeof *f) : NULL;
-    uint8_t *in0 = malloc((size_t)(W * H));
-    uint8_t *in1 = malloc((size_t)(W * H));
-    uint8_t *row = malloc((size_t)H);
-    int32_t *sp = malloc((size_t)(4 * H) * sizeof *sp);
-    const uint64_t ones = 0x0101010101010101ull;
-    if ((grey && !f) || !in0 || !in1 || !row || !sp) {
+    int64_t W = x->W, H = x->H, WH = W * H;
+    lists *ls = &x->ls[b];
+    size_t fb = x->mode == SRC_FLOAT ? (size_t)WH * sizeof(float) : 0;
+    /* the float plane, row spans of two planes, two planes of flags, row flags */
+    char *buf = malloc(fb + (size_t)(4 * H) * sizeof(int32_t) + (size_t)(2 * WH + H));
+    if (!buf) {
         atomic_store(&x->oom, 1);
-        goto done;
+        return;
     }
+    float *f = (float *)buf;
+    int32_t *sp = (int32_t *)(buf + fb);
+    uint8_t *in0 = (uint8_t *)(sp + 4 * H), *in1 = in0 + WH, *row = in1 + WH;
     int32_t *lo0 = sp, *hi0 = sp + H, *lo1 = sp + 2 * H, *hi1 = sp + 3 * H;
-    float iso = (float)x->iso;
+    const uint64_t ones = 0x0101010101010101ull;
+    uint8_t ntri[256];
+    for (int c = 0; c < 256; c++)
+        ntri[c] = x->tab[c].ntri; /* 0 exactly for cases 0 and 255 */
     for (int64_t K = b - 1; K < e; K++) {
         uint8_t *ti = in0;
         in0 = in1;
@@ -507,26 +571,28 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
         hi0 = hi1;
         lo1 = t0;
         hi1 = t1;
-        if (x->is_label)
-            load_label_plane(x, K + 1, in1, row);
-        else if (x->raw16)
-            classify_raw16(x, K + 1, in1, row);
-        else {
-            load_plane(x, K + 1, f);
-            classify(f, iso, W, H, in1, row);
-        }
+        load_flags(x, K + 1, f, in1, row);
         row_spans(in1, row, W, H, lo1, hi1);
         if (K < b)
             continue;
         layer *l = &x->L[K];
+        l->chunk = b;
+        l->koff = ls->nkey;
+        l->aoff = ls->nact;
         /* x/y edges of plane K: in rows J and J + 1's span, or one before */
         for (int64_t J = 0; J + 1 < H; J++) {
             int64_t s0 = lo0[J] < lo0[J + 1] ? lo0[J] : lo0[J + 1];
             int64_t s1 = hi0[J] > hi0[J + 1] ? hi0[J] : hi0[J + 1];
             if (s1 < s0)
                 continue;
+            int64_t i0 = s0 - 1; /* s0 >= 1, s1 <= W - 2 */
+            if (!reserve(&ls->key, &ls->capkey, ls->nkey, ls->nkey + 2 * (s1 - i0 + 1),
+                         sizeof *ls->key))
+                goto oom;
+            uint32_t *kp = ls->key;
+            int64_t nk = ls->nkey;
             const uint8_t *a = in0 + J * W;
-            for (int64_t I0 = s0 > 0 ? s0 - 1 : 0; I0 <= s1; I0 += 8) {
+            for (int64_t I0 = i0; I0 <= s1; I0 += 8) {
                 int64_t I1 = I0 + 8 <= s1 + 1 ? I0 + 8 : s1 + 1;
                 if (I0 + 9 <= W) {
                     uint64_t w = ld8(a + I0);
@@ -534,21 +600,20 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
                         continue;
                 }
                 for (int64_t I = I0; I < I1; I++) {
-                    int64_t n = J * W + I;
-                    int cx = I + 1 < W && in0[n] != in0[n + 1];
-                    int cy = in0[n] != in0[n + W];
-                    if ((cx && !push_key(l, (uint32_t)(n * 2))) ||
-                        (cy && !push_key(l, (uint32_t)(n * 2 + 1)))) {
-                        atomic_store(&x->oom, 1);
-                        goto done;
-                    }
+                    uint32_t n2 = (uint32_t)(2 * (J * W + I));
+                    kp[nk] = n2;
+                    nk += a[I] != a[I + 1];
+                    kp[nk] = n2 + 1;
+                    nk += a[I] != a[I + W];
                 }
             }
+            ls->nkey = nk;
         }
-        l->nplane = l->nv;
+        l->nplane = ls->nkey - l->koff;
         /* z edges between K and K+1, and the cubes' cases: in the span of
          * rows J and J + 1 of both planes, or one before (the last row is
          * the virtual border: nothing) */
+        int64_t nt = 0;
         for (int64_t J = 0; J + 1 < H; J++) {
             int64_t s0 = lo0[J], s1 = hi0[J];
             s0 = lo0[J + 1] < s0 ? lo0[J + 1] : s0;
@@ -559,52 +624,54 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
             s1 = hi1[J + 1] > s1 ? hi1[J + 1] : s1;
             if (s1 < s0)
                 continue;
-            for (int64_t I0 = s0 > 0 ? s0 - 1 : 0; I0 <= s1; I0 += 8) {
+            int64_t i0 = s0 - 1;
+            if (!reserve(&ls->key, &ls->capkey, ls->nkey, ls->nkey + (s1 - i0 + 1),
+                         sizeof *ls->key) ||
+                !reserve(&ls->act, &ls->capact, ls->nact, ls->nact + (s1 - i0 + 1),
+                         2 * sizeof *ls->act))
+                goto oom;
+            uint32_t *kp = ls->key, *ap = ls->act;
+            int64_t nk = ls->nkey, na = ls->nact;
+            const uint8_t *a0 = in0 + J * W, *a1 = in1 + J * W;
+            for (int64_t I0 = i0; I0 <= s1; I0 += 8) {
                 int64_t I1 = I0 + 8 <= s1 + 1 ? I0 + 8 : s1 + 1;
-                int64_t n0 = J * W + I0;
                 if (I0 + 9 <= W) {
-                    uint64_t o = ld8(in0 + n0) | ld8(in0 + n0 + 1) | ld8(in0 + n0 + W) |
-                                 ld8(in0 + n0 + W + 1) | ld8(in1 + n0) | ld8(in1 + n0 + 1) |
-                                 ld8(in1 + n0 + W) | ld8(in1 + n0 + W + 1);
-                    uint64_t c = ld8(in0 + n0) & ld8(in0 + n0 + 1) & ld8(in0 + n0 + W) &
-                                 ld8(in0 + n0 + W + 1) & ld8(in1 + n0) & ld8(in1 + n0 + 1) &
-                                 ld8(in1 + n0 + W) & ld8(in1 + n0 + W + 1);
+                    uint64_t p0 = ld8(a0 + I0), p1 = ld8(a0 + I0 + 1), p2 = ld8(a0 + I0 + W),
+                             p3 = ld8(a0 + I0 + W + 1), p4 = ld8(a1 + I0), p5 = ld8(a1 + I0 + 1),
+                             p6 = ld8(a1 + I0 + W), p7 = ld8(a1 + I0 + W + 1);
+                    uint64_t o = p0 | p1 | p2 | p3 | p4 | p5 | p6 | p7;
+                    uint64_t c = p0 & p1 & p2 & p3 & p4 & p5 & p6 & p7;
                     if (o == 0 || c == ones)
                         continue;
                 }
+                /* a cube's x-side corners are the last one's x+1 side */
+                unsigned lo = a0[I0] | a0[I0 + W] << 2 | a1[I0] << 4 | a1[I0 + W] << 6;
                 for (int64_t I = I0; I < I1; I++) {
-                    int64_t n = J * W + I;
-                    if (in0[n] != in1[n] && !push_key(l, (uint32_t)n)) {
-                        atomic_store(&x->oom, 1);
-                        goto done;
-                    }
-                    if (I + 1 >= W)
-                        continue;
-                    unsigned cs = in0[n] | in0[n + 1] << 1 | in0[n + W] << 2 |
-                                  in0[n + W + 1] << 3 | in1[n] << 4 | in1[n + 1] << 5 |
-                                  in1[n + W] << 6 | in1[n + W + 1] << 7;
-                    if (cs == 0 || cs == 255)
-                        continue;
-                    if (l->nact == l->capact &&
-                        !r3d_grow((void **)&l->act, &l->capact, l->nact + 1,
-                                  2 * sizeof(uint32_t))) {
-                        atomic_store(&x->oom, 1);
-                        goto done;
-                    }
-                    l->act[2 * l->nact] = (uint32_t)n;
-                    l->act[2 * l->nact + 1] = cs;
-                    l->nact++;
-                    l->nt += x->tab[cs].ntri;
+                    uint32_t n = (uint32_t)(J * W + I);
+                    kp[nk] = n;
+                    nk += ((lo >> 4) ^ lo) & 1; /* in0[n] != in1[n] */
+                    unsigned hi = a0[I + 1] << 1 | a0[I + W + 1] << 3 | a1[I + 1] << 5 |
+                                  a1[I + W + 1] << 7;
+                    unsigned cs = lo | hi;
+                    lo = hi >> 1;
+                    ap[2 * na] = n;
+                    ap[2 * na + 1] = cs;
+                    na += ntri[cs] != 0;
+                    nt += ntri[cs];
                 }
             }
+            ls->nkey = nk;
+            ls->nact = na;
         }
+        l->nv = ls->nkey - l->koff;
+        l->nact = ls->nact - l->aoff;
+        l->nt = nt;
     }
-done:
-    free(f);
-    free(in0);
-    free(in1);
-    free(row);
-    free(sp);
+    free(buf);
+    return;
+oom:
+    atomic_store(&x->oom, 1);
+    free(buf);
 }
 
 /* Layer K's vertices, into the mesh at its vbase: the crossing of each
@@ -642,7 +709,9 @@ static void put_vertices(const ext *x, const layer *l, int64_t K, float *out)
 }
 
 /* Pass B over layers [b, e): vertices and triangles, straight into the
- * mesh. */
+ * mesh. A cube's edge e is a vertex index in map esel[e] (x/y edges of
+ * its lower and upper plane, z edges) at the cube's place there plus
+ * edel[e]. */
 static void pass_b(void *ctx, int64_t b, int64_t e)
 {
     ext *x = ctx;
@@ -650,13 +719,13 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
     int64_t W = x->W, H = x->H;
     /* Only crossed edges are ever looked up, and those are always set for
      * the layer at hand, so the maps need no clearing between layers. */
-    uint32_t *m0 = malloc((size_t)(2 * W * H) * sizeof *m0);
-    uint32_t *m1 = malloc((size_t)(2 * W * H) * sizeof *m1);
-    uint32_t *mz = malloc((size_t)(W * H) * sizeof *mz);
-    if (!m0 || !m1 || !mz) {
+    size_t bytes = (size_t)(5 * W * H) * sizeof(uint32_t);
+    uint32_t *maps = alloc_big(&bytes);
+    if (!maps) {
         atomic_store(&x->oom, 1);
-        goto done;
+        return;
     }
+    uint32_t *m0 = maps, *m1 = maps + 2 * W * H, *mz = maps + 4 * W * H;
     int f1 = x->flip ? 2 : 1, f2 = x->flip ? 1 : 2;
     for (int64_t K = b; K < e; K++) {
         layer *l = &x->L[K];
@@ -681,29 +750,16 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
         for (int64_t c = 0; c < l->nact; c++) {
             int64_t n = l->act[2 * c];
             const mc_case *mc = &x->tab[l->act[2 * c + 1]];
-            uint32_t ev[12];
-            for (int ee = 0; ee < 12; ee++) {
-                if (!(mc->used >> ee & 1))
-                    continue;
-                int a = ee / 4, u = ee & 1, w = (ee >> 1) & 1;
-                if (a == 0) /* x edge at y + u, z + w */
-                    ev[ee] = (w ? m1 : m0)[(n + u * W) * 2];
-                else if (a == 1) /* y edge at x + u, z + w */
-                    ev[ee] = (w ? m1 : m0)[(n + u) * 2 + 1];
-                else /* z edge at x + u, y + w */
-                    ev[ee] = mz[n + u + w * W];
-            }
+            const uint32_t *P[3] = {m0 + 2 * n, m1 + 2 * n, mz + n};
             for (int t = 0; t < mc->ntri; t++, o += 3) {
-                o[0] = ev[mc->tri[3 * t]];
-                o[1] = ev[mc->tri[3 * t + f1]];
-                o[2] = ev[mc->tri[3 * t + f2]];
+                int e0 = mc->tri[3 * t], e1 = mc->tri[3 * t + f1], e2 = mc->tri[3 * t + f2];
+                o[0] = P[x->esel[e0]][x->edel[e0]];
+                o[1] = P[x->esel[e1]][x->edel[e1]];
+                o[2] = P[x->esel[e2]][x->edel[e2]];
             }
         }
     }
-done:
-    free(m0);
-    free(m1);
-    free(mz);
+    free(maps);
 }
 
 /* r3d_parallel_for makes one chunk per worker; handing it x->nchunks items,
@@ -727,6 +783,24 @@ static void run_chunks(ext *x, r3d_range_fn fn, void *ctx)
     int64_t n = x->nz + 1;
     chunk_wrap w = {fn, ctx, n, x->nchunks < n ? x->nchunks : n};
     r3d_parallel_for(w.k, run_chunk, &w);
+}
+
+/* Where pass B finds a cube's edge e (see pass_b). */
+static void edge_maps(ext *x)
+{
+    for (int ee = 0; ee < 12; ee++) {
+        int a = ee / 4, u = ee & 1, w = (ee >> 1) & 1;
+        if (a == 0) { /* x edge at y + u, z + w */
+            x->esel[ee] = (int8_t)w;
+            x->edel[ee] = (int32_t)(2 * u * x->W);
+        } else if (a == 1) { /* y edge at x + u, z + w */
+            x->esel[ee] = (int8_t)w;
+            x->edel[ee] = 2 * u + 1;
+        } else { /* z edge at x + u, y + w */
+            x->esel[ee] = 2;
+            x->edel[ee] = (int32_t)(u + w * x->W);
+        }
+    }
 }
 
 static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3d_error *err)
@@ -761,23 +835,31 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
         return NULL;
     }
     x->flip = det < 0;
+    x->sl = v->scl_slope == 0 ? 1 : v->scl_slope;
+    x->in = v->scl_inter;
     build_table(x->tab);
+    edge_maps(x);
     int threads = o && o->threads > 0 ? o->threads : r3d_threads();
     x->nchunks = threads;
     atomic_init(&x->oom, 0);
     int64_t nl = x->nz + 1;
     x->L = calloc((size_t)nl, sizeof *x->L);
-    if (!x->L)
+    x->ls = calloc((size_t)nl, sizeof *x->ls);
+    if (!x->L || !x->ls)
         goto oom;
     run_chunks(x, pass_a, x);
     if (atomic_load(&x->oom))
         goto oom;
     int64_t nreg = 0, nt = 0;
     for (int64_t K = 0; K < nl; K++) {
-        x->L[K].vbase = nreg;
-        nreg += x->L[K].nv;
-        x->L[K].tbase = nt;
-        nt += x->L[K].nt;
+        layer *l = &x->L[K];
+        const lists *s = &x->ls[l->chunk];
+        l->key = l->nv ? s->key + l->koff : NULL;
+        l->act = l->nact ? s->act + 2 * l->aoff : NULL;
+        l->vbase = nreg;
+        nreg += l->nv;
+        l->tbase = nt;
+        nt += l->nt;
     }
     if (nreg > (int64_t)UINT32_MAX) {
         r3d_fail(err, R3D_EUNSUPPORTED, "%s: the surface has more than 2^32 - 1 vertices", what);
@@ -787,8 +869,18 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
     if (!m)
         goto fail;
     m->frame = frame;
-    if (r3d_mesh_reserve(m, nreg, nt, err) != R3D_OK)
-        goto fail;
+    /* the mesh's arrays, exactly filled by pass B (an empty mesh has none) */
+    if (nreg) {
+        size_t bv = (size_t)nreg * 3 * sizeof *m->v, bt;
+        if (!r3d_mul_size((size_t)nt, 3 * sizeof *m->t, &bt))
+            goto oom;
+        m->v = alloc_big(&bv);
+        m->t = alloc_big(&bt);
+        if (!m->v || !m->t)
+            goto oom;
+        m->cap_v = (int64_t)(bv / (3 * sizeof *m->v));
+        m->cap_t = (int64_t)(bt / (3 * sizeof *m->t));
+    }
     x->m = m;
     run_chunks(x, pass_b, x);
     if (atomic_load(&x->oom))
@@ -802,11 +894,12 @@ fail:
     r3d_mesh_free(m);
     m = NULL;
 out:
-    if (x->L)
+    if (x->ls)
         for (int64_t K = 0; K < nl; K++) {
-            free(x->L[K].key);
-            free(x->L[K].act);
+            free(x->ls[K].key);
+            free(x->ls[K].act);
         }
+    free(x->ls);
     free(x->L);
     return m;
 }
@@ -820,6 +913,7 @@ r3d_mesh *r3d_mesh_from_image(const r3d_volume *v, const r3d_extract_opts *o, r3
     }
     x->vol = v;
     x->iso = o ? o->iso : 0.5;
+    x->mode = SRC_FLOAT;
     r3d_mesh *m = NULL;
     if (!isfinite(x->iso))
         r3d_fail(err, R3D_EARG, "mesh_from_image: iso value is not a finite number");
@@ -829,21 +923,20 @@ r3d_mesh *r3d_mesh_from_image(const r3d_volume *v, const r3d_extract_opts *o, r3
         if (v && v->voxels && v->dtype == R3D_I16 && v->scl_slope > 0 &&
             isfinite(v->scl_slope) && isfinite(v->scl_inter)) {
             /* the smallest raw value the float path calls inside */
-            x->raw16 = 1;
-            x->sl = v->scl_slope;
-            x->in = v->scl_inter;
+            double sl = v->scl_slope, in = v->scl_inter;
             float iso = (float)x->iso;
-            double t = ceil((x->iso - x->in) / x->sl) - 2;
+            double t = ceil((x->iso - in) / sl) - 2;
             if (t < -32769)
                 t = -32769;
             if (t > 32768)
                 t = 32768;
             int32_t r = (int32_t)t;
-            while (r <= 32767 && !((float)(r * x->sl + x->in) >= iso))
+            while (r <= 32767 && !((float)(r * sl + in) >= iso))
                 r++;
-            while (r > -32768 && (float)((r - 1) * x->sl + x->in) >= iso)
+            while (r > -32768 && (float)((r - 1) * sl + in) >= iso)
                 r--;
-            x->thr16 = r; /* 32768: nothing inside; -32768 or less: everything */
+            x->thr16 = r;
+            x->mode = r > INT16_MAX ? SRC_NONE : (r <= INT16_MIN ? SRC_ALL : SRC_GE_I16);
         }
         m = extract(x, o, "mesh_from_image", err);
     }
@@ -868,8 +961,21 @@ r3d_mesh *r3d_mesh_from_label(const r3d_volume *labels, uint16_t label,
                    labels->dtype == R3D_RGB24 || labels->dtype == R3D_DT_NONE))
         r3d_fail(err, R3D_EARG, "mesh_from_label: a label map needs integer voxels, not %s",
                  r3d_dtype_name(labels->dtype));
-    else
+    else {
+        /* Label maps come as uint8, int16 or uint16 in practice (NIfTI
+         * masks are often int16); raw values are compared when they are
+         * the real ones, else r3d_volume_get. A label the type cannot
+         * hold is nowhere. */
+        int raw = labels && labels->scl_slope == 1 && labels->scl_inter == 0;
+        x->mode = SRC_EQ_GET;
+        if (raw && labels->dtype == R3D_U16)
+            x->mode = SRC_EQ_U16;
+        else if (raw && labels->dtype == R3D_I16)
+            x->mode = label <= INT16_MAX ? SRC_EQ_I16 : SRC_NONE;
+        else if (raw && labels->dtype == R3D_U8)
+            x->mode = label <= UINT8_MAX ? SRC_EQ_U8 : SRC_NONE;
         m = extract(x, o, "mesh_from_label", err);
+    }
     if (m)
         m->label = label;
     free(x);
