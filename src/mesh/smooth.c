@@ -232,6 +232,7 @@ static void sinc_coeffs(int n, double kpb, double *c)
 /* Strength 0..10 to passes: 4 per unit up to the default 5 (20 passes,
  * VTK's default too); above, the filter nears the ideal low-pass and thin
  * plates lose their rims fast, so only 0.4 per unit (22 at 10). */
+#define SINC_MAX_PASSES 22 /* sinc_passes(10) */
 static int sinc_passes(double strength)
 {
     if (strength <= 5)
@@ -308,12 +309,11 @@ r3d_status r3d_mesh_smooth(r3d_mesh *m, double strength, r3d_error *err)
      * volume check at 0.1 %. */
     size_t bytes = (size_t)m->nv * 3 * sizeof(double);
     double *p = malloc(bytes), *q = malloc(bytes), *s = malloc(bytes);
-    double *c = malloc(((size_t)iters + 1) * sizeof *c);
-    if (!p || !q || !s || !c) {
+    double c[SINC_MAX_PASSES + 1];
+    if (!p || !q || !s) {
         free(p);
         free(q);
         free(s);
-        free(c);
         adj_free(&a);
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth: out of memory for %lld vertices",
                         (long long)m->nv);
@@ -336,7 +336,6 @@ r3d_status r3d_mesh_smooth(r3d_mesh *m, double strength, r3d_error *err)
     free(p);
     free(q);
     free(s);
-    free(c);
     adj_free(&a);
     return R3D_OK;
 }

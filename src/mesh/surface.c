@@ -5,8 +5,9 @@
  * an inside and an outside voxel centre somewhere along it; marching cubes
  * puts the vertex at the middle. Two regimes:
  *
- * Near-isotropic voxels (largest spacing < 1.5 x the smallest): Taubin
- * (r3d_mesh_smooth) alone leaves the low-frequency error of the binary
+ * Near-isotropic voxels (largest spacing < 1.5 x the smallest): a plain
+ * low-pass filter (Taubin lambda/mu, as r3d_mesh_smooth used before its
+ * windowed sinc) alone leaves the low-frequency error of the binary
  * digitisation: a cylinder of radius 14.3 voxels has flat runs of voxels
  * along the axes where the data put the surface 0.15 mm out, and sits
  * 0.12 mm in near 20 degrees (mean 0.101, p95 0.202 mm). A least-area
@@ -109,7 +110,7 @@
 #define ISO_PER_STRENGTH 4 /* isotropic flow: iterations per unit of strength (5 -> 20) */
 #endif
 #define FLOW_EDGE2 2.0 /* thick slices: reference squared edge, x smallest spacing^2 */
-#define TAUBIN_LAMBDA 0.5 /* the target's Taubin copy: as smooth.c */
+#define TAUBIN_LAMBDA 0.5 /* the target's Taubin copy (lambda/mu, kept here) */
 #define TAUBIN_KPB 0.1
 #ifndef TAUBIN_PER_STRENGTH
 #define TAUBIN_PER_STRENGTH 4 /* the target's Taubin copy: iterations per unit (5 -> 20) */
@@ -588,6 +589,13 @@ static void ring_place(void *ctx, int64_t b, int64_t e)
     free(o);
 }
 
+/* Arena bytes of part_rings' scratch (ps, pr), given back when it returns,
+ * so the largest label's is all the arena needs. */
+static size_t ring_scratch_bytes(size_t nv, size_t nt)
+{
+    return arena_round((nv + 2) * sizeof(int64_t)) + arena_round((nt * 6 + 1) * sizeof(uint32_t));
+}
+
 /* The one-rings of a part (see struct part), from its faces: each corner
  * of a face gives its vertex the pair (next, previous) (serial, a
  * counting sort); then each vertex's ring, in parallel. */
@@ -595,12 +603,13 @@ static r3d_status part_rings(part *p, arena *A, r3d_error *err)
 {
     const r3d_mesh *m = p->m;
     int64_t nv = m->nv, nt = m->nt;
-    int64_t *ps = take0(A, ((size_t)nv + 2) * sizeof *ps);
-    uint32_t *pr = take(A, ((size_t)nt * 6 + 1) * sizeof *pr);
     uint32_t *dense = take(A, ((size_t)nt * 3 + 1) * sizeof *dense);
     p->rs = take(A, ((size_t)nv + 1) * sizeof *p->rs);
     p->nn = take(A, ((size_t)nv + 1) * sizeof *p->nn);
     p->fixed = take(A, (size_t)nv + 1);
+    size_t mark = A->used; /* the scratch below is given back on return */
+    int64_t *ps = take0(A, ((size_t)nv + 2) * sizeof *ps);
+    uint32_t *pr = take(A, ((size_t)nt * 6 + 1) * sizeof *pr);
     if (!ps || !pr || !dense || !p->rs || !p->nn || !p->fixed)
         goto oom;
     for (int64_t i = 0; i < nt; i++) {
@@ -641,8 +650,10 @@ static r3d_status part_rings(part *p, arena *A, r3d_error *err)
         if (atomic_load(&x.oom))
             goto oom;
     }
+    A->used = mark;
     return R3D_OK;
 oom:
+    A->used = mark;
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
@@ -833,7 +844,7 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
 }
 
 /* Block of the current part's vertices: one Jacobi pass of Taubin's
- * filter (as r3d_mesh_smooth, on the one-rings at hand), pos into pos2. */
+ * lambda/mu filter (on the one-rings at hand), pos into pos2. */
 static void taubin_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
@@ -900,7 +911,7 @@ static void target_out(void *ctx, int64_t b, int64_t e)
 }
 
 /* Isotropic: the target curvature of part i, from a Taubin-smoothed copy
- * (r3d_mesh_smooth's filter at the same strength, run here on the rings
+ * (lambda/mu at TAUBIN_PER_STRENGTH passes per unit, run here on the rings
  * already built), evened out along the surface (not across rims). Uses
  * pos and pos2 as scratch. (A single-precision copy was tried: no faster
  * - the pass is bound by its index gathers - and 0.12 mm off at one
@@ -1038,16 +1049,18 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
      * into it; several: the steps are averaged per group first */
     int one = n == 1 && ng == meshes[0]->nv;
     /* the arena: every array below, counted as it is taken */
-    size_t need = 0, sng = (size_t)ng;
+    size_t need = 0, scratch = 0, sng = (size_t)ng;
     for (int i = 0; i < n; i++) {
         size_t nv = (size_t)meshes[i]->nv, nt = (size_t)meshes[i]->nt;
-        need += arena_round((nv + 2) * 8) + arena_round((nt * 6 + 1) * 4) +
-                arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
+        size_t sb = ring_scratch_bytes(nv, nt);
+        scratch = sb > scratch ? sb : scratch;
+        need += arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
                 arena_round((nv + 1) * 4) + arena_round(nv + 1) + /* part_rings */
                 arena_round(nv * 2 * 8 + 1) + arena_round(nv + 1) +     /* ab, ok */
                 (iso ? arena_round(nv * 8 + 1) : 0) +                   /* c */
                 (iso && !one ? arena_round(nv * 3 * 8 + 1) : 0);        /* un */
     }
+    need += scratch;
     need += 2 * arena_round(sng * 3 * 8 + 1) + arena_round(sng + 1) + 2 * arena_round(sng * 8 + 1);
     if (!one)
         need += arena_round(sng * 8 + 1) + arena_round(sng * 4 + 1);

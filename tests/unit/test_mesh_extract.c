@@ -716,14 +716,20 @@ static void test_smooth_stays_within_0_55_voxel_of_the_binary_surface(void)
     /* at the strongest setting, no vertex strays from the unsmoothed
      * marching-cubes surface by more than about half a voxel (measured at
      * strength 10, 0.7 mm voxels: sphere 0.340, torus 0.353, plate 0.311 mm;
-     * 0.7 x 0.7 x 2.5 mm sphere 1.52 mm = 0.61 slice) */
+     * 0.7 x 0.7 x 2.5 mm sphere 1.52 mm = 0.61 slice); the fifth case is
+     * the sphere far from the origin, as a scanner puts it: the filter's
+     * gain at zero frequency must be exactly 1, or the whole mesh scales
+     * about the origin (1 % there is 5 mm) */
     phantom ps = ph_sphere(20), pt = ph_torus(14, 6), pb = ph_box(12.25, 8.75, 0.35);
-    const phantom *ph[4] = {&ps, &pt, &pb, &ps};
-    double zs[4] = {0.7, 0.7, 0.7, 2.5}, ext[4] = {21, 21, 13, 21};
-    for (int c = 0; c < 4; c++) {
+    const phantom *ph[5] = {&ps, &pt, &pb, &ps, &ps};
+    double zs[5] = {0.7, 0.7, 0.7, 2.5, 0.7}, ext[5] = {21, 21, 13, 21, 21};
+    const double far[3] = {200, -150, 400};
+    for (int c = 0; c < 5; c++) {
         double ax[3][3];
         axes_diag(ax, 0.7, 0.7, zs[c]);
         r3d_volume *v = phantom_volume(ph[c], ax, ext[c]);
+        for (int r = 0; c == 4 && r < 3; r++)
+            v->ijk_to_lps[r][3] += far[r];
         r3d_mesh *raw = r3d_mesh_from_label(v, 1, NULL, NULL);
         r3d_mesh *m = r3d_mesh_copy(raw, NULL);
         CHECK_INT(r3d_mesh_smooth(m, 10, NULL), R3D_OK);
