@@ -106,20 +106,14 @@ static r3d_status keep_large_sheets(seg_fissure *fs, r3d_error *err)
     uint8_t *mv = m->voxels;
     for (int64_t p = 0; p < n; p++)
         mv[p] = s[p] >= T;
-    int64_t nc = 0, *size = NULL;
-    r3d_volume *cc = r3d_image_components(m, 26, &nc, &size, err);
-    r3d_volume_free(m);
-    if (!cc)
-        return err->code;
     double vox = sv->spacing_mm[0] * sv->spacing_mm[1] * sv->spacing_mm[2];
-    int64_t min_vox = (int64_t)ceil(SHEET_MIN_MM3 / vox);
-    const uint32_t *cv = cc->voxels;
-    for (int64_t p = 0; p < n; p++)
-        if (s[p] > 0 && (!cv[p] || size[cv[p]] < min_vox))
-            s[p] = 0;
-    free(size);
-    r3d_volume_free(cc);
-    return R3D_OK;
+    r3d_status st = seg_drop_small(m, 26, (int64_t)ceil(SHEET_MIN_MM3 / vox), err);
+    if (st == R3D_OK)
+        for (int64_t p = 0; p < n; p++)
+            if (!mv[p])
+                s[p] = 0;
+    r3d_volume_free(m);
+    return st;
 }
 
 void seg_fissure_free(seg_fissure *fs)
@@ -193,18 +187,10 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
     r3d_volume *g = r3d_image_gaussian(hu, sigma, err);
     if (!g)
         return err->code;
-    /* Interior of the lung: 2 sigma (at least a voxel) from its surface. */
-    r3d_volume *bin = r3d_volume_new_like(lung, R3D_U8, err);
-    if (!bin) {
-        r3d_volume_free(g);
-        return err->code;
-    }
+    /* Interior of the lung: 2 sigma (at least a voxel) from its surface
+     * (erode takes any non-zero voxel as inside). */
     const uint8_t *lm = lung->voxels;
-    uint8_t *b = bin->voxels;
-    for (int64_t p = 0; p < n; p++)
-        b[p] = lm[p] != 0;
-    r3d_volume *inner = r3d_image_erode(bin, fmax(2 * sigma, smax * 1.01), err);
-    r3d_volume_free(bin);
+    r3d_volume *inner = r3d_image_erode(lung, fmax(2 * sigma, smax * 1.01), err);
     fs->sheet = inner ? r3d_volume_new_like(hu, R3D_F32, err) : NULL;
     fs->normal = fs->sheet ? calloc((size_t)n * 3, 1) : NULL;
     fs->rim = fs->normal ? calloc((size_t)n, 1) : NULL;
@@ -352,7 +338,14 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
         } else
             l[p] = 0;
     }
+    /* the step lengths (mm) to the 26 neighbours, [dk+1][dj+1][di+1] */
     const double *sp = lab->spacing_mm;
+    double len[3][3][3];
+    for (int dk = -1; dk <= 1; dk++)
+        for (int dj = -1; dj <= 1; dj++)
+            for (int di = -1; di <= 1; di++)
+                len[dk + 1][dj + 1][di + 1] = sqrt(di * di * sp[0] * sp[0] + dj * dj * sp[1] * sp[1] +
+                                                   dk * dk * sp[2] * sp[2]);
     while (h.n) {
         hitem it = heap_pop(&h);
         int64_t p = it.p;
@@ -371,9 +364,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
                     int64_t q = p + di + nx * (dj + ny * dk);
                     if (!rg[q])
                         continue;
-                    double len = sqrt(di * di * sp[0] * sp[0] + dj * dj * sp[1] * sp[1] +
-                                      dk * dk * sp[2] * sp[2]);
-                    float nd = (float)(it.d + len * cost[q]);
+                    float nd = (float)(it.d + len[dk + 1][dj + 1][di + 1] * cost[q]);
                     if (nd < dist[q]) {
                         dist[q] = nd;
                         l[q] = l[p];
@@ -411,23 +402,23 @@ void seg_fissure_support(const r3d_volume *lab, int a, int b, const seg_fissure 
     for (int64_t p = 0; p < n; p++) {
         if (l[p] != a && l[p] != b)
             continue;
-        int on_sheet = near_sheet(fs, dir, p, nx, ny, nz) >= T;
         /* the base rate: how often any voxel of the two regions is near
-         * a sheet of this orientation (sampled every 3rd voxel) */
-        if (p % 3 == 0) {
-            all++;
-            all_on += on_sheet;
-        }
-        if (l[p] != a)
-            continue;
-        int64_t i = p % nx, j = (p / nx) % ny, k = p / (nx * ny);
-        int touch = (i > 0 && l[p - 1] == b) || (i + 1 < nx && l[p + 1] == b) ||
+         * a sheet of this orientation (sampled every 3rd voxel); the
+         * boundary: voxels of a face-touching b */
+        int sample = p % 3 == 0, touch = 0;
+        if (l[p] == a) {
+            int64_t i = p % nx, j = (p / nx) % ny, k = p / (nx * ny);
+            touch = (i > 0 && l[p - 1] == b) || (i + 1 < nx && l[p + 1] == b) ||
                     (j > 0 && l[p - nx] == b) || (j + 1 < ny && l[p + nx] == b) ||
                     (k > 0 && l[p - nx * ny] == b) || (k + 1 < nz && l[p + nx * ny] == b);
-        if (!touch)
+        }
+        if (!sample && !touch)
             continue;
-        iface++;
-        on += on_sheet;
+        int on_sheet = near_sheet(fs, dir, p, nx, ny, nz) >= T;
+        if (sample)
+            all++, all_on += on_sheet;
+        if (touch)
+            iface++, on += on_sheet;
     }
     ev->interface_voxels = iface;
     ev->on_sheet = iface ? (double)on / (double)iface : 0;

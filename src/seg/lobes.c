@@ -278,15 +278,6 @@ static r3d_status fine_sheets(const seg_ctx *c, const int64_t blo[3], const int6
     return R3D_OK;
 }
 
-static int64_t count_eq(const r3d_volume *m, uint8_t v)
-{
-    int64_t n = r3d_volume_nvox(m), c = 0;
-    const uint8_t *x = m->voxels;
-    for (int64_t p = 0; p < n; p++)
-        c += x[p] == v;
-    return c;
-}
-
 /* One lung (side 1 right, 2 left) in the box: out gets its lobes (1..5)
  * or nothing; returns the method (SEG_LOBES_*). alab: the airway lobes
  * (NULL: none for this lung). */
@@ -310,7 +301,7 @@ static r3d_status side_lobes(seg_ctx *c, int side, const r3d_volume *lung, const
     uint8_t *rg = region->voxels;
     for (int64_t p = 0; p < n; p++)
         rg[p] = lm[p] == side;
-    if (count_eq(region, 1) == 0)
+    if (seg_count(region, 1) == 0)
         goto done;
     /* 1. the oblique fissure: lower lobe (1) against the rest (2) */
     if (alab) {
@@ -357,7 +348,7 @@ static r3d_status side_lobes(seg_ctx *c, int side, const r3d_volume *lung, const
         st = core_seeds(region, alab, a, 1, b, 1, seeds, err);
     } else
         extreme_seeds(region, hz, seeds);
-    if (st == R3D_OK && count_eq(seeds, 1) && count_eq(seeds, 2))
+    if (st == R3D_OK && seg_count(seeds, 1) && seg_count(seeds, 2))
         st = split(region, fs, hz, seeds, &s2, &e2, err);
     if (st != R3D_OK)
         goto done;
@@ -423,12 +414,11 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
         return err->code;
     int ok[2];
     r3d_status st = airway_lobes(c, alab, ok, err);
-    r3d_volume *hu = NULL, *lung = NULL, *abox = NULL, *out = NULL;
+    r3d_volume *lung = NULL, *abox = NULL, *out = NULL;
     seg_fissure fs = {0};
     if (st != R3D_OK)
         goto done;
-    hu = seg_crop(c->lo, blo, bhi, err);
-    lung = hu ? seg_crop(c->lung_lo, blo, bhi, err) : NULL;
+    lung = seg_crop(c->lung_lo, blo, bhi, err);
     abox = lung ? seg_crop(alab, blo, bhi, err) : NULL;
     out = abox ? r3d_volume_new_like(lung, R3D_U8, err) : NULL;
     if (!out || (st = fine_sheets(c, blo, bhi, lung, &fs, err)) != R3D_OK) {
@@ -466,7 +456,7 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
     }
 done:
     seg_fissure_free(&fs);
-    r3d_volume_free(alab), r3d_volume_free(hu), r3d_volume_free(lung), r3d_volume_free(abox);
+    r3d_volume_free(alab), r3d_volume_free(lung), r3d_volume_free(abox);
     r3d_volume_free(out);
     return st;
 }
