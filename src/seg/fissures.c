@@ -32,6 +32,7 @@
  * all; seg_fissure_support measures whether the boundary found lies on
  * sheet evidence, and the caller keeps the split only if it does. */
 #include "seg_internal.h"
+#include "core/eig3.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -42,25 +43,11 @@
 #define SHEET_MIN_MM3 1500.0 /* smallest piece of a fissure kept */
 #define BAND_MM 3.5 /* vessels (> -600 HU) kept this far from a sheet */
 
-/* Eigenvalues of the symmetric matrix H = (xx, yy, zz, xy, xz, yz),
- * ascending (Smith 1961, trigonometric solution). */
+/* Eigenvalues of the symmetric matrix H = (xx, yy, zz, xy, xz, yz)
+ * (core/eig3.h), ascending. */
 static void eig3(const double H[6], double w[3])
 {
-    double p1 = H[3] * H[3] + H[4] * H[4] + H[5] * H[5];
-    double q = (H[0] + H[1] + H[2]) / 3;
-    if (p1 < 1e-20) {
-        w[0] = H[0], w[1] = H[1], w[2] = H[2];
-    } else {
-        double a = H[0] - q, b = H[1] - q, c = H[2] - q;
-        double p2 = a * a + b * b + c * c + 2 * p1, p = sqrt(p2 / 6);
-        double B[6] = {a / p, b / p, c / p, H[3] / p, H[4] / p, H[5] / p};
-        double det = B[0] * (B[1] * B[2] - B[5] * B[5]) - B[3] * (B[3] * B[2] - B[5] * B[4]) +
-                     B[4] * (B[3] * B[5] - B[1] * B[4]);
-        double r = det / 2, phi = r <= -1 ? M_PI / 3 : r >= 1 ? 0 : acos(r) / 3;
-        w[2] = q + 2 * p * cos(phi);
-        w[0] = q + 2 * p * cos(phi + 2 * M_PI / 3);
-        w[1] = 3 * q - w[0] - w[2];
-    }
+    r3d__eig_sym3(H, w);
     for (int i = 0; i < 2; i++)
         for (int j = i + 1; j < 3; j++)
             if (w[j] < w[i]) {
