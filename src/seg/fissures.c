@@ -85,7 +85,7 @@ static r3d_status keep_large_sheets(seg_fissure *fs, r3d_error *err)
 {
     r3d_volume *sv = fs->sheet;
     int64_t n = r3d_volume_nvox(sv);
-    double T = seg_fissure_threshold(fs);
+    double T = seg_fissure_threshold();
     r3d_volume *m = r3d_volume_new_like(sv, R3D_U8, err);
     if (!m)
         return err->code;
@@ -170,7 +170,6 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
     /* The scale: a sheet of sub-voxel thickness blurred to about two
      * voxels of the (coarse) grid. */
     double smax = fmax(sx, fmax(sy, sz)), sigma = fmax(1.5, 0.6 * smax);
-    fs->sigma_mm = sigma;
     r3d_volume *g = r3d_image_gaussian(hu, sigma, err);
     if (!g)
         return err->code;
@@ -304,7 +303,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
     heap h = {0};
     if (!dist)
         return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
-    double T = seg_fissure_threshold(fs);
+    double T = seg_fissure_threshold();
     /* the cost of a voxel: the strongest sheet of the split's orientation
      * in its 26-neighbourhood (a sheet found in dashes still closes) */
     float *cost = malloc((size_t)n * sizeof *cost);
@@ -313,7 +312,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
         return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
     }
     for (int64_t p = 0; p < n; p++) {
-        double s = !rg[p] ? 0 : fs->rim && fs->rim[p] ? 1 : near_sheet(fs, dir, p, nx, ny, nz) / T;
+        double s = !rg[p] ? 0 : fs->rim[p] ? 1 : near_sheet(fs, dir, p, nx, ny, nz) / T;
         cost[p] = (float)(1 + COST_K * (s < 1 ? s : 1));
     }
     for (int64_t p = 0; p < n; p++) {
@@ -369,9 +368,8 @@ oom:
     return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
 }
 
-double seg_fissure_threshold(const seg_fissure *fs)
+double seg_fissure_threshold(void)
 {
-    (void)fs;
     /* S is in HU (s^2-normalised second derivative): a fissure at 2-3 mm
      * voxels stands some 30-100 HU above the parenchyma, its plate
      * response ~10-40; noise and vessel shadows in the band mostly stay
@@ -384,7 +382,7 @@ void seg_fissure_support(const r3d_volume *lab, int a, int b, const seg_fissure 
 {
     int64_t nx = lab->dim[0], ny = lab->dim[1], nz = lab->dim[2], n = nx * ny * nz;
     const uint8_t *l = lab->voxels;
-    double T = seg_fissure_threshold(fs);
+    double T = seg_fissure_threshold();
     int64_t iface = 0, on = 0, all = 0, all_on = 0;
     for (int64_t p = 0; p < n; p++) {
         if (l[p] != a && l[p] != b)
@@ -407,7 +405,6 @@ void seg_fissure_support(const r3d_volume *lab, int a, int b, const seg_fissure 
         if (touch)
             iface++, on += on_sheet;
     }
-    ev->interface_voxels = iface;
     ev->on_sheet = iface ? (double)on / (double)iface : 0;
     ev->base_rate = all ? (double)all_on / (double)all : 0;
     /* A fissure: a real share of the boundary lies on a sheet, well above

@@ -252,7 +252,6 @@ static r3d_status fine_sheets(const seg_ctx *c, const int64_t blo[3], const int6
     }
     memset(fs, 0, sizeof *fs);
     int64_t n = r3d_volume_nvox(lung);
-    fs->sigma_mm = fine.sigma_mm;
     fs->sheet = r3d_volume_new_like(lung, R3D_F32, err);
     fs->normal = fs->sheet ? calloc((size_t)n * 3, 1) : NULL;
     fs->rim = fs->normal ? calloc((size_t)n, 1) : NULL;
@@ -437,7 +436,6 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
             for (int64_t p = n - ns; p < n && !top_cut; p++)
                 top_cut = lm[p] == side;
         }
-        snprintf(c->lobe_why[side - 1], sizeof c->lobe_why[side - 1], "no lung");
         st = side_lobes(c, side, lung, ok[side - 1] ? abox->voxels : NULL, &fs, top_cut, o,
                         &c->lobe_method[side - 1], err);
         if (st != R3D_OK)

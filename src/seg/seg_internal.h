@@ -122,10 +122,8 @@ typedef struct seg_fissure {
     r3d_volume *sheet;
     int8_t *normal;
     uint8_t *rim; /* 1: lung voxel by the pleura, where the filter does not look */
-    double sigma_mm;
 } seg_fissure;
 typedef struct seg_fissure_evidence {
-    int64_t interface_voxels;
     double on_sheet;  /* share of the boundary's voxels next to a sheet */
     double base_rate; /* share of all the lung's voxels next to one */
     int found;
@@ -133,7 +131,7 @@ typedef struct seg_fissure_evidence {
 r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_fissure *fs,
                               r3d_error *err);
 void seg_fissure_free(seg_fissure *fs);
-double seg_fissure_threshold(const seg_fissure *fs);
+double seg_fissure_threshold(void); /* S of a sheet (HU) */
 /* Geodesic competition inside region (non-zero) from the labelled voxels
  * of lab (in: seeds, out: every region voxel labelled, 0 outside), a step
  * costing more on sheets whose normal is within 60 degrees of dir (unit,
