@@ -121,6 +121,18 @@ static void subtree_ends(const r3d_airway_tree *t, int b, double s[3], int *n)
     }
 }
 
+/* The direction from origin to the mean of the ends of b's subtree (where
+ * its territory lies), unit length. */
+static void ends_dir(const r3d_airway_tree *t, int b, const double origin[3], double v[3])
+{
+    double s[3];
+    int n = 0;
+    subtree_ends(t, b, s, &n);
+    for (int r = 0; r < 3; r++)
+        v[r] = s[r] / (n ? n : 1) - origin[r];
+    unit(v);
+}
+
 static void name(r3d_airway_tree *t, int b, const char *s)
 {
     if (b >= 0)
@@ -169,12 +181,8 @@ typedef struct group {
 
 static void candidate_cos(group *g, int i)
 {
-    double s[3], v[3], va[3];
-    int n = 0;
-    subtree_ends(g->t, g->cand[i], s, &n);
-    for (int r = 0; r < 3; r++)
-        v[r] = s[r] / (n ? n : 1) - g->origin[r];
-    unit(v);
+    double v[3], va[3];
+    ends_dir(g->t, g->cand[i], g->origin, v);
     int ok = across(v, g->axis, ACROSS_MIN, va);
     for (int q = 0; q < g->np; q++) {
         /* a segment's typical direction may lie near the axis (the left
@@ -272,12 +280,12 @@ static void complete(group *g)
 {
     if (g->best_n != g->np - 1 || g->best_nc != g->np)
         return;
+    /* np - 1 of the np branches carry distinct names (assign names one
+     * to one): exactly one branch, left, and one segment, q, remain */
     int left = -1, used = 0;
     for (int i = 0; i < g->best_nc; i++) {
         if (g->best_as[i] >= 0)
             used |= 1 << g->best_as[i];
-        else if (left >= 0)
-            return;
         else
             left = i;
     }
@@ -285,14 +293,8 @@ static void complete(group *g)
     for (int o = 0; o < g->np; o++)
         if (!(used & (1 << o)))
             q = o;
-    if (left < 0 || q < 0)
-        return;
-    double s[3], v[3];
-    int n = 0;
-    subtree_ends(g->t, g->best_cand[left], s, &n);
-    for (int r = 0; r < 3; r++)
-        v[r] = s[r] / (n ? n : 1) - g->origin[r];
-    unit(v);
+    double v[3];
+    ends_dir(g->t, g->best_cand[left], g->origin, v);
     double c[MAXP];
     for (int o = 0; o < g->np; o++) {
         double p[3] = {g->p[o].d[0], g->p[o].d[1], g->p[o].d[2]};
@@ -367,12 +369,8 @@ static int superior_segment(const r3d_airway_tree *t, int parent, const int *c, 
     for (int i = 0; i < n; i++) {
         if (c[i] == skip)
             continue;
-        double s[3], v[3], va[3];
-        int k = 0;
-        subtree_ends(t, c[i], s, &k);
-        for (int r = 0; r < 3; r++)
-            v[r] = s[r] / (k ? k : 1) - t->b[parent].end[r];
-        unit(v);
+        double v[3], va[3];
+        ends_dir(t, c[i], t->b[parent].end, v);
         double cv = across(v, a, ACROSS_MIN, va) ? dot(va, pa) : -2;
         /* the superior segment runs backwards, not down like the basal trunk */
         if (v[2] < -0.6)

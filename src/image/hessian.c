@@ -20,6 +20,7 @@
  * the fly per voxel, never stored (six float volumes would not fit a
  * whole-body CT in a workstation's memory comfortably). */
 #include "image_internal.h"
+#include "core/eig3.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -97,25 +98,11 @@ static inline void hessian_at(const hctx *h, int64_t p, const int64_t *ijk, doub
         H[i] *= h->scale;
 }
 
-/* Eigenvalues of a symmetric 3x3 matrix (trigonometric method), sorted by
+/* Eigenvalues of a symmetric 3x3 matrix (core/eig3.h), sorted by
  * magnitude, smallest first. */
 static void eig_sym3_by_abs(const double H[6], double l[3])
 {
-    double a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5];
-    double p1 = d * d + e * e + f * f;
-    if (p1 == 0) {
-        l[0] = a, l[1] = b, l[2] = c;
-    } else {
-        double q = (a + b + c) / 3;
-        double p2 = (a - q) * (a - q) + (b - q) * (b - q) + (c - q) * (c - q) + 2 * p1;
-        double p = sqrt(p2 / 6);
-        double A = (a - q) / p, B = (b - q) / p, C = (c - q) / p, D = d / p, E = e / p, F = f / p;
-        double r = 0.5 * (A * (B * C - F * F) - D * (D * C - F * E) + E * (D * F - B * E));
-        double phi = r <= -1 ? M_PI / 3 : r >= 1 ? 0 : acos(r) / 3;
-        l[0] = q + 2 * p * cos(phi);
-        l[2] = q + 2 * p * cos(phi + 2 * M_PI / 3);
-        l[1] = 3 * q - l[0] - l[2];
-    }
+    r3d__eig_sym3(H, l);
     for (int i = 1; i < 3; i++) /* insertion sort by |.| */
         for (int j = i; j > 0 && fabs(l[j]) < fabs(l[j - 1]); j--) {
             double t = l[j];

@@ -288,8 +288,8 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
  * fainter than the typical one by half DISC_CUT_BELOW_HU (a slice at the
  * marrow's level is the vertebral body, and the endplate may lie beyond
  * it), is more disc than bone and is a disc slice too. In disc slices spine
- * voxels under DISC_CUT_KEEP_HU (the disc, not its bony rim: the spine's
- * edge threshold in bones_full.c - at a disc's level no marrow lies
+ * voxels under SEG_SPINE_EDGE_HU (the disc, not its bony rim: the spine's
+ * edge threshold, shared with bones_full.c - at a disc's level no marrow lies
  * inside the rim to be kept below it) leave the bone and are marked in
  * out. Returns how many, -1 when out of memory.
  * (vertebrae.c finds the discs again, on the raw HU, to number the
@@ -298,7 +298,6 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
 #define DISC_CUT_DIP_HU 80.0
 #define DISC_CUT_BELOW_HU 40.0
 #define DISC_CUT_REACH_MM 10.0
-#define DISC_CUT_KEEP_HU 200.0
 
 /* The brightest slice median in k+dir .. k+dir*w (NAN ones skipped);
  * -INFINITY when none is in view, INFINITY when none is and the reach
@@ -383,7 +382,7 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
     for (int64_t k = 0; k < nz; k++)
         if (disc[k])
             for (int64_t p = ns * k; p < ns * (k + 1); p++)
-                if (b[p] == 1 && hu[p] < DISC_CUT_KEEP_HU)
+                if (b[p] == 1 && hu[p] < SEG_SPINE_EDGE_HU)
                     b[p] = 0, out[p] = 1, found++;
     free(med), free(buf), free(disc);
     return found;
@@ -938,5 +937,5 @@ void seg_bones_params(cJSON *par)
     cJSON_AddNumberToObject(par, "bone_spine_reach_mm", BONE_SPINE_REACH_MM);
     cJSON_AddNumberToObject(par, "marrow_hu", MARROW_HU);
     cJSON_AddNumberToObject(par, "disc_dip_hu", DISC_CUT_DIP_HU);
-    cJSON_AddNumberToObject(par, "disc_keep_hu", DISC_CUT_KEEP_HU);
+    cJSON_AddNumberToObject(par, "disc_keep_hu", SEG_SPINE_EDGE_HU);
 }

@@ -9,8 +9,9 @@
  *      through the grown region), so an edge lost to averaging is in reach
  *      - but not into what seg_bones took out (bone_out_lo: the aorta);
  *   2. a full voxel keeps its label when it is bone-dense (BONE_EDGE_HU;
- *      a vertebra's SPINE_EDGE_HU: its cortex is thick, and the edge at
- *      half height between cortex and muscle lies higher than a rib's),
+ *      a vertebra's SEG_SPINE_EDGE_HU, seg_internal.h: its cortex is
+ *      thick, and the edge at half height between cortex and muscle lies
+ *      higher than a rib's),
  *      or when its coarse voxel lies in the coarse bone's core (all six
  *      neighbours bone: marrow fainter than the edge) and it is not fat
  *      (BONE_CORE_HU);
@@ -34,7 +35,6 @@
 #include <string.h>
 
 #define BONE_EDGE_HU 150.0
-#define SPINE_EDGE_HU 200.0
 #define BONE_CORE_HU 0.0
 #define RIB_EDGE_HU 130.0
 #define MARROW_HU 60.0
@@ -181,7 +181,7 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
         for (int64_t p = 0; p < n; p++) {
             uint8_t x = o[p] & 0x7f;
             o[p] = x && x <= 6 &&
-                           (hu[p] >= (x == 1 ? SPINE_EDGE_HU : BONE_EDGE_HU) || ((o[p] & 0x80) && hu[p] >= BONE_CORE_HU))
+                           (hu[p] >= (x == 1 ? SEG_SPINE_EDGE_HU : BONE_EDGE_HU) || ((o[p] & 0x80) && hu[p] >= BONE_CORE_HU))
                        ? x
                        : 0;
         }
@@ -224,6 +224,6 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
 void seg_bones_full_params(cJSON *par)
 {
     cJSON_AddNumberToObject(par, "bone_edge_hu", BONE_EDGE_HU);
-    cJSON_AddNumberToObject(par, "spine_edge_hu", SPINE_EDGE_HU);
+    cJSON_AddNumberToObject(par, "spine_edge_hu", SEG_SPINE_EDGE_HU);
     cJSON_AddNumberToObject(par, "rib_edge_hu", RIB_EDGE_HU);
 }

@@ -32,6 +32,7 @@
  * all; seg_fissure_support measures whether the boundary found lies on
  * sheet evidence, and the caller keeps the split only if it does. */
 #include "seg_internal.h"
+#include "core/eig3.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -42,25 +43,11 @@
 #define SHEET_MIN_MM3 1500.0 /* smallest piece of a fissure kept */
 #define BAND_MM 3.5 /* vessels (> -600 HU) kept this far from a sheet */
 
-/* Eigenvalues of the symmetric matrix H = (xx, yy, zz, xy, xz, yz),
- * ascending (Smith 1961, trigonometric solution). */
+/* Eigenvalues of the symmetric matrix H = (xx, yy, zz, xy, xz, yz)
+ * (core/eig3.h), ascending. */
 static void eig3(const double H[6], double w[3])
 {
-    double p1 = H[3] * H[3] + H[4] * H[4] + H[5] * H[5];
-    double q = (H[0] + H[1] + H[2]) / 3;
-    if (p1 < 1e-20) {
-        w[0] = H[0], w[1] = H[1], w[2] = H[2];
-    } else {
-        double a = H[0] - q, b = H[1] - q, c = H[2] - q;
-        double p2 = a * a + b * b + c * c + 2 * p1, p = sqrt(p2 / 6);
-        double B[6] = {a / p, b / p, c / p, H[3] / p, H[4] / p, H[5] / p};
-        double det = B[0] * (B[1] * B[2] - B[5] * B[5]) - B[3] * (B[3] * B[2] - B[5] * B[4]) +
-                     B[4] * (B[3] * B[5] - B[1] * B[4]);
-        double r = det / 2, phi = r <= -1 ? M_PI / 3 : r >= 1 ? 0 : acos(r) / 3;
-        w[2] = q + 2 * p * cos(phi);
-        w[0] = q + 2 * p * cos(phi + 2 * M_PI / 3);
-        w[1] = 3 * q - w[0] - w[2];
-    }
+    r3d__eig_sym3(H, w);
     for (int i = 0; i < 2; i++)
         for (int j = i + 1; j < 3; j++)
             if (w[j] < w[i]) {
@@ -98,7 +85,7 @@ static r3d_status keep_large_sheets(seg_fissure *fs, r3d_error *err)
 {
     r3d_volume *sv = fs->sheet;
     int64_t n = r3d_volume_nvox(sv);
-    double T = seg_fissure_threshold(fs);
+    double T = seg_fissure_threshold();
     r3d_volume *m = r3d_volume_new_like(sv, R3D_U8, err);
     if (!m)
         return err->code;
@@ -106,20 +93,14 @@ static r3d_status keep_large_sheets(seg_fissure *fs, r3d_error *err)
     uint8_t *mv = m->voxels;
     for (int64_t p = 0; p < n; p++)
         mv[p] = s[p] >= T;
-    int64_t nc = 0, *size = NULL;
-    r3d_volume *cc = r3d_image_components(m, 26, &nc, &size, err);
-    r3d_volume_free(m);
-    if (!cc)
-        return err->code;
     double vox = sv->spacing_mm[0] * sv->spacing_mm[1] * sv->spacing_mm[2];
-    int64_t min_vox = (int64_t)ceil(SHEET_MIN_MM3 / vox);
-    const uint32_t *cv = cc->voxels;
-    for (int64_t p = 0; p < n; p++)
-        if (s[p] > 0 && (!cv[p] || size[cv[p]] < min_vox))
-            s[p] = 0;
-    free(size);
-    r3d_volume_free(cc);
-    return R3D_OK;
+    r3d_status st = seg_drop_small(m, 26, (int64_t)ceil(SHEET_MIN_MM3 / vox), err);
+    if (st == R3D_OK)
+        for (int64_t p = 0; p < n; p++)
+            if (!mv[p])
+                s[p] = 0;
+    r3d_volume_free(m);
+    return st;
 }
 
 void seg_fissure_free(seg_fissure *fs)
@@ -189,22 +170,13 @@ r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_
     /* The scale: a sheet of sub-voxel thickness blurred to about two
      * voxels of the (coarse) grid. */
     double smax = fmax(sx, fmax(sy, sz)), sigma = fmax(1.5, 0.6 * smax);
-    fs->sigma_mm = sigma;
     r3d_volume *g = r3d_image_gaussian(hu, sigma, err);
     if (!g)
         return err->code;
-    /* Interior of the lung: 2 sigma (at least a voxel) from its surface. */
-    r3d_volume *bin = r3d_volume_new_like(lung, R3D_U8, err);
-    if (!bin) {
-        r3d_volume_free(g);
-        return err->code;
-    }
+    /* Interior of the lung: 2 sigma (at least a voxel) from its surface
+     * (erode takes any non-zero voxel as inside). */
     const uint8_t *lm = lung->voxels;
-    uint8_t *b = bin->voxels;
-    for (int64_t p = 0; p < n; p++)
-        b[p] = lm[p] != 0;
-    r3d_volume *inner = r3d_image_erode(bin, fmax(2 * sigma, smax * 1.01), err);
-    r3d_volume_free(bin);
+    r3d_volume *inner = r3d_image_erode(lung, fmax(2 * sigma, smax * 1.01), err);
     fs->sheet = inner ? r3d_volume_new_like(hu, R3D_F32, err) : NULL;
     fs->normal = fs->sheet ? calloc((size_t)n * 3, 1) : NULL;
     fs->rim = fs->normal ? calloc((size_t)n, 1) : NULL;
@@ -331,7 +303,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
     heap h = {0};
     if (!dist)
         return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
-    double T = seg_fissure_threshold(fs);
+    double T = seg_fissure_threshold();
     /* the cost of a voxel: the strongest sheet of the split's orientation
      * in its 26-neighbourhood (a sheet found in dashes still closes) */
     float *cost = malloc((size_t)n * sizeof *cost);
@@ -340,7 +312,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
         return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
     }
     for (int64_t p = 0; p < n; p++) {
-        double s = !rg[p] ? 0 : fs->rim && fs->rim[p] ? 1 : near_sheet(fs, dir, p, nx, ny, nz) / T;
+        double s = !rg[p] ? 0 : fs->rim[p] ? 1 : near_sheet(fs, dir, p, nx, ny, nz) / T;
         cost[p] = (float)(1 + COST_K * (s < 1 ? s : 1));
     }
     for (int64_t p = 0; p < n; p++) {
@@ -352,7 +324,14 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
         } else
             l[p] = 0;
     }
+    /* the step lengths (mm) to the 26 neighbours, [dk+1][dj+1][di+1] */
     const double *sp = lab->spacing_mm;
+    double len[3][3][3];
+    for (int dk = -1; dk <= 1; dk++)
+        for (int dj = -1; dj <= 1; dj++)
+            for (int di = -1; di <= 1; di++)
+                len[dk + 1][dj + 1][di + 1] = sqrt(di * di * sp[0] * sp[0] + dj * dj * sp[1] * sp[1] +
+                                                   dk * dk * sp[2] * sp[2]);
     while (h.n) {
         hitem it = heap_pop(&h);
         int64_t p = it.p;
@@ -371,9 +350,7 @@ r3d_status seg_fissure_compete(const r3d_volume *region, const seg_fissure *fs, 
                     int64_t q = p + di + nx * (dj + ny * dk);
                     if (!rg[q])
                         continue;
-                    double len = sqrt(di * di * sp[0] * sp[0] + dj * dj * sp[1] * sp[1] +
-                                      dk * dk * sp[2] * sp[2]);
-                    float nd = (float)(it.d + len * cost[q]);
+                    float nd = (float)(it.d + len[dk + 1][dj + 1][di + 1] * cost[q]);
                     if (nd < dist[q]) {
                         dist[q] = nd;
                         l[q] = l[p];
@@ -391,9 +368,8 @@ oom:
     return r3d_fail(err, R3D_ENOMEM, "fissures: out of memory");
 }
 
-double seg_fissure_threshold(const seg_fissure *fs)
+double seg_fissure_threshold(void)
 {
-    (void)fs;
     /* S is in HU (s^2-normalised second derivative): a fissure at 2-3 mm
      * voxels stands some 30-100 HU above the parenchyma, its plate
      * response ~10-40; noise and vessel shadows in the band mostly stay
@@ -406,30 +382,29 @@ void seg_fissure_support(const r3d_volume *lab, int a, int b, const seg_fissure 
 {
     int64_t nx = lab->dim[0], ny = lab->dim[1], nz = lab->dim[2], n = nx * ny * nz;
     const uint8_t *l = lab->voxels;
-    double T = seg_fissure_threshold(fs);
+    double T = seg_fissure_threshold();
     int64_t iface = 0, on = 0, all = 0, all_on = 0;
     for (int64_t p = 0; p < n; p++) {
         if (l[p] != a && l[p] != b)
             continue;
-        int on_sheet = near_sheet(fs, dir, p, nx, ny, nz) >= T;
         /* the base rate: how often any voxel of the two regions is near
-         * a sheet of this orientation (sampled every 3rd voxel) */
-        if (p % 3 == 0) {
-            all++;
-            all_on += on_sheet;
-        }
-        if (l[p] != a)
-            continue;
-        int64_t i = p % nx, j = (p / nx) % ny, k = p / (nx * ny);
-        int touch = (i > 0 && l[p - 1] == b) || (i + 1 < nx && l[p + 1] == b) ||
+         * a sheet of this orientation (sampled every 3rd voxel); the
+         * boundary: voxels of a face-touching b */
+        int sample = p % 3 == 0, touch = 0;
+        if (l[p] == a) {
+            int64_t i = p % nx, j = (p / nx) % ny, k = p / (nx * ny);
+            touch = (i > 0 && l[p - 1] == b) || (i + 1 < nx && l[p + 1] == b) ||
                     (j > 0 && l[p - nx] == b) || (j + 1 < ny && l[p + nx] == b) ||
                     (k > 0 && l[p - nx * ny] == b) || (k + 1 < nz && l[p + nx * ny] == b);
-        if (!touch)
+        }
+        if (!sample && !touch)
             continue;
-        iface++;
-        on += on_sheet;
+        int on_sheet = near_sheet(fs, dir, p, nx, ny, nz) >= T;
+        if (sample)
+            all++, all_on += on_sheet;
+        if (touch)
+            iface++, on += on_sheet;
     }
-    ev->interface_voxels = iface;
     ev->on_sheet = iface ? (double)on / (double)iface : 0;
     ev->base_rate = all ? (double)all_on / (double)all : 0;
     /* A fissure: a real share of the boundary lies on a sheet, well above

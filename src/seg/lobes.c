@@ -252,7 +252,6 @@ static r3d_status fine_sheets(const seg_ctx *c, const int64_t blo[3], const int6
     }
     memset(fs, 0, sizeof *fs);
     int64_t n = r3d_volume_nvox(lung);
-    fs->sigma_mm = fine.sigma_mm;
     fs->sheet = r3d_volume_new_like(lung, R3D_F32, err);
     fs->normal = fs->sheet ? calloc((size_t)n * 3, 1) : NULL;
     fs->rim = fs->normal ? calloc((size_t)n, 1) : NULL;
@@ -278,15 +277,6 @@ static r3d_status fine_sheets(const seg_ctx *c, const int64_t blo[3], const int6
     return R3D_OK;
 }
 
-static int64_t count_eq(const r3d_volume *m, uint8_t v)
-{
-    int64_t n = r3d_volume_nvox(m), c = 0;
-    const uint8_t *x = m->voxels;
-    for (int64_t p = 0; p < n; p++)
-        c += x[p] == v;
-    return c;
-}
-
 /* One lung (side 1 right, 2 left) in the box: out gets its lobes (1..5)
  * or nothing; returns the method (SEG_LOBES_*). alab: the airway lobes
  * (NULL: none for this lung). */
@@ -310,7 +300,7 @@ static r3d_status side_lobes(seg_ctx *c, int side, const r3d_volume *lung, const
     uint8_t *rg = region->voxels;
     for (int64_t p = 0; p < n; p++)
         rg[p] = lm[p] == side;
-    if (count_eq(region, 1) == 0)
+    if (seg_count(region, 1) == 0)
         goto done;
     /* 1. the oblique fissure: lower lobe (1) against the rest (2) */
     if (alab) {
@@ -357,7 +347,7 @@ static r3d_status side_lobes(seg_ctx *c, int side, const r3d_volume *lung, const
         st = core_seeds(region, alab, a, 1, b, 1, seeds, err);
     } else
         extreme_seeds(region, hz, seeds);
-    if (st == R3D_OK && count_eq(seeds, 1) && count_eq(seeds, 2))
+    if (st == R3D_OK && seg_count(seeds, 1) && seg_count(seeds, 2))
         st = split(region, fs, hz, seeds, &s2, &e2, err);
     if (st != R3D_OK)
         goto done;
@@ -423,12 +413,11 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
         return err->code;
     int ok[2];
     r3d_status st = airway_lobes(c, alab, ok, err);
-    r3d_volume *hu = NULL, *lung = NULL, *abox = NULL, *out = NULL;
+    r3d_volume *lung = NULL, *abox = NULL, *out = NULL;
     seg_fissure fs = {0};
     if (st != R3D_OK)
         goto done;
-    hu = seg_crop(c->lo, blo, bhi, err);
-    lung = hu ? seg_crop(c->lung_lo, blo, bhi, err) : NULL;
+    lung = seg_crop(c->lung_lo, blo, bhi, err);
     abox = lung ? seg_crop(alab, blo, bhi, err) : NULL;
     out = abox ? r3d_volume_new_like(lung, R3D_U8, err) : NULL;
     if (!out || (st = fine_sheets(c, blo, bhi, lung, &fs, err)) != R3D_OK) {
@@ -447,7 +436,6 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
             for (int64_t p = n - ns; p < n && !top_cut; p++)
                 top_cut = lm[p] == side;
         }
-        snprintf(c->lobe_why[side - 1], sizeof c->lobe_why[side - 1], "no lung");
         st = side_lobes(c, side, lung, ok[side - 1] ? abox->voxels : NULL, &fs, top_cut, o,
                         &c->lobe_method[side - 1], err);
         if (st != R3D_OK)
@@ -466,7 +454,7 @@ r3d_status seg_lobes(seg_ctx *c, r3d_error *err)
     }
 done:
     seg_fissure_free(&fs);
-    r3d_volume_free(alab), r3d_volume_free(hu), r3d_volume_free(lung), r3d_volume_free(abox);
+    r3d_volume_free(alab), r3d_volume_free(lung), r3d_volume_free(abox);
     r3d_volume_free(out);
     return st;
 }

@@ -16,6 +16,13 @@
 
 #include <stdint.h>
 
+/* The spine's bone edge (HU): bones_full.c keeps a vertebra's full-grid
+ * voxels from it up, and bones.c cuts a disc slice's spine voxels below it
+ * (the disc, not its bony rim) - one level, so the two agree. */
+#define SEG_SPINE_EDGE_HU 200.0
+/* Disc slices kept for the report (seg_ctx.vert_disc_k; vertebrae.c). */
+#define SEG_VERT_DISCS 40
+
 /* What the pipelines produce, all masks uint8 on the grid named. */
 typedef struct seg_ctx {
     const r3d_volume *ct;   /* full grid, RAS axes, float32 HU */
@@ -29,7 +36,8 @@ typedef struct seg_ctx {
                              * pelvis), 5 skull, 6 mandible */
     r3d_volume *bone_out_lo;/* 0/1: voxels taken out of the bone (a contrast-filled
                              * aorta lying on the spine), kept out at full grid */
-    r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL */
+    r3d_volume *lobe_lo;    /* 0, 1..5: RUL, RML, RLL, LUL, LLL; 6 / 7: right / left lung
+                             * whose lobes were not found (lobes.c) */
     r3d_volume *segment_lo; /* 0, 1..SEG_N: segments (segments.c), 0 where not known */
     r3d_volume *vert_lo;    /* 0, or the vertebra's value (25 sacrum .. 50 C1), vertebrae.c;
                              * NULL when the vertebrae were not numbered */
@@ -37,7 +45,7 @@ typedef struct seg_ctx {
     int vert_anchor;        /* 1 sacrum, 2 lowest rib-bearing vertebra (T12) */
     int vert_ends_left;     /* end pieces left unnumbered (too long for one vertebra) */
     int vert_rib_t12;       /* value of the lowest rib-bearing piece, -1 none */
-    int64_t vert_disc_k[40];/* disc slices (coarse k, RAS) */
+    int64_t vert_disc_k[SEG_VERT_DISCS]; /* disc slices (coarse k, RAS) */
     char vert_why[200];     /* why not numbered */
 
     /* full grid */
@@ -122,10 +130,8 @@ typedef struct seg_fissure {
     r3d_volume *sheet;
     int8_t *normal;
     uint8_t *rim; /* 1: lung voxel by the pleura, where the filter does not look */
-    double sigma_mm;
 } seg_fissure;
 typedef struct seg_fissure_evidence {
-    int64_t interface_voxels;
     double on_sheet;  /* share of the boundary's voxels next to a sheet */
     double base_rate; /* share of all the lung's voxels next to one */
     int found;
@@ -133,7 +139,7 @@ typedef struct seg_fissure_evidence {
 r3d_status seg_fissure_sheets(const r3d_volume *hu, const r3d_volume *lung, seg_fissure *fs,
                               r3d_error *err);
 void seg_fissure_free(seg_fissure *fs);
-double seg_fissure_threshold(const seg_fissure *fs);
+double seg_fissure_threshold(void); /* S of a sheet (HU) */
 /* Geodesic competition inside region (non-zero) from the labelled voxels
  * of lab (in: seeds, out: every region voxel labelled, 0 outside), a step
  * costing more on sheets whose normal is within 60 degrees of dir (unit,

@@ -64,8 +64,7 @@
 #define S1_AREA_FRAC 0.5
 #define BODY_AREA_FRAC 0.5
 #define RIB_CONTACTS 3
-/* as many as seg_ctx's vert_disc_k holds */
-#define MAX_DISCS ((int)(sizeof ((seg_ctx *)0)->vert_disc_k / sizeof ((seg_ctx *)0)->vert_disc_k[0]))
+#define MAX_DISCS SEG_VERT_DISCS /* as many as seg_ctx's vert_disc_k holds */
 
 #define V_SACRUM 25
 #define V_S1 26
