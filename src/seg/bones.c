@@ -304,12 +304,7 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
  * leaves the volume. */
 static double disc_side(const double *med, int64_t nz, int64_t k, int64_t w, int dir)
 {
-    double m = -INFINITY;
-    for (int64_t d = 1; d <= w; d++) {
-        int64_t q = k + dir * d;
-        if (q >= 0 && q < nz && !isnan(med[q]) && med[q] > m)
-            m = med[q];
-    }
+    double m = seg_side_max(med, nz, k, w, dir);
     if (m == -INFINITY && (k + dir * w < 0 || k + dir * w >= nz))
         m = INFINITY;
     return m;

@@ -95,6 +95,9 @@ float seg_median(float *v, int64_t n);
  * takes the label of the nearest labelled voxel reached through `within`
  * (26-connected breadth-first, in steps). In place on lab (uint8). */
 void seg_propagate(r3d_volume *lab, const r3d_volume *within);
+/* The largest of s[k + dir], ..., s[k + dir * reach] inside [0, nz), NAN
+ * skipped (a profile along the slices); -INFINITY when there is none. */
+double seg_side_max(const double *s, int64_t nz, int64_t k, int64_t reach, int dir);
 void seg_progress(seg_ctx *c, const char *stage, int64_t done, int64_t total);
 /* Bounding box of a uint8 mask's non-zero voxels, grown by pad voxels and
  * clipped to the grid; 0 when the mask is empty. */

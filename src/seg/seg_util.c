@@ -2,6 +2,7 @@
  * block averaging, slice-wise hole filling, geodesic label propagation. */
 #include "seg_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,4 +286,15 @@ r3d_volume *seg_in_box(const r3d_volume *m, int pad, int op, double mm, r3d_erro
     seg_paste(r, out, lo);
     r3d_volume_free(r);
     return out;
+}
+
+double seg_side_max(const double *s, int64_t nz, int64_t k, int64_t reach, int dir)
+{
+    double m = -INFINITY;
+    for (int64_t d = 1; d <= reach; d++) {
+        int64_t q = k + dir * d;
+        if (q >= 0 && q < nz && !isnan(s[q]) && s[q] > m)
+            m = s[q];
+    }
+    return m;
 }

@@ -159,13 +159,7 @@ static int centre_line(const r3d_volume *lo, const uint8_t *b, double *ic, int64
  * over the side minus s[k]); -INF when the side has no data. */
 static double rise(const double *s, int64_t nz, int64_t k, int64_t reach, int dir)
 {
-    double m = -INFINITY;
-    for (int64_t d = 1; d <= reach; d++) {
-        int64_t q = k + dir * d;
-        if (q >= 0 && q < nz && !isnan(s[q]) && s[q] > m)
-            m = s[q];
-    }
-    return m - s[k];
+    return seg_side_max(s, nz, k, reach, dir) - s[k];
 }
 
 static int is_min(const double *s, int64_t nz, int64_t k)
