@@ -489,7 +489,8 @@ def routes(tmp, port, ph_path, ph_img, ph_aff):
     check(st == 400, "POST .../reconstruct with a number for structures: 400", (st, j))
     st, j = doc.req("POST", "/api/cases/99999/reconstruct", {})
     check(st == 404, "POST .../reconstruct of a missing case: 404", (st, j))
-    st, j = doc.req("POST", f"/api/cases/{cid}/reconstruct", {"structures": "airway"})
+    # the series is the upper abdomen (no trachea in view): its skeleton
+    st, j = doc.req("POST", f"/api/cases/{cid}/reconstruct", {"structures": "bones"})
     check(st == 202, "POST .../reconstruct: 202 with a job", (st, j))
     prog = []
     t0 = time.time()
@@ -503,6 +504,9 @@ def routes(tmp, port, ph_path, ph_img, ph_aff):
     check(prog == sorted(prog), "job progress never goes backwards", prog)
     st, m = doc.req("GET", f"/api/cases/{cid}/meshes")
     check(st == 200 and len(m["meshes"]) >= 1, "reconstruction leaves meshes", m)
+    st, lab = doc.req("GET", f"/api/cases/{cid}/labels")
+    names = [l.get("name") for l in lab.get("labels", [])] if st == 200 else []
+    check("spine" in names and "trachea" not in names, "the skeleton, and no airway invented", names)
 
     # ---- static files ----
     st, b = c.req("GET", "/", raw=True)

@@ -140,8 +140,9 @@ z.close()`, SERIES, zip])
     await page.waitForSelector('#viewer:not([hidden])')
     await idle()
     check(await page.evaluate(() => window.nv.volumes.length) === 1, 'uploaded CT opens in the viewer')
-    // the airway alone keeps the test's software-rendered 3D light
-    await page.selectOption('#recon-structures', 'airway')
+    // the skeleton alone (the series is the upper abdomen: no airway in
+    // view) keeps the test's software-rendered 3D light
+    await page.selectOption('#recon-structures', 'bones')
     await press('#recon-go')
     await page.waitForSelector('#progress:not([hidden])', { timeout: 10000 }).catch(() => {})
     await shot('ui-02-reconstruct-progress')
