@@ -171,7 +171,7 @@ typedef struct part {
     double *c;         /* isotropic: per vertex, the target umbrella curvature */
     double *ab;        /* 2 per vertex: this step without the pressure, and the
                         * factor from a move along the normal to one along the edge */
-    double *un;        /* 3 per vertex: unit normal (volume offset only) */
+    double *un;        /* 3 per vertex: unit normal (volume offset only; in pos2) */
     uint8_t *ok;       /* the vertex moves this step */
     uint8_t *fixed;    /* isotropic: on a boundary edge or alone (Taubin keeps it) */
     double V0, delta;  /* the mask's volume; this step's pressure (mm) */
@@ -962,13 +962,14 @@ static r3d_status offset_to_volume(flow *f, r3d_error *err)
         free(k);
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory");
     }
-    if (one)
-        f->P[0].un = f->pos2; /* scratch by now, and as large */
     for (int rep = 0; rep < 2; rep++) {
         for (int i = 0; i < f->np; i++) {
             part *p = &f->P[i];
             if (!p->m->nt)
                 continue;
+            /* the normals go into pos2, scratch by now: a label's vertices
+             * are distinct groups, so it is large enough for any one */
+            p->un = f->pos2;
             double V, A;
             part_state(f, i, ST_NORMAL, &V, &A);
             double delta = A > 0 ? (p->V0 - V) / A : 0;
@@ -981,6 +982,7 @@ static r3d_status offset_to_volume(flow *f, r3d_error *err)
                 if (!one)
                     k[p->g[v]]++;
             }
+            p->un = NULL;
         }
         for (int64_t g = 0; !one && g < f->ng; g++) {
             for (int c = 0; c < 3; c++)
@@ -990,8 +992,6 @@ static r3d_status offset_to_volume(flow *f, r3d_error *err)
             k[g] = 0;
         }
     }
-    if (one)
-        f->P[0].un = NULL;
     free(mv);
     free(k);
     return R3D_OK;
@@ -1057,8 +1057,7 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         need += arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
                 arena_round((nv + 1) * 4) + arena_round(nv + 1) + /* part_rings */
                 arena_round(nv * 2 * 8 + 1) + arena_round(nv + 1) +     /* ab, ok */
-                (iso ? arena_round(nv * 8 + 1) : 0) +                   /* c */
-                (iso && !one ? arena_round(nv * 3 * 8 + 1) : 0);        /* un */
+                (iso ? arena_round(nv * 8 + 1) : 0);                    /* c */
     }
     need += scratch;
     need += 2 * arena_round(sng * 3 * 8 + 1) + arena_round(sng + 1) + 2 * arena_round(sng * 8 + 1);
@@ -1097,9 +1096,6 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->ab = take(&A, (size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
         p->ok = take(&A, (size_t)meshes[i]->nv + 1);
         if (!p->ab || !p->ok)
-            goto oom;
-        /* one label alone borrows pos2 for its normals (offset_to_volume) */
-        if (iso && !one && !(p->un = take(&A, (size_t)meshes[i]->nv * 3 * sizeof *p->un + 1)))
             goto oom;
         if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
