@@ -299,20 +299,19 @@ static void box_pass(void *ctx, int64_t b, int64_t e)
  * (closed at the volume border too) has a vertex half a voxel beyond
  * every label voxel along each axis, so the voxels all lie in the index
  * box of its vertices: only that box is read (a vessel tree's is half of
- * its 170 MB map, a liver's a third). */
+ * its 170 MB map, a liver's a third). -1 when out of memory. */
 static int64_t count_label(const r3d_volume *v, uint16_t label, const r3d_mesh *m,
                            const double inv[3][3])
 {
-    box_ctx *b = malloc(sizeof *b);
-    count_ctx *x = malloc(sizeof *x);
+    struct both {
+        box_ctx b;
+        count_ctx x;
+    } *bx = malloc(sizeof *bx);
+    if (!bx)
+        return -1;
+    box_ctx *b = &bx->b;
+    count_ctx *x = &bx->x;
     int64_t c = 0;
-    if (!b || !x) { /* the whole map, serially */
-        for (int64_t i = 0, n = v->dim[0] * v->dim[1] * v->dim[2]; i < n; i++)
-            c += r3d_volume_get(v, i) == label;
-        free(b);
-        free(x);
-        return c;
-    }
     b->m = m;
     b->inv = inv;
     b->M = v->ijk_to_lps;
@@ -338,8 +337,7 @@ static int64_t count_label(const r3d_volume *v, uint16_t label, const r3d_mesh *
     r3d_parallel_for(NBLK, count_pass, x);
     for (int k = 0; k < NBLK; k++)
         c += x->c[k];
-    free(b);
-    free(x);
+    free(bx);
     return c;
 }
 
@@ -1099,10 +1097,12 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
             goto oom;
         if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
-        p->V0 = meshes[i]->nt
-                    ? (double)count_label(labels, values[i], meshes[i], (const double(*)[3])inv) *
-                          fabs(det)
-                    : 0;
+        int64_t cnt = meshes[i]->nt ? count_label(labels, values[i], meshes[i],
+                                                  (const double(*)[3])inv)
+                                    : 0;
+        if (cnt < 0)
+            goto oom;
+        p->V0 = (double)cnt * fabs(det);
     }
     if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
         goto out;
