@@ -29,11 +29,22 @@ typedef struct r3d_airway_branch {
     double start[3], end[3]; /* centres of the first and last cross-section, LPS mm */
 } r3d_airway_branch;
 
+/* The far end of an offshoot too short to be a branch (min_branch_mm),
+ * folded into the branch it leaves: where a segmental bronchus whose
+ * lumen fades after a few mm may go on (the segmentation grows from it). */
+typedef struct r3d_airway_tip {
+    int branch;          /* the branch it is folded into */
+    double length_mm;    /* geodesic, from where it leaves that branch */
+    double pos[3];       /* centre of its last cross-section, LPS mm */
+} r3d_airway_tip;
+
 typedef struct r3d_airway_tree {
     r3d_airway_branch *b;
     int n;
     int max_generation;              /* -1 for an empty tree */
     int per_generation[R3D_AIRWAY_MAX_GEN + 1]; /* branch counts */
+    r3d_airway_tip *tips;            /* folded offshoots at least one band long */
+    int n_tips;
 } r3d_airway_tree;
 
 typedef struct r3d_airway_tree_opts {

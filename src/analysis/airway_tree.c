@@ -83,11 +83,59 @@ typedef struct node {
     int first_child, next_sibling;
 } node;
 
+/* Tips of the folded offshoots: a terminal section that is not on its
+ * branch's own path (up from it, some ancestor has a child whose subtree
+ * lasts longer). The wave front stops at such a tip when
+ * the lumen fades (a segmental bronchus narrowing below the threshold at a
+ * 2 mm slice), and the tube beyond it is only reached from there: growing
+ * from points on the branch's axis, 5-7 mm away, the offshoot is wall. */
+static r3d_status collect_tips(const node *nd, int nn, const r3d_volume *mask, double w,
+                               r3d_airway_tree *out, r3d_error *err)
+{
+    int cap = 0;
+    for (int a = 0; a < nn; a++) {
+        const node *q = &nd[a];
+        if (q->first_child >= 0 || q->branch < 0 || q->parent < 0)
+            continue;
+        /* Up the offshoot to j, where a sibling lasts longer than it (the
+         * branch's own path); reaching the branch's first section means
+         * this is that path's end. */
+        int x = a, j = -1;
+        while (j < 0 && nd[x].parent >= 0 && nd[nd[x].parent].branch == q->branch) {
+            int p = nd[x].parent;
+            for (int y = nd[p].first_child; y >= 0 && j < 0; y = nd[y].next_sibling)
+                if (y != x && nd[y].depth > nd[x].depth)
+                    j = p;
+            x = p;
+        }
+        if (j < 0)
+            continue;
+        if (out->n_tips == cap) {
+            cap = cap ? 2 * cap : 16;
+            r3d_airway_tip *t2 = realloc(out->tips, (size_t)cap * sizeof *t2);
+            if (!t2)
+                return r3d_fail(err, R3D_ENOMEM, "airway tree: out of memory");
+            out->tips = t2;
+        }
+        r3d_airway_tip *t = &out->tips[out->n_tips++];
+        t->branch = q->branch;
+        t->length_mm = (q->band - nd[j].band) * w;
+        double ijk[3] = {q->s[0] / q->nvox, q->s[1] / q->nvox, q->s[2] / q->nvox};
+        for (int r = 0; r < 3; r++) {
+            t->pos[r] = mask->ijk_to_lps[r][3];
+            for (int c = 0; c < 3; c++)
+                t->pos[r] += mask->ijk_to_lps[r][c] * ijk[c];
+        }
+    }
+    return R3D_OK;
+}
+
 void r3d_airway_tree_free(r3d_airway_tree *t)
 {
     if (!t)
         return;
     free(t->b);
+    free(t->tips);
     memset(t, 0, sizeof *t);
     t->max_generation = -1;
 }
@@ -469,6 +517,9 @@ r3d_status r3d_airway_tree_build(const r3d_volume *mask, const int64_t *seeds, i
         }
         free(bmin), free(bmax), free(s0), free(bands);
     }
+    st = collect_tips(nd, nn, mask, w, out, err);
+    if (st != R3D_OK)
+        goto done;
     if (branch_of) {
         int32_t *bo = (*branch_of)->voxels;
         for (int32_t v = 0; v < nm; v++) {
@@ -494,6 +545,10 @@ done:
 #undef NEIGH
     free(id), free(pos), free(dist), free(uf), free(h.key), free(h.id), free(nd), free(br);
     free(stack);
+    if (st != R3D_OK) {
+        free(out->tips);
+        out->tips = NULL, out->n_tips = 0;
+    }
     if (st != R3D_OK && branch_of) {
         r3d_volume_free(*branch_of);
         *branch_of = NULL;

@@ -229,11 +229,47 @@ static int64_t lps_to_index(const r3d_volume *v, const double x[3])
 #define LOCAL_SIDE_STEP_MM 5.0 /* side anchors this far apart along a branch */
 #define LOCAL_SIDE_MAX_GEN 3    /* on the main, lobar and segmental bronchi */
 #define LOCAL_SIDE_RADIUS 0.6 /* a side branch is narrower than its parent */
+/* Growth from an offshoot's tip that is nearly all bridge (less than
+ * LOCAL_TIP_PAST_MM3 beyond it) is kept only where it is darker than the
+ * voxels around it by LOCAL_TIP_CONTRAST_HU: a lumen between walls, not a
+ * ball of parenchyma (which, round after round, would turn any stub into
+ * a branch). Chest CT: the superior segmental bronchus RB6 goes on from
+ * its stub by such a step (8 voxels). */
+#define LOCAL_TIP_PAST_MM3 6.0
+#define LOCAL_TIP_CONTRAST_HU 50.0
+
+/* Is the growth lv (box voxels, marks mk, HU bv) from a tip a lumen? Either
+ * it reaches on past the bridge, or what it adds is darker than the voxels
+ * that touch it (6-neighbours outside it and outside the tree). */
+static int tip_growth_is_lumen(const uint8_t *lv, const uint8_t *mk, const float *bv,
+                               const int64_t bdim[3], double vv)
+{
+    int64_t bn = bdim[0] * bdim[1] * bdim[2], past = 0, nin = 0, nout = 0;
+    double sin = 0, sout = 0;
+    for (int64_t q = 0; q < bn; q++) {
+        if (!lv[q] || mk[q] == 1 || mk[q] == 2)
+            continue;
+        past += mk[q] == 0;
+        nin++, sin += bv[q];
+        int64_t i = q % bdim[0], j = (q / bdim[0]) % bdim[1], k = q / (bdim[0] * bdim[1]);
+        int64_t nb[6] = {i > 0 ? q - 1 : -1, i < bdim[0] - 1 ? q + 1 : -1,
+                         j > 0 ? q - bdim[0] : -1, j < bdim[1] - 1 ? q + bdim[0] : -1,
+                         k > 0 ? q - bdim[0] * bdim[1] : -1,
+                         k < bdim[2] - 1 ? q + bdim[0] * bdim[1] : -1};
+        for (int d = 0; d < 6; d++)
+            if (nb[d] >= 0 && !lv[nb[d]] && !mk[nb[d]])
+                nout++, sout += bv[nb[d]]; /* a voxel touching twice counts twice */
+    }
+    if (nin == 0 || past * vv >= LOCAL_TIP_PAST_MM3)
+        return 1;
+    return nout > 0 && sout / nout - sin / nin >= LOCAL_TIP_CONTRAST_HU;
+}
 
 /* Anchor points of the local growth. */
 typedef struct anchor {
     double pt[3];
     int b, side;
+    int tip; /* a folded offshoot's tip (see tip_growth_is_lumen) */
 } anchor;
 
 static anchor *make_anchors(const r3d_airway_tree *t, int *n)
@@ -261,11 +297,31 @@ static anchor *make_anchors(const r3d_airway_tree *t, int *n)
                 a = a2;
             }
             anchor *q = &a[(*n)++];
-            q->b = b, q->side = s > 0;
+            q->b = b, q->side = s > 0, q->tip = 0;
             for (int r = 0; r < 3; r++)
                 q->pt[r] = s == 0 ? x->end[r]
                                   : x->start[r] + (x->end[r] - x->start[r]) * s / (nside + 1.0);
         }
+    }
+    /* The far ends of offshoots folded into a branch: a side branch whose
+     * lumen narrows below the threshold a few mm out; from the branch's
+     * axis that stub is wall (chest CT: the left basal trunk's posterior
+     * offshoot at z = -48 mm, 4 mm long, and the 3 mm tube with a wall
+     * that goes on from it down to z = -66 mm). */
+    for (int q = 0; q < t->n_tips && a; q++) {
+        if (t->b[t->tips[q].branch].generation < 1)
+            continue;
+        if (*n == cap) {
+            anchor *a2 = realloc(a, (size_t)(cap *= 2) * sizeof *a2);
+            if (!a2) {
+                free(a);
+                return NULL;
+            }
+            a = a2;
+        }
+        anchor *x = &a[(*n)++];
+        x->b = t->tips[q].branch, x->side = 1, x->tip = 1;
+        memcpy(x->pt, t->tips[q].pos, sizeof x->pt);
     }
     return a;
 }
@@ -430,6 +486,10 @@ static r3d_status grow_leaves(seg_ctx *c, const r3d_volume *g, r3d_volume *mask,
             best = lm;
         }
         r3d_volume_free(fr);
+        if (best && an[ai].tip && !tip_growth_is_lumen(best->voxels, mk, bv, bdim, vv)) {
+            r3d_volume_free(best);
+            best = NULL;
+        }
         if (best) {
             const uint8_t *lv = best->voxels;
             for (int64_t k = 0; k < bdim[2]; k++)
