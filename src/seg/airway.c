@@ -265,6 +265,39 @@ static int tip_growth_is_lumen(const uint8_t *lv, const uint8_t *mk, const float
     return nout > 0 && sout / nout - sin / nin >= LOCAL_TIP_CONTRAST_HU;
 }
 
+/* Cosine between the directions (start to end) of branches a and b. */
+static double branch_cos(const r3d_airway_tree *t, int a, int b)
+{
+    double d = 0, na = 0, nb = 0;
+    for (int r = 0; r < 3; r++) {
+        double u = t->b[a].end[r] - t->b[a].start[r], v = t->b[b].end[r] - t->b[b].start[r];
+        d += u * v, na += u * u, nb += v * v;
+    }
+    return na > 0 && nb > 0 ? d / sqrt(na * nb) : -1;
+}
+
+/* Is b the straight continuation (within LOCAL_TRUNK_DEG, the straightest
+ * of its siblings) of a branch that gets side anchors? When a segmental
+ * bronchus is found leaving a trunk, the trunk's remainder becomes a
+ * generation deeper, yet it is still the trunk the other segmental
+ * bronchi leave (chest CT: the left basal trunk below LB10 carries LB9
+ * and the lateral basal region; without anchors along it they were lost
+ * and 129 mL of the lower lobe went to the lingula). */
+#define LOCAL_TRUNK_DEG 32.0
+int seg_airway_continues_trunk(const r3d_airway_tree *t, int b)
+{
+    int p = t->b[b].parent;
+    if (p < 0 || t->b[p].generation > LOCAL_SIDE_MAX_GEN)
+        return 0;
+    double cb = branch_cos(t, b, p);
+    if (cb < cos(LOCAL_TRUNK_DEG * M_PI / 180))
+        return 0;
+    for (int q = 0; q < t->n; q++)
+        if (q != b && t->b[q].parent == p && branch_cos(t, q, p) > cb)
+            return 0;
+    return 1;
+}
+
 /* Anchor points of the local growth. */
 typedef struct anchor {
     double pt[3];
@@ -284,7 +317,7 @@ static anchor *make_anchors(const r3d_airway_tree *t, int *n)
         int leaf = 1;
         for (int q = 0; q < t->n && leaf; q++)
             leaf = t->b[q].parent != b;
-        int nside = x->generation <= LOCAL_SIDE_MAX_GEN
+        int nside = x->generation <= LOCAL_SIDE_MAX_GEN || seg_airway_continues_trunk(t, b)
                         ? (int)ceil(x->length_mm / LOCAL_SIDE_STEP_MM) - 1
                         : 0;
         for (int s = leaf ? 0 : 1; s <= nside; s++) {

@@ -117,6 +117,10 @@ r3d_volume *seg_in_box(const r3d_volume *m, int pad, int op, double mm, r3d_erro
 const char *seg_lobe_name(int lobe); /* 1..5 -> "lung_upper_lobe_right" ... */
 r3d_status seg_body(seg_ctx *c, r3d_error *err);
 r3d_status seg_airway(seg_ctx *c, r3d_error *err);
+/* Is branch b the straight continuation of a main, lobar or segmental
+ * bronchus (the straightest child, within 32 degrees)? The local growth
+ * then anchors along it as along its parent (airway.c). */
+int seg_airway_continues_trunk(const r3d_airway_tree *t, int b);
 r3d_status seg_lungs(seg_ctx *c, r3d_error *err);
 r3d_status seg_bones(seg_ctx *c, r3d_error *err);
 /* bone_lo's labels on the full grid (out: uint8 on ct's grid), edges and

@@ -6,9 +6,12 @@
  * points on the main bronchus's axis sees the stub as wall. Only growth
  * from the stub's tip (the tree's folded offshoots, r3d_airway_tree.tips)
  * reaches the tube. The same stub with no tube behind it: nothing is
- * grown past the bridge into the parenchyma. */
+ * grown past the bridge into the parenchyma. And which branches below
+ * the segmental level still get anchors along them: a trunk's straight
+ * continuation, once a segmental bronchus has left it. */
 #include "check.h"
 #include "r3d/seg.h"
+#include "seg/seg_internal.h"
 #include "seg_phantoms.h"
 
 #include <cjson/cJSON.h>
@@ -174,9 +177,50 @@ static void test_airway_offshoot_tip_stops_without_tube(void)
     r3d_volume_free(ct), r3d_volume_free(plain);
 }
 
+/* A right lower lobe drawn by hand (LPS mm; +z up, +y posterior): the
+ * trachea, RMB, intermedius and lower-lobe bronchus (generations 0-3),
+ * the superior segment leaving the lower-lobe bronchus posteriorly and the
+ * basal trunk going on down (generation 4), a branch of the basal trunk
+ * straight on (5), and a middle-lobe bronchus off the intermedius (31
+ * degrees off it, beside the straighter lower-lobe bronchus). The basal
+ * trunk continues its parent and gets anchors; nothing else does. */
+static void test_airway_trunk_continuation(void)
+{
+    static const int parent[] = {-1, 0, 1, 2, 3, 3, 5, 2};
+    static const double start[][3] = {{0, 0, 100}, {0, 0, 0},    {-30, 0, -20}, {-35, 0, -40},
+                                      {-36, 0, -60}, {-36, 0, -60}, {-37, 0, -90}, {-35, 0, -40}};
+    static const double end[][3] = {{0, 0, 0},     {-30, 0, -20}, {-35, 0, -40}, {-36, 0, -60},
+                                    {-40, 20, -58}, {-37, 2, -90}, {-38, 2, -110}, {-55, 0, -60}};
+    r3d_airway_tree t;
+    memset(&t, 0, sizeof t);
+    int n = (int)(sizeof parent / sizeof *parent);
+    t.b = calloc((size_t)n, sizeof *t.b);
+    CHECK(t.b != NULL);
+    if (!t.b)
+        return;
+    t.n = n;
+    for (int i = 0; i < n; i++) {
+        t.b[i].parent = parent[i];
+        t.b[i].generation = parent[i] < 0 ? 0 : t.b[parent[i]].generation + 1;
+        memcpy(t.b[i].start, start[i], sizeof start[i]);
+        memcpy(t.b[i].end, end[i], sizeof end[i]);
+    }
+    CHECK_INT(t.b[5].generation, 4);
+    CHECK_INT(seg_airway_continues_trunk(&t, 5), 1); /* basal trunk */
+    CHECK_INT(seg_airway_continues_trunk(&t, 4), 0); /* superior segment, posterior */
+    CHECK_INT(seg_airway_continues_trunk(&t, 6), 0); /* its parent is generation 4 */
+    CHECK_INT(seg_airway_continues_trunk(&t, 7), 0); /* a sibling is straighter */
+    CHECK_INT(seg_airway_continues_trunk(&t, 0), 0); /* the root */
+    /* bend the basal trunk 42 degrees: no longer a continuation */
+    t.b[5].end[0] = -36 - 30, t.b[5].end[2] = -90;
+    CHECK_INT(seg_airway_continues_trunk(&t, 5), 0);
+    r3d_airway_tree_free(&t);
+}
+
 int main(void)
 {
     RUN(test_airway_followed_from_offshoot_tip);
     RUN(test_airway_offshoot_tip_stops_without_tube);
+    RUN(test_airway_trunk_continuation);
     return CHECK_DONE("test_seg_airway");
 }
