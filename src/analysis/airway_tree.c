@@ -7,7 +7,8 @@
  * section's parent is the section of the band before that it touches most.
  * Where a section has two or more children whose subtrees last at least
  * min_branch_mm, the airway bifurcates; shorter offshoots (wall bumps, the
- * stubs a threshold leaves) stay part of the branch they sit on. No
+ * stubs a threshold leaves) stay part of the branch they sit on, and
+ * their far ends are listed as tips. No
  * skeleton is needed, and the result does not depend on thinning
  * artefacts at bifurcations. */
 #include "r3d/analysis.h"
@@ -85,10 +86,11 @@ typedef struct node {
 
 /* Tips of the folded offshoots: a terminal section that is not on its
  * branch's own path (up from it, some ancestor has a child whose subtree
- * lasts longer). The wave front stops at such a tip when
- * the lumen fades (a segmental bronchus narrowing below the threshold at a
- * 2 mm slice), and the tube beyond it is only reached from there: growing
- * from points on the branch's axis, 5-7 mm away, the offshoot is wall. */
+ * lasts longer). The mask ends at such a tip where a segmental bronchus
+ * narrows and its lumen, on 2 mm slices, is brighter than the threshold;
+ * the tube beyond is reached only from there (src/seg/airway.c grows from
+ * the tips: from points on the branch's axis, 6-7 mm away on the chest
+ * CT, the offshoot is wall). */
 static r3d_status collect_tips(const node *nd, int nn, const r3d_volume *mask, double w,
                                r3d_airway_tree *out, r3d_error *err)
 {

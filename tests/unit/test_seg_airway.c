@@ -217,10 +217,45 @@ static void test_airway_trunk_continuation(void)
     r3d_airway_tree_free(&t);
 }
 
+/* r3d_airway_tree.tips on a mask (1 mm voxels): a straight tube 60 mm
+ * long, radius 3 mm, with an offshoot of radius 1.5 mm leaving it
+ * sideways at its middle and ending 3.5 mm past its wall (too short for a
+ * branch: the tree is one branch). One tip, at the offshoot's end, none at
+ * the tube's own end. */
+static void test_airway_tree_tips(void)
+{
+    r3d_volume *m = ph_volume(30, 30, 70, 1.0, R3D_U8);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    double a[3] = {15, 15, 65}, b[3] = {15, 15, 5};
+    double o0[3] = {15, 15, 35}, o1[3] = {15 + 5, 15, 35};
+    ph_capsule(m, a, b, 3.0, 1);
+    ph_capsule(m, o0, o1, 1.5, 1);
+    int ns = 0;
+    int64_t *seeds = ph_top_seeds(m, &ns);
+    r3d_airway_tree t;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_airway_tree_build(m, seeds, ns, NULL, &t, NULL, &err), R3D_OK);
+    CHECK_INT(t.n, 1);
+    CHECK_INT(t.n_tips, 1);
+    if (t.n_tips >= 1) {
+        fprintf(stderr, "  tip at (%.1f, %.1f, %.1f), %.0f mm from the tube\n", t.tips[0].pos[0],
+                t.tips[0].pos[1], t.tips[0].pos[2], t.tips[0].length_mm);
+        CHECK_INT(t.tips[0].branch, 0);
+        CHECK_NEAR(t.tips[0].pos[0], 20.0, 2.0); /* the offshoot's end, x 18-21.5 */
+        CHECK_NEAR(t.tips[0].pos[2], 35.0, 2.0);
+    }
+    r3d_airway_tree_free(&t);
+    free(seeds);
+    r3d_volume_free(m);
+}
+
 int main(void)
 {
     RUN(test_airway_followed_from_offshoot_tip);
     RUN(test_airway_offshoot_tip_stops_without_tube);
     RUN(test_airway_trunk_continuation);
+    RUN(test_airway_tree_tips);
     return CHECK_DONE("test_seg_airway");
 }
