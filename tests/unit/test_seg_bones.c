@@ -308,6 +308,97 @@ static void test_disc_at_scan_end(void)
     r3d_volume_free(ct), r3d_volume_free(t);
 }
 
+/* A calcified plaque in the wall of an unenhanced aorta lying on the
+ * vertebral body's front left (1 mm across, 2 mm slices, as the thin-slice
+ * abdomen): an arc of the wall facing the body, 1.5 mm thick, 800 HU,
+ * parted from the body's cortex by 2.5 mm of soft tissue - on the coarse
+ * grid (2 mm) it fuses with the body. It is no bone; the vertebra (body
+ * and spinous process) stays spine, and so does, in a disc's slice, the
+ * rim of the endplate cut into four arcs (small pieces in front of the
+ * slice's largest, but on the body above and below) and a lip of bone
+ * (400 HU: cortex, not calcium) parted from the body on its front right. */
+enum { P_VERT = 1, P_PLAQUE = 2, P_LIP = 3 };
+static void test_aortic_plaque(void)
+{
+    r3d_volume *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
+    r3d_volume *t = ct ? ph_volume(160, 120, 30, 1.0, R3D_U8) : NULL;
+    CHECK(t != NULL);
+    if (!t) {
+        r3d_volume_free(ct);
+        return;
+    }
+    for (int a = 0; a < 3; a++)
+        ct->ijk_to_lps[a][3] = t->ijk_to_lps[a][3] = -(ct->dim[a] - 1) / 2.0;
+    ct->ijk_to_lps[2][2] = t->ijk_to_lps[2][2] = 2.0;
+    ct->spacing_mm[2] = t->spacing_mm[2] = 2.0;
+    strcpy(ct->acq.modality, "CT");
+    int64_t n = r3d_volume_nvox(ct);
+    float *f = ct->voxels;
+    uint8_t *tv = t->voxels;
+    uint32_t st = 31337;
+    /* LPS: +x left, -y anterior; the aorta's centre 29.5 mm from the
+     * body's, toward the front left */
+    const double ax = 14, ay = -1, ar = 11, bx = 0, by = 25, br = 16;
+    for (int64_t p = 0; p < n; p++) {
+        int64_t i = p % 160, j = (p / 160) % 120, k = p / (160 * 120);
+        double x[3];
+        ph_pos(ct, i, j, k, x);
+        f[p] = -1000;
+        if (x[0] * x[0] / (75.0 * 75) + x[1] * x[1] / (55.0 * 55) <= 1) {
+            f[p] = 40;
+            double rv = hypot(x[0] - bx, x[1] - by);
+            int rim = k == 20; /* the disc's slice: the endplate's rim in four arcs */
+            if (rv <= br && !rim)
+                f[p] = rv > br - 2 ? 600 : 200, tv[p] = P_VERT;
+            if (rv <= br && rim)
+                f[p] = 90;
+            if (rv <= br && rv > br - 2 && rim && fabs(x[0] - bx) > 2 && fabs(x[1] - by) > 2)
+                f[p] = 600, tv[p] = P_VERT;
+            if (fabs(x[0]) <= 3 && x[1] > by + br - 1 && x[1] < by + br + 12) /* spinous process */
+                f[p] = 600, tv[p] = P_VERT;
+            /* the wall's arc within 60 degrees of the line to the body */
+            double ra = hypot(x[0] - ax, x[1] - ay);
+            double c = ((x[0] - ax) * (bx - ax) + (x[1] - ay) * (by - ay)) /
+                       (ra * hypot(bx - ax, by - ay) + 1e-9);
+            if (ra > ar - 1.5 && ra <= ar && c >= 0.5 && fabs(x[2]) <= 16)
+                f[p] = 800, tv[p] = P_PLAQUE;
+            if (hypot(x[0] + 15, x[1] - 9) <= 2.5 && fabs(x[2] - 20) <= 3)
+                f[p] = 400, tv[p] = P_LIP;
+        }
+        f[p] += ph_noise(&st, 12);
+    }
+    r3d_seg_opts opts = {"bones", NULL, NULL};
+    r3d_seg_result res;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
+    if (res.labels) {
+        const uint16_t *l = res.labels->vol->voxels;
+        uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
+        int64_t plq = 0, plq_bone = 0, vert = 0, vert_ok = 0, rim = 0, rim_ok = 0, lip = 0, lip_ok = 0;
+        for (int64_t p = 0; p < n; p++) {
+            int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
+            /* the rim: slice 20, in front of the spinous process (y < 40 mm) */
+            int in_rim = tv[p] == P_VERT && p / (160 * 120) == 20 && (p / 160) % 120 < 99;
+            plq += tv[p] == P_PLAQUE, plq_bone += tv[p] == P_PLAQUE && bone;
+            vert += tv[p] == P_VERT, vert_ok += tv[p] == P_VERT && l[p] == vb[0];
+            rim += in_rim, rim_ok += in_rim && l[p] == vb[0];
+            lip += tv[p] == P_LIP, lip_ok += tv[p] == P_LIP && l[p] == vb[0];
+        }
+        fprintf(stderr, "  aortic plaque as bone %.3f, vertebrae as spine %.3f, endplate rim in front as spine %.3f, "
+                "lip as spine %.3f\n",
+                (double)plq_bone / plq, (double)vert_ok / vert, (double)rim_ok / rim,
+                (double)lip_ok / lip);
+        CHECK(plq > 0 && plq_bone <= plq / 10);
+        CHECK(vert_ok >= 9 * vert / 10);
+        CHECK(rim > 0 && rim_ok >= 8 * rim / 10);
+        CHECK(lip > 0 && lip_ok >= 8 * lip / 10);
+        r3d_seg_result_free(&res);
+    } else {
+        fprintf(stderr, "  %s\n", err.msg);
+    }
+    r3d_volume_free(ct), r3d_volume_free(t);
+}
+
 /* Costal cartilage, calcified to bone density, running along the front
  * at the lungs' bases (55 mm from them) is not rib; a rib's end in
  * front of a lung still is. The small chest of seg_phantoms.h (2 mm). */
@@ -361,5 +452,6 @@ int main(void)
     RUN(test_calcified_vessel);
     RUN(test_costal_cartilage);
     RUN(test_disc_at_scan_end);
+    RUN(test_aortic_plaque);
     return CHECK_DONE("test_seg_bones");
 }
