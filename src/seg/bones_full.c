@@ -13,7 +13,8 @@
  *      thick, and the edge at half height between cortex and muscle lies
  *      higher than a rib's),
  *      or when its coarse voxel lies in the coarse bone's core (all six
- *      neighbours bone: marrow fainter than the edge) and it is not fat
+ *      neighbours bone - in the scan's end slices those in view: marrow
+ *      fainter than the edge) and it is not fat
  *      (BONE_CORE_HU);
  *   2b. the aorta's calcified wall, fused with a vertebral body on the
  *      coarse grid, is parted from it: small dense pieces of the spine in
@@ -302,10 +303,14 @@ r3d_status seg_bones_full(const seg_ctx *c, r3d_volume *out, r3d_error *err)
         for (int64_t p = 0; p < nb; p++) {
             if (!bv[p])
                 continue;
+            /* In the scan's first and last slices only the neighbour in
+             * view counts: the scan's end does not make marrow fat (a
+             * spinous process's marrow there, open in the slice where its
+             * cortex is cut obliquely, was lost - dicom vertebrae). */
             int64_t i = p % bx, j = (p / bx) % by, k = p / bs;
-            int in = i > 0 && i < bx - 1 && j > 0 && j < by - 1 && k > 0 && k < bz - 1 &&
-                     bv[p - 1] && bv[p + 1] && bv[p - bx] && bv[p + bx] && bv[p - bs] &&
-                     bv[p + bs];
+            int in = i > 0 && i < bx - 1 && j > 0 && j < by - 1 && bv[p - 1] && bv[p + 1] &&
+                     bv[p - bx] && bv[p + bx] && (k == 0 || bv[p - bs]) &&
+                     (k == bz - 1 || bv[p + bs]);
             if (in)
                 lv[p] |= 0x80;
         }

@@ -240,8 +240,9 @@ static void test_calcified_vessel(void)
  * so a disc missed is filled as marrow. Neither disc is bone, the
  * vertebrae are spine - and so is the arch behind the bodies, a spinous
  * process 10 mm wide, cortex round 150-190 HU marrow, that goes on through the
- * middle disc's slices (a disc parts the bodies, not the arches). */
-enum { D_VERT = 1, D_DISC = 2, D_DISC_END = 3, D_ARCH_DISC = 4 };
+ * middle disc's slices (a disc parts the bodies, not the arches) and is
+ * marrow in the scan's last slice too. */
+enum { D_VERT = 1, D_DISC = 2, D_DISC_END = 3, D_ARCH_DISC = 4, D_ARCH_TOP = 5 };
 static void test_disc_at_scan_end(void)
 {
     r3d_volume *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
@@ -282,7 +283,7 @@ static void test_disc_at_scan_end(void)
             if (fabs(x[0]) <= 5 && x[1] > 41 && x[1] < 56) { /* spinous process */
                 int cortex = fabs(x[0]) > 3.5 || x[1] < 42.5 || x[1] > 54.5;
                 f[p] = cortex ? 600 : k % 3 ? 150 : 190; /* trabeculae: not even along the body as blood */
-                tv[p] = disc && k > 1 && !cortex ? D_ARCH_DISC : D_VERT; /* the middle disc's */
+                tv[p] = cortex ? D_VERT : disc && k > 1 ? D_ARCH_DISC : k == 29 ? D_ARCH_TOP : D_VERT;
             }
         }
         f[p] += ph_noise(&st, 12);
@@ -295,22 +296,24 @@ static void test_disc_at_scan_end(void)
         const uint16_t *l = res.labels->vol->voxels;
         uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
         int64_t disc = 0, disc_bone = 0, end = 0, end_bone = 0, vert = 0, vert_ok = 0;
-        int64_t arch = 0, arch_ok = 0;
+        int64_t arch = 0, arch_ok = 0, top = 0, top_ok = 0;
         for (int64_t p = 0; p < n; p++) {
             int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
             disc += tv[p] == D_DISC, disc_bone += tv[p] == D_DISC && bone;
             end += tv[p] == D_DISC_END, end_bone += tv[p] == D_DISC_END && bone;
             vert += tv[p] == D_VERT, vert_ok += tv[p] == D_VERT && l[p] == vb[0];
             arch += tv[p] == D_ARCH_DISC, arch_ok += tv[p] == D_ARCH_DISC && l[p] == vb[0];
+            top += tv[p] == D_ARCH_TOP, top_ok += tv[p] == D_ARCH_TOP && l[p] == vb[0];
         }
         fprintf(stderr, "  disc as bone %.3f, disc at the scan's end as bone %.3f, vertebrae as spine %.3f, "
-                "arch's marrow in the discs' slices as spine %.3f\n",
+                "arch's marrow in the discs' slices as spine %.3f, in the last slice %.3f\n",
                 (double)disc_bone / disc, (double)end_bone / end, (double)vert_ok / vert,
-                (double)arch_ok / arch);
+                (double)arch_ok / arch, (double)top_ok / top);
         CHECK(disc > 0 && disc_bone <= disc / 5);
         CHECK(end > 0 && end_bone <= end / 5);
         CHECK(vert_ok >= 9 * vert / 10);
         CHECK(arch > 0 && arch_ok >= 7 * arch / 10);
+        CHECK(top > 0 && top_ok >= 7 * top / 10);
         r3d_seg_result_free(&res);
     } else {
         fprintf(stderr, "  %s\n", err.msg);
