@@ -291,13 +291,17 @@ static int64_t blood_by_bone(const r3d_volume *lo, const uint8_t *b, uint8_t *ve
  * voxels under SEG_SPINE_EDGE_HU (the disc, not its bony rim: the spine's
  * edge threshold, shared with bones_full.c - at a disc's level no marrow lies
  * inside the rim to be kept below it) leave the bone and are marked in
- * out. Returns how many, -1 when out of memory.
+ * out - in front of the bodies' back wall only: the arch behind it is
+ * bone at every level (its marrow in the disc slices was lost before:
+ * dicom vertebrae sensitivity 0.893 -> 0.916, Dice 0.797 -> 0.807).
+ * Returns how many, -1 when out of memory.
  * (vertebrae.c finds the discs again, on the raw HU, to number the
  * vertebrae: its thresholds are its own.) */
 #define DISC_CUT_CORE_MM 4.0
 #define DISC_CUT_DIP_HU 80.0
 #define DISC_CUT_BELOW_HU 40.0
 #define DISC_CUT_REACH_MM 10.0
+#define DISC_BODY_CORE_MM 8.0
 
 /* The brightest slice median in k+dir .. k+dir*w (NAN ones skipped);
  * -INFINITY when none is in view, INFINITY when none is and the reach
@@ -322,13 +326,16 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
     double *med = malloc((size_t)nz * sizeof *med);
     float *buf = malloc((size_t)ns * sizeof *buf);
     uint8_t *disc = calloc((size_t)nz, 1);
-    if (!med || !buf || !disc) {
-        free(med), free(buf), free(disc);
+    int64_t *back = malloc((size_t)nz * sizeof *back); /* the body's core's rearmost row */
+    int64_t *rows = malloc((size_t)ny * sizeof *rows);
+    if (!med || !buf || !disc || !back || !rows) {
+        free(med), free(buf), free(disc), free(back), free(rows);
         return -1;
     }
     for (int64_t k = 0; k < nz; k++) {
         const uint8_t *s = b + ns * k;
         int64_t m = 0;
+        memset(rows, 0, (size_t)ny * sizeof *rows);
         for (int64_t p = 0; p < ns; p++) {
             if (s[p] != 1)
                 continue;
@@ -337,9 +344,20 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
             for (int dj = -rj; dj <= rj && core; dj++)
                 for (int di = -ri; di <= ri && core; di++)
                     core = s[p + dj * nx + di] == 1;
-            if (core)
+            if (core) {
                 buf[m++] = hu[ns * k + p];
+                rows[j]++;
+            }
         }
+        /* The body's rows: DISC_BODY_CORE_MM of core or more across (an
+         * arch is 5-10 mm thick, so its core, where it has one, is a few
+         * mm across at most). */
+        back[k] = ny;
+        for (int64_t j = 0; j < ny; j++)
+            if (rows[j] * lo->spacing_mm[0] >= DISC_BODY_CORE_MM) {
+                back[k] = j;
+                break;
+            }
         if (m < 5) {
             med[k] = NAN;
             continue;
@@ -352,7 +370,7 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
         if (!isnan(med[k]))
             buf[nm++] = (float)med[k];
     if (nm < 3) {
-        free(med), free(buf), free(disc);
+        free(med), free(buf), free(disc), free(back), free(rows);
         return 0;
     }
     double typical = seg_median(buf, nm);
@@ -374,12 +392,27 @@ static int64_t disc_slices(const r3d_volume *lo, uint8_t *b, uint8_t *out)
                 disc[q] = 2;
             }
     }
-    for (int64_t k = 0; k < nz; k++)
-        if (disc[k])
-            for (int64_t p = ns * k; p < ns * (k + 1); p++)
-                if (b[p] == 1 && hu[p] < SEG_SPINE_EDGE_HU)
-                    b[p] = 0, out[p] = 1, found++;
-    free(med), free(buf), free(disc);
+    /* The disc parts the bodies only: behind the bodies' back wall (the
+     * rearmost row of their core, less the core's margin, in the nearest
+     * slices of bone above and below - a disc's own core may be the arch
+     * alone) the arch - pedicles, laminae, spinous process - goes on
+     * through the disc's slices, marrow and all. */
+    for (int64_t k = 0; k < nz; k++) {
+        if (!disc[k])
+            continue;
+        int64_t bsum = 0, nb = 0;
+        for (int dir = -1; dir <= 1; dir += 2)
+            for (int64_t q = k + dir; q >= 0 && q < nz; q += dir)
+                if (!disc[q] && back[q] < ny) {
+                    bsum += back[q], nb++;
+                    break;
+                }
+        int64_t bk = nb ? bsum / nb : back[k], j0 = bk < ny ? bk - rj : 0; /* no body: all */
+        for (int64_t p = ns * k + (j0 > 0 ? j0 : 0) * nx; p < ns * (k + 1); p++)
+            if (b[p] == 1 && hu[p] < SEG_SPINE_EDGE_HU)
+                b[p] = 0, out[p] = 1, found++;
+    }
+    free(med), free(buf), free(disc), free(back), free(rows);
     return found;
 }
 

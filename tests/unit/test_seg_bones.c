@@ -238,8 +238,11 @@ static void test_calcified_vessel(void)
  * round 180 HU marrow with a 500 HU endplate next to each disc; the ring
  * goes on through the disc slices (the endplates' rims blur into them),
  * so a disc missed is filled as marrow. Neither disc is bone, the
- * vertebrae are spine. */
-enum { D_VERT = 1, D_DISC = 2, D_DISC_END = 3 };
+ * vertebrae are spine - and so is the arch behind the bodies, a spinous
+ * process 10 mm wide, cortex round 150-190 HU marrow, that goes on through the
+ * middle disc's slices (a disc parts the bodies, not the arches) and is
+ * marrow in the scan's last slice too. */
+enum { D_VERT = 1, D_DISC = 2, D_DISC_END = 3, D_ARCH_DISC = 4, D_ARCH_TOP = 5 };
 static void test_disc_at_scan_end(void)
 {
     r3d_volume *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
@@ -277,8 +280,11 @@ static void test_disc_at_scan_end(void)
                 else
                     f[p] = plate ? 500 : 180, tv[p] = D_VERT;
             }
-            if (!disc && fabs(x[0]) <= 3 && x[1] > 41 && x[1] < 52) /* spinous process */
-                f[p] = 600, tv[p] = D_VERT;
+            if (fabs(x[0]) <= 5 && x[1] > 41 && x[1] < 56) { /* spinous process */
+                int cortex = fabs(x[0]) > 3.5 || x[1] < 42.5 || x[1] > 54.5;
+                f[p] = cortex ? 600 : k % 3 ? 150 : 190; /* trabeculae: not even along the body as blood */
+                tv[p] = cortex ? D_VERT : disc && k > 1 ? D_ARCH_DISC : k == 29 ? D_ARCH_TOP : D_VERT;
+            }
         }
         f[p] += ph_noise(&st, 12);
     }
@@ -290,17 +296,115 @@ static void test_disc_at_scan_end(void)
         const uint16_t *l = res.labels->vol->voxels;
         uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
         int64_t disc = 0, disc_bone = 0, end = 0, end_bone = 0, vert = 0, vert_ok = 0;
+        int64_t arch = 0, arch_ok = 0, top = 0, top_ok = 0;
         for (int64_t p = 0; p < n; p++) {
             int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
             disc += tv[p] == D_DISC, disc_bone += tv[p] == D_DISC && bone;
             end += tv[p] == D_DISC_END, end_bone += tv[p] == D_DISC_END && bone;
             vert += tv[p] == D_VERT, vert_ok += tv[p] == D_VERT && l[p] == vb[0];
+            arch += tv[p] == D_ARCH_DISC, arch_ok += tv[p] == D_ARCH_DISC && l[p] == vb[0];
+            top += tv[p] == D_ARCH_TOP, top_ok += tv[p] == D_ARCH_TOP && l[p] == vb[0];
         }
-        fprintf(stderr, "  disc as bone %.3f, disc at the scan's end as bone %.3f, vertebrae as spine %.3f\n",
-                (double)disc_bone / disc, (double)end_bone / end, (double)vert_ok / vert);
+        fprintf(stderr, "  disc as bone %.3f, disc at the scan's end as bone %.3f, vertebrae as spine %.3f, "
+                "arch's marrow in the discs' slices as spine %.3f, in the last slice %.3f\n",
+                (double)disc_bone / disc, (double)end_bone / end, (double)vert_ok / vert,
+                (double)arch_ok / arch, (double)top_ok / top);
         CHECK(disc > 0 && disc_bone <= disc / 5);
         CHECK(end > 0 && end_bone <= end / 5);
         CHECK(vert_ok >= 9 * vert / 10);
+        CHECK(arch > 0 && arch_ok >= 7 * arch / 10);
+        CHECK(top > 0 && top_ok >= 7 * top / 10);
+        r3d_seg_result_free(&res);
+    } else {
+        fprintf(stderr, "  %s\n", err.msg);
+    }
+    r3d_volume_free(ct), r3d_volume_free(t);
+}
+
+/* A calcified plaque in the wall of an unenhanced aorta lying on the
+ * vertebral body's front left (1 mm across, 2 mm slices, as the thin-slice
+ * abdomen): an arc of the wall facing the body, 1.5 mm thick, 800 HU,
+ * parted from the body's cortex by 2.5 mm of soft tissue - on the coarse
+ * grid (2 mm) it fuses with the body. It is no bone; the vertebra (body
+ * and spinous process) stays spine, and so does, in a disc's slice, the
+ * rim of the endplate cut into four arcs (small pieces in front of the
+ * slice's largest, but on the body above and below) and a lip of bone
+ * (400 HU: cortex, not calcium) parted from the body on its front right. */
+enum { P_VERT = 1, P_PLAQUE = 2, P_LIP = 3 };
+static void test_aortic_plaque(void)
+{
+    r3d_volume *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
+    r3d_volume *t = ct ? ph_volume(160, 120, 30, 1.0, R3D_U8) : NULL;
+    CHECK(t != NULL);
+    if (!t) {
+        r3d_volume_free(ct);
+        return;
+    }
+    for (int a = 0; a < 3; a++)
+        ct->ijk_to_lps[a][3] = t->ijk_to_lps[a][3] = -(ct->dim[a] - 1) / 2.0;
+    ct->ijk_to_lps[2][2] = t->ijk_to_lps[2][2] = 2.0;
+    ct->spacing_mm[2] = t->spacing_mm[2] = 2.0;
+    strcpy(ct->acq.modality, "CT");
+    int64_t n = r3d_volume_nvox(ct);
+    float *f = ct->voxels;
+    uint8_t *tv = t->voxels;
+    uint32_t st = 31337;
+    /* LPS: +x left, -y anterior; the aorta's centre 29.5 mm from the
+     * body's, toward the front left */
+    const double ax = 14, ay = -1, ar = 11, bx = 0, by = 25, br = 16;
+    for (int64_t p = 0; p < n; p++) {
+        int64_t i = p % 160, j = (p / 160) % 120, k = p / (160 * 120);
+        double x[3];
+        ph_pos(ct, i, j, k, x);
+        f[p] = -1000;
+        if (x[0] * x[0] / (75.0 * 75) + x[1] * x[1] / (55.0 * 55) <= 1) {
+            f[p] = 40;
+            double rv = hypot(x[0] - bx, x[1] - by);
+            int rim = k == 20; /* the disc's slice: the endplate's rim in four arcs */
+            if (rv <= br && !rim)
+                f[p] = rv > br - 2 ? 600 : 200, tv[p] = P_VERT;
+            if (rv <= br && rim)
+                f[p] = 90;
+            if (rv <= br && rv > br - 2 && rim && fabs(x[0] - bx) > 2 && fabs(x[1] - by) > 2)
+                f[p] = 600, tv[p] = P_VERT;
+            if (fabs(x[0]) <= 3 && x[1] > by + br - 1 && x[1] < by + br + 12) /* spinous process */
+                f[p] = 600, tv[p] = P_VERT;
+            /* the wall's arc within 60 degrees of the line to the body */
+            double ra = hypot(x[0] - ax, x[1] - ay);
+            double c = ((x[0] - ax) * (bx - ax) + (x[1] - ay) * (by - ay)) /
+                       (ra * hypot(bx - ax, by - ay) + 1e-9);
+            if (ra > ar - 1.5 && ra <= ar && c >= 0.5 && fabs(x[2]) <= 16)
+                f[p] = 800, tv[p] = P_PLAQUE;
+            if (hypot(x[0] + 15, x[1] - 9) <= 2.5 && fabs(x[2] - 20) <= 3)
+                f[p] = 400, tv[p] = P_LIP;
+        }
+        f[p] += ph_noise(&st, 12);
+    }
+    r3d_seg_opts opts = {"bones", NULL, NULL};
+    r3d_seg_result res;
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
+    if (res.labels) {
+        const uint16_t *l = res.labels->vol->voxels;
+        uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
+        int64_t plq = 0, plq_bone = 0, vert = 0, vert_ok = 0, rim = 0, rim_ok = 0, lip = 0, lip_ok = 0;
+        for (int64_t p = 0; p < n; p++) {
+            int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
+            /* the rim: slice 20, in front of the spinous process (y < 40 mm) */
+            int in_rim = tv[p] == P_VERT && p / (160 * 120) == 20 && (p / 160) % 120 < 99;
+            plq += tv[p] == P_PLAQUE, plq_bone += tv[p] == P_PLAQUE && bone;
+            vert += tv[p] == P_VERT, vert_ok += tv[p] == P_VERT && l[p] == vb[0];
+            rim += in_rim, rim_ok += in_rim && l[p] == vb[0];
+            lip += tv[p] == P_LIP, lip_ok += tv[p] == P_LIP && l[p] == vb[0];
+        }
+        fprintf(stderr, "  aortic plaque as bone %.3f, vertebrae as spine %.3f, endplate rim in front as spine %.3f, "
+                "lip as spine %.3f\n",
+                (double)plq_bone / plq, (double)vert_ok / vert, (double)rim_ok / rim,
+                (double)lip_ok / lip);
+        CHECK(plq > 0 && plq_bone <= plq / 10);
+        CHECK(vert_ok >= 9 * vert / 10);
+        CHECK(rim > 0 && rim_ok >= 8 * rim / 10);
+        CHECK(lip > 0 && lip_ok >= 8 * lip / 10);
         r3d_seg_result_free(&res);
     } else {
         fprintf(stderr, "  %s\n", err.msg);
@@ -361,5 +465,6 @@ int main(void)
     RUN(test_calcified_vessel);
     RUN(test_costal_cartilage);
     RUN(test_disc_at_scan_end);
+    RUN(test_aortic_plaque);
     return CHECK_DONE("test_seg_bones");
 }
