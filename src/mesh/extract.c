@@ -260,16 +260,19 @@ typedef struct ext {
     double sl, in;            /* scl_slope (0 meaning 1) and scl_inter */
 } ext;
 
-/* Large arrays (the mesh, pass A's lists, pass B's maps): whole 2 MiB
- * pages, aligned, with the huge-page hint. They are written once, and
- * every new 4 KiB page costs a fault (on a virtual machine several
- * microseconds): on the chest CT (> 300 HU, one thread) the 4 KiB pages
- * were 7000 faults and two thirds of the 0.14 s extraction. *bytes grows
- * to what was given. */
+/* Large arrays (the mesh, pass A's lists and planes, pass B's maps):
+ * whole 2 MiB pages, aligned, with the huge-page hint. They are written
+ * once, and every new 4 KiB page costs a fault (on a virtual machine
+ * several microseconds): on the chest CT (> 300 HU, one thread) the 4 KiB
+ * pages were 7000 faults and two thirds of the 0.14 s extraction. A 2 MiB
+ * page costs what 75-160 faults of 4 KiB do (first touch of 64 MiB on the
+ * test VM: 2.2-4.7 GB/s in huge pages, 0.65 GB/s in small ones), so from
+ * 256 KiB on an array takes one: the liver's vertices (1.6 MB) were 380
+ * faults of a cold extraction's 560. *bytes grows to what was given. */
 static void *alloc_big(size_t *bytes)
 {
     const size_t huge = (size_t)2 << 20;
-    if (*bytes < huge)
+    if (*bytes < (size_t)256 << 10)
         return malloc(*bytes ? *bytes : 1);
     if (*bytes > SIZE_MAX - huge)
         return NULL;
@@ -549,7 +552,8 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
     lists *ls = &x->ls[b];
     size_t fb = x->mode == SRC_FLOAT ? (size_t)WH * sizeof(float) : 0;
     /* the float plane, row spans of two planes, two planes of flags, row flags */
-    char *buf = malloc(fb + (size_t)(4 * H) * sizeof(int32_t) + (size_t)(2 * WH + H));
+    size_t nb = fb + (size_t)(4 * H) * sizeof(int32_t) + (size_t)(2 * WH + H);
+    char *buf = alloc_big(&nb);
     if (!buf) {
         atomic_store(&x->oom, 1);
         return;
