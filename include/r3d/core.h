@@ -110,7 +110,10 @@ int r3d_threads(void);
 
 /* Run fn(ctx, begin, end) over [0, n) split into contiguous chunks, one per
  * thread, and wait. Chunks are disjoint, so outputs written per index are
- * identical whatever the thread count. */
+ * identical whatever the thread count. Any thread may run any chunk (the
+ * caller runs those of workers that have not started yet), possibly
+ * several in turn: state kept per chunk must be found from begin, not from
+ * the thread. */
 typedef void (*r3d_range_fn)(void *ctx, int64_t begin, int64_t end);
 void r3d_parallel_for(int64_t n, r3d_range_fn fn, void *ctx);
 /* Is the calling thread running a chunk of r3d_parallel_for? Libraries with

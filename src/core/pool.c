@@ -7,7 +7,18 @@
  * counter. Creating and joining threads per call cost tens of
  * microseconds each, which the mesh smoothing's ~180 short passes per
  * surface (a few milliseconds each) paid every time: two threads barely
- * beat one. One caller at a time owns the pool; a call that finds it busy
+ * beat one.
+ *
+ * Chunks are claimed, not assigned: the caller and the workers take the
+ * next unclaimed chunk from a counter until none is left, and the caller
+ * waits only for workers that joined the call. A worker that is not
+ * running yet - its first start, or a machine busy with other processes,
+ * where a woken thread can wait milliseconds for a core - no longer holds
+ * the caller up: the caller runs that chunk itself, and the late worker
+ * finds the call closed. Which thread runs a chunk never changes what the
+ * chunk is. (Mesh extraction of a liver mask on 2 shared cores, cold: the
+ * caller waited for its worker most of the time, and two threads were
+ * slower than one.) One caller at a time owns the pool; a call that finds it busy
  * (another thread of the application is in a parallel_for) falls back to
  * threads of its own for that call, and a call from inside a chunk runs
  * serially (one chunk), so nested parallelism never multiplies. The pool
@@ -68,13 +79,22 @@ typedef struct pool {
     void *ctx;
     int64_t n;
     int t;                 /* chunks of this job */
-    int pending;           /* workers still running a chunk of it */
+    int open;              /* workers may still join it */
+    int active;            /* workers that joined it and are not done */
+    atomic_int next;       /* the next unclaimed chunk */
 } pool;
 
 static pool g_pool = {.owner = PTHREAD_MUTEX_INITIALIZER,
                       .mu = PTHREAD_MUTEX_INITIALIZER,
                       .wake = PTHREAD_COND_INITIALIZER,
                       .done = PTHREAD_COND_INITIALIZER};
+
+/* Claim and run chunks of the job in p until none is left. */
+static void claim_chunks(pool *p, r3d_range_fn fn, void *ctx, int64_t n, int t)
+{
+    for (int c; (c = atomic_fetch_add(&p->next, 1)) < t;)
+        run_range(fn, ctx, n * c / t, n * (c + 1) / t);
+}
 
 static void *worker(void *arg)
 {
@@ -88,15 +108,17 @@ static void *worker(void *arg)
         if (p->stop)
             break;
         seen = p->job;
-        if (w + 1 >= p->t)
-            continue; /* not needed for this job */
+        if (!p->open || w + 1 >= p->t)
+            continue; /* closed before this worker woke, or not needed */
+        p->active++;
         r3d_range_fn fn = p->fn;
         void *ctx = p->ctx;
-        int64_t n = p->n, t = p->t;
+        int64_t n = p->n;
+        int t = p->t;
         pthread_mutex_unlock(&p->mu);
-        run_range(fn, ctx, n * (w + 1) / t, n * (w + 2) / t);
+        claim_chunks(p, fn, ctx, n, t);
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (--p->active == 0)
             pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -131,7 +153,8 @@ static void pool_after_fork(void)
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
     p->nworkers = 0;
-    p->pending = 0;
+    p->open = 0;
+    p->active = 0;
 }
 
 /* Have at least k workers (called by the owner); returns how many exist. */
@@ -214,18 +237,20 @@ void r3d_parallel_for(int64_t n, r3d_range_fn fn, void *ctx)
         run_own_threads(n, t, fn, ctx);
         return;
     }
-    pthread_mutex_lock(&p->mu); /* workers 0 .. t - 2 run chunks 1 .. t - 1 */
+    pthread_mutex_lock(&p->mu); /* workers 0 .. t - 2 may join */
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     p->t = t;
-    p->pending = t - 1;
+    p->open = 1;
+    atomic_store(&p->next, 0);
     p->job++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    run_range(fn, ctx, 0, n / t);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
+    claim_chunks(p, fn, ctx, n, t);
+    pthread_mutex_lock(&p->mu); /* every chunk is claimed: wait for those running */
+    p->open = 0;
+    while (p->active > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&p->owner);

@@ -29,15 +29,17 @@
  * layer's crossings (as edge keys) in scan order and its active cubes,
  * only between the first and last inside voxel of the rows at hand (as
  * flying edges trims its rows) and skipping eight agreeing inside flags at
- * a time; a prefix sum gives every
+ * a time, and for grey images where iso crosses each listed edge (its two
+ * voxels are still in the cache then); a prefix sum gives every
  * layer its first vertex and triangle in the mesh; pass B (parallel) puts
- * the vertices there (reading only the two voxels of each crossed edge),
- * builds per thread a map from edge to index for the two planes at hand
- * and writes the triangles after them - nothing is copied. Outputs are
+ * the vertices there, builds per thread a map from edge to index for the
+ * two planes at hand (in pass A's scratch memory) and writes the
+ * triangles after them - nothing is copied. Outputs are
  * per layer at fixed offsets, so the mesh is bit-identical for any thread
- * count. Memory: lists linear in the surface (4 bytes per vertex, 8 per
- * active cube; one pair per thread's run of layers), plus a few
- * slice-sized buffers per thread - never per voxel of the volume. The
+ * count. Memory: lists linear in the surface (4 bytes per vertex, 8 more
+ * for grey images, 8 per active cube; one set per thread's run of
+ * layers), plus a few slice-sized buffers per thread - never per voxel of
+ * the volume. The
  * large arrays are whole huge pages: writing fresh memory is most of
  * what the passes cost otherwise (a fault per 4 KiB page). Cost:
  * O(voxels) to classify, mostly a word at a time, O(surface) for the rest.
@@ -210,12 +212,16 @@ typedef struct lists {
     int64_t nkey, capkey;
     uint32_t *act;         /* 2 words per active cube */
     int64_t nact, capact;  /* in cubes */
+    double *t;             /* grey images: each key's crossing (see edge_t) */
+    int64_t capt;
+    void *scratch;         /* pass A's planes, then pass B's maps */
 } lists;
 
 typedef struct layer {
     const uint32_t *key; /* the grid edge of each vertex: x/y edges of plane K
                           * (2 n, 2 n + 1), then z edges (n); n = J * W + I */
     int64_t nv, nplane;
+    const double *t;     /* grey images: the crossing along each key's edge */
     const uint32_t *act; /* active cubes: 2 per cube, (J * W + I), case */
     int64_t nact;
     int64_t nt;          /* triangles */
@@ -260,16 +266,19 @@ typedef struct ext {
     double sl, in;            /* scl_slope (0 meaning 1) and scl_inter */
 } ext;
 
-/* Large arrays (the mesh, pass A's lists, pass B's maps): whole 2 MiB
- * pages, aligned, with the huge-page hint. They are written once, and
- * every new 4 KiB page costs a fault (on a virtual machine several
- * microseconds): on the chest CT (> 300 HU, one thread) the 4 KiB pages
- * were 7000 faults and two thirds of the 0.14 s extraction. *bytes grows
- * to what was given. */
+/* Large arrays (the mesh, pass A's lists and planes, pass B's maps):
+ * whole 2 MiB pages, aligned, with the huge-page hint. They are written
+ * once, and every new 4 KiB page costs a fault (on a virtual machine
+ * several microseconds): on the chest CT (> 300 HU, one thread) the 4 KiB
+ * pages were 7000 faults and two thirds of the 0.14 s extraction. A 2 MiB
+ * page costs what 75-160 faults of 4 KiB do (first touch of 64 MiB on the
+ * test VM: 2.2-4.7 GB/s in huge pages, 0.65 GB/s in small ones), so from
+ * 256 KiB on an array takes one: the liver's vertices (1.6 MB) were 380
+ * faults of a cold extraction's 560. *bytes grows to what was given. */
 static void *alloc_big(size_t *bytes)
 {
     const size_t huge = (size_t)2 << 20;
-    if (*bytes < huge)
+    if (*bytes < (size_t)256 << 10)
         return malloc(*bytes ? *bytes : 1);
     if (*bytes > SIZE_MAX - huge)
         return NULL;
@@ -286,8 +295,10 @@ static void *alloc_big(size_t *bytes)
  * starts small (a small surface stays cheap), then goes straight to a
  * huge page rather than through nine doublings of faulting 4 KiB pages,
  * then doubles. */
-static int reserve(uint32_t **p, int64_t *cap, int64_t used, int64_t need, size_t elem)
+static int reserve(void *pp, int64_t *cap, int64_t used, int64_t need, size_t elem)
 {
+    void *p; /* *pp, a pointer to any type */
+    memcpy(&p, pp, sizeof p);
     if (need <= *cap)
         return 1;
     int64_t c = *cap > 0 ? *cap : 4096;
@@ -298,13 +309,13 @@ static int reserve(uint32_t **p, int64_t *cap, int64_t used, int64_t need, size_
         return 0;
     if (*cap && bytes < (size_t)2 << 20)
         bytes = (size_t)2 << 20;
-    uint32_t *n = alloc_big(&bytes);
+    void *n = alloc_big(&bytes);
     if (!n)
         return 0;
     if (used)
-        memcpy(n, *p, (size_t)used * elem);
-    free(*p);
-    *p = n;
+        memcpy(n, p, (size_t)used * elem);
+    free(p);
+    memcpy(pp, &n, sizeof n);
     *cap = (int64_t)(bytes / elem);
     return 1;
 }
@@ -536,6 +547,64 @@ static void row_spans(const uint8_t *in, const uint8_t *row, int64_t W, int64_t 
     }
 }
 
+/* The grid edge of layer K's key i: its axis and padded (I, J) (K is the
+ * layer's). */
+static void key_edge(const ext *x, const layer *l, int64_t i, int *axis, int64_t *I, int64_t *J)
+{
+    uint32_t key = l->key[i];
+    int64_t n = i < l->nplane ? key >> 1 : key;
+    *axis = i < l->nplane ? (int)(key & 1) : 2;
+    *I = n % x->W;
+    *J = n / x->W;
+}
+
+/* Where the grey values cross iso along the edge from padded (I, J, K)
+ * along axis, as a fraction of the edge; half-way at the virtual border. */
+static double edge_t(const ext *x, int64_t K, int axis, int64_t I, int64_t J)
+{
+    float fa = grey_value(x, K, I, J);
+    float fb = grey_value(x, K + (axis == 2), I + (axis == 0), J + (axis == 1));
+    if (isnan(fa) || isnan(fb))
+        return 0.5;
+    double t = (x->iso - fa) / ((double)fb - fa);
+    /* Keep vertices off the grid points: a value exactly at iso would
+     * otherwise put several vertices at one place (zero-area faces). */
+    return t < 1e-3 ? 1e-3 : (t > 1 - 1e-3 ? 1 - 1e-3 : t);
+}
+
+/* Grey images: the crossing of each key of layer K that pass A just
+ * listed, while planes K and K + 1 are still in the cache. Pass B made
+ * them before, from voxels long evicted by then: the reads missed, and
+ * grey_value was a fifth of the body outline's extraction. */
+static int put_crossings(const ext *x, lists *ls, const layer *l, int64_t K)
+{
+    if (!reserve(&ls->t, &ls->capt, l->koff, ls->nkey, sizeof *ls->t))
+        return 0;
+    layer at = *l; /* its keys, from the chunk's list as it is now */
+    at.key = ls->key + l->koff;
+    double *t = ls->t + l->koff;
+    for (int64_t i = 0; i < ls->nkey - l->koff; i++) {
+        int axis;
+        int64_t I, J;
+        key_edge(x, &at, i, &axis, &I, &J);
+        t[i] = edge_t(x, K, axis, I, J);
+    }
+    return 1;
+}
+
+/* A chunk's scratch: pass A's float plane (grey images), row spans of two
+ * planes, two planes of inside flags and row flags; then pass B's maps of
+ * the same layers (see pass_b), in the same memory - whose first pages
+ * pass A has already faulted in: one 2 MiB page fewer to clear per chunk
+ * (of 3 for pass B's maps of a 512 x 512 slice). */
+static size_t scratch_bytes(const ext *x)
+{
+    size_t WH = (size_t)(x->W * x->H), fb = x->mode == SRC_FLOAT ? WH * sizeof(float) : 0;
+    size_t a = fb + (size_t)(4 * x->H) * sizeof(int32_t) + 2 * WH + (size_t)x->H;
+    size_t b = 5 * WH * sizeof(uint32_t);
+    return a > b ? a : b;
+}
+
 /* Pass A over layers [b, e): crossings and active cubes, appended to the
  * chunk's lists x->ls[b]. Runs of eight bytes of inside flags that agree
  * (no crossing, no active cube) are skipped a word at a time: most of a
@@ -548,8 +617,8 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
     int64_t W = x->W, H = x->H, WH = W * H;
     lists *ls = &x->ls[b];
     size_t fb = x->mode == SRC_FLOAT ? (size_t)WH * sizeof(float) : 0;
-    /* the float plane, row spans of two planes, two planes of flags, row flags */
-    char *buf = malloc(fb + (size_t)(4 * H) * sizeof(int32_t) + (size_t)(2 * WH + H));
+    size_t nb = scratch_bytes(x);
+    char *buf = ls->scratch = alloc_big(&nb);
     if (!buf) {
         atomic_store(&x->oom, 1);
         return;
@@ -666,41 +735,25 @@ static void pass_a(void *ctx, int64_t b, int64_t e)
         l->nv = ls->nkey - l->koff;
         l->nact = ls->nact - l->aoff;
         l->nt = nt;
+        if (!x->is_label && !put_crossings(x, ls, l, K))
+            goto oom;
     }
-    free(buf);
     return;
 oom:
     atomic_store(&x->oom, 1);
-    free(buf);
 }
 
 /* Layer K's vertices, into the mesh at its vbase: the crossing of each
  * key's grid edge (padded ijk), by linear interpolation of the grey
- * values, or half-way for labels and the virtual border. */
+ * values (pass A's put_crossings), or half-way for labels. */
 static void put_vertices(const ext *x, const layer *l, int64_t K, float *out)
 {
-    int64_t W = x->W;
     for (int64_t i = 0; i < l->nv; i++) {
-        uint32_t key = l->key[i];
-        int axis = i < l->nplane ? (int)(key & 1) : 2;
-        int64_t n = i < l->nplane ? key >> 1 : key, I = n % W, J = n / W;
-        double t = 0.5;
-        if (!x->is_label) {
-            float fa = grey_value(x, K, I, J);
-            float fb = grey_value(x, K + (axis == 2), I + (axis == 0), J + (axis == 1));
-            if (!isnan(fa) && !isnan(fb)) {
-                t = (x->iso - fa) / ((double)fb - fa);
-                /* Keep vertices off the grid points: a value exactly at iso
-                 * would otherwise put several vertices at one place
-                 * (zero-area faces). */
-                if (t < 1e-3)
-                    t = 1e-3;
-                if (t > 1 - 1e-3)
-                    t = 1 - 1e-3;
-            }
-        }
+        int axis;
+        int64_t I, J;
+        key_edge(x, l, i, &axis, &I, &J);
         double p[3] = {(double)I - 1, (double)J - 1, (double)K - 1};
-        p[axis] += t;
+        p[axis] += x->is_label ? 0.5 : l->t[i];
         float *o = out + 3 * i;
         for (int r = 0; r < 3; r++)
             o[r] = (float)(x->A[r][0] * p[0] + x->A[r][1] * p[1] + x->A[r][2] * p[2] +
@@ -719,12 +772,7 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
     int64_t W = x->W, H = x->H;
     /* Only crossed edges are ever looked up, and those are always set for
      * the layer at hand, so the maps need no clearing between layers. */
-    size_t bytes = (size_t)(5 * W * H) * sizeof(uint32_t);
-    uint32_t *maps = alloc_big(&bytes);
-    if (!maps) {
-        atomic_store(&x->oom, 1);
-        return;
-    }
+    uint32_t *maps = x->ls[b].scratch; /* pass A's, for the same layers */
     uint32_t *m0 = maps, *m1 = maps + 2 * W * H, *mz = maps + 4 * W * H;
     int f1 = x->flip ? 2 : 1, f2 = x->flip ? 1 : 2;
     for (int64_t K = b; K < e; K++) {
@@ -759,7 +807,6 @@ static void pass_b(void *ctx, int64_t b, int64_t e)
             }
         }
     }
-    free(maps);
 }
 
 /* r3d_parallel_for makes one chunk per worker; handing it x->nchunks items,
@@ -855,6 +902,7 @@ static r3d_mesh *extract(ext *x, const r3d_extract_opts *o, const char *what, r3
         layer *l = &x->L[K];
         const lists *s = &x->ls[l->chunk];
         l->key = l->nv ? s->key + l->koff : NULL;
+        l->t = l->nv && s->t ? s->t + l->koff : NULL;
         l->act = l->nact ? s->act + 2 * l->aoff : NULL;
         l->vbase = nreg;
         nreg += l->nv;
@@ -898,6 +946,8 @@ out:
         for (int64_t K = 0; K < nl; K++) {
             free(x->ls[K].key);
             free(x->ls[K].act);
+            free(x->ls[K].t);
+            free(x->ls[K].scratch);
         }
     free(x->ls);
     free(x->L);

@@ -1,8 +1,9 @@
 /* test_mesh_extract_grey.c - grey-level extraction on volumes large enough
- * for its big-array paths: pass A's per-thread lists grow past their first
- * block, the lists, pass B's edge maps and the mesh arrays take whole
- * 2 MiB pages (extract.c's alloc_big), and a run of layers' lists is split
- * differently for each thread count. Noise gives about one and a half
+ * for its big-array paths: pass A's per-thread lists (edge keys, their
+ * crossings, active cubes) grow past their first block, the lists, the
+ * scratch that holds pass A's planes and then pass B's edge maps, and the
+ * mesh arrays take whole 2 MiB pages (extract.c's alloc_big), and a run
+ * of layers' lists is split differently for each thread count. Noise gives about one and a half
  * crossed edges per voxel, so a 330 x 330 slice (edge maps over 2 MiB)
  * and a few slices are enough.
  */
@@ -48,7 +49,7 @@ static void test_grey_large_noise_same_bytes_for_every_thread_count(void)
     CHECK(one != NULL);
     if (!one)
         return;
-    /* the lists (4 bytes a vertex, 8 an active cube) pass 2 MiB */
+    /* the lists (4 + 8 bytes a vertex, 8 an active cube) pass 2 MiB */
     CHECK(one->nv > 600000);
     CHECK(one->nt > 600000);
     CHECK(one->cap_v >= one->nv && one->cap_t >= one->nt);

@@ -1,9 +1,11 @@
 /* test_pool.c - r3d_parallel_for's persistent workers (core/pool.c): every
  * index is run exactly once, in the chunks fixed by n and the thread
  * count, for many calls in a row and as the thread count changes; a call
- * from inside a chunk runs serially on that thread; several application
- * threads calling at once each get their whole range done; a child of
- * fork() gets its calls done without the parent's workers. */
+ * from inside a chunk runs serially on that thread; the caller does not
+ * wait for a worker that has not woken up yet but runs its chunk itself;
+ * several application threads calling at once each get their whole range
+ * done; a child of fork() gets its calls done without the parent's
+ * workers. */
 #include "check.h"
 
 #include "r3d/core.h"
@@ -90,6 +92,37 @@ static void test_pool_nested_call_runs_serially(void)
     CHECK_INT(atomic_load(&c.nested_bad), 0);
     for (int i = 0; i < N; i++)
         CHECK_INT(atomic_load(&hits[i]), 1);
+    r3d_set_threads(0);
+}
+
+typedef struct who {
+    pthread_t caller;
+    atomic_int other; /* chunks run by a thread other than the caller */
+} who;
+
+static void note_thread(void *ctx, int64_t b, int64_t e)
+{
+    who *w = ctx;
+    (void)b, (void)e;
+    if (!pthread_equal(pthread_self(), w->caller))
+        atomic_fetch_add(&w->other, 1);
+}
+
+/* Chunks are claimed, not assigned: with chunks that take no time, the
+ * caller has usually claimed every chunk before its worker is even
+ * scheduled, and then runs them all instead of waiting. When the second
+ * chunk belonged to worker 0, no call of the 300 ever ran on the caller
+ * alone. */
+static void test_pool_caller_runs_chunks_of_a_late_worker(void)
+{
+    r3d_set_threads(2);
+    int alone = 0;
+    for (int rep = 0; rep < 300; rep++) {
+        who w = {pthread_self(), 0};
+        r3d_parallel_for(2, note_thread, &w);
+        alone += atomic_load(&w.other) == 0;
+    }
+    CHECK(alone > 0);
     r3d_set_threads(0);
 }
 
@@ -188,6 +221,7 @@ int main(void)
 {
     RUN(test_pool_every_index_once_in_fixed_chunks);
     RUN(test_pool_nested_call_runs_serially);
+    RUN(test_pool_caller_runs_chunks_of_a_late_worker);
     RUN(test_pool_concurrent_callers);
     RUN(test_pool_after_fork);
     return CHECK_DONE("test_pool");
