@@ -222,7 +222,8 @@ typedef struct flow {
     double *cg, *cg2;  /* isotropic: per group, target curvature (scratch) */
     double *pos2;      /* isotropic: per group, 3: the Taubin copy's other buffer */
     double w;          /* isotropic: this Taubin pass's weight */
-    double wt[WTAB + 1]; /* exp(-r^2) for r^2 in 0..16, to 1e-5 */
+    double wt[2 * WTAB]; /* exp(-r^2) for r^2 in 0..16, to 1e-5: per step of r^2,
+                          * the line through its ends (intercept, slope) */
     double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
@@ -255,6 +256,23 @@ typedef struct count_ctx {
     int64_t lo[3], hi[3], rows, c[NBLK];
 } count_ctx;
 
+/* How many of the n values at p equal x, in runs of 32 that the compiler
+ * turns into SIMD compares (the plain loop took 8 instructions a voxel:
+ * 0.33 G of the lung vessels' smoothing). */
+static int64_t count_u16(const uint16_t *p, int64_t n, uint16_t x)
+{
+    int64_t c = 0, i = 0;
+    for (; i + 32 <= n; i += 32) {
+        unsigned s = 0;
+        for (int j = 0; j < 32; j++)
+            s += p[i + j] == x;
+        c += s;
+    }
+    for (; i < n; i++)
+        c += p[i] == x;
+    return c;
+}
+
 static void count_pass(void *ctx, int64_t b, int64_t e)
 {
     count_ctx *x = ctx;
@@ -269,13 +287,11 @@ static void count_pass(void *ctx, int64_t b, int64_t e)
             int64_t i0 = (kk * v->dim[1] + j) * v->dim[0] + x->lo[0];
             int64_t i1 = i0 + (x->hi[0] - x->lo[0] + 1);
             if (raw && v->dtype == R3D_U16) {
-                const uint16_t *p = v->voxels;
-                for (int64_t i = i0; i < i1; i++)
-                    c += p[i] == label;
+                c += count_u16((const uint16_t *)v->voxels + i0, i1 - i0, label);
             } else if (raw && v->dtype == R3D_I16) {
-                const int16_t *p = v->voxels;
-                for (int64_t i = i0; i < i1; i++)
-                    c += p[i] == (int)label;
+                /* an int16 equals label (0..65535) iff its bits do */
+                if (label <= INT16_MAX)
+                    c += count_u16((const uint16_t *)v->voxels + i0, i1 - i0, label);
             } else if (raw && v->dtype == R3D_U8) {
                 const uint8_t *p = v->voxels;
                 for (int64_t i = i0; i < i1; i++)
@@ -910,17 +926,17 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
     flow *f = ctx;
     part *p = &f->P[f->cur];
     const double *cg = f->cg, *wt = f->wt;
-    double itau = 1 / f->tau;
+    double sx = WTAB / 16.0 / (f->tau * f->tau); /* (dc / tau)^2 in table steps */
     for (int64_t v = b; v < e; v++) {
         int64_t s0 = p->rs[v], cnt = p->nn[v];
         const uint32_t *r = p->nb + s0;
         double c0 = cg[p->g[v]], sum = c0, ws = 1;
         for (int64_t k = 0; k < cnt; k++) {
-            double cn = cg[r[k]], d = (cn - c0) * itau;
-            double w = 0, x = d * d * (WTAB / 16.0); /* exp(-d^2) from the table */
+            double cn = cg[r[k]], d = cn - c0;
+            double w = 0, x = d * d * sx; /* exp(-(d / tau)^2) from the table */
             if (x < WTAB) {
                 int ix = (int)x;
-                w = wt[ix] + (x - ix) * (wt[ix + 1] - wt[ix]);
+                w = wt[2 * ix] + x * wt[2 * ix + 1];
             }
             sum += w * cn;
             ws += w;
@@ -947,16 +963,17 @@ static void taubin_pass(void *ctx, int64_t b, int64_t e)
             continue;
         }
         const uint32_t *r = p->nb + p->rs[v];
-        double q[3] = {0, 0, 0};
+        v2d qxy = {0, 0};
+        double qz = 0;
         for (int64_t i = 0; i < cnt; i++) {
             const double *y = src + 3 * (int64_t)r[i];
-            q[0] += y[0];
-            q[1] += y[1];
-            q[2] += y[2];
+            qxy += load2(y);
+            qz += y[2];
         }
         double ic = cnt < INVTAB ? f->inv[cnt] : 1 / (double)cnt; /* no division */
-        for (int c = 0; c < 3; c++)
-            o[c] = x[c] + f->w * (q[c] * ic - x[c]);
+        o[0] = x[0] + f->w * (qxy[0] * ic - x[0]);
+        o[1] = x[1] + f->w * (qxy[1] * ic - x[1]);
+        o[2] = x[2] + f->w * (qz * ic - x[2]);
     }
 }
 
@@ -1203,8 +1220,11 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         if (!f.cg || !f.cg2)
             goto oom;
         f.tau = TARGET_TAU * smin;
-        for (int i = 0; i <= WTAB; i++)
-            f.wt[i] = exp(-16.0 * i / WTAB);
+        for (int i = 0; i < WTAB; i++) {
+            double w0 = exp(-16.0 * i / WTAB), w1 = exp(-16.0 * (i + 1) / WTAB);
+            f.wt[2 * i] = w0 - i * (w1 - w0);
+            f.wt[2 * i + 1] = w1 - w0;
+        }
         for (int i = 0; i < n; i++)
             if (meshes[i]->nt && (st = part_target(&f, i, strength, err)) != R3D_OK)
                 goto out;
