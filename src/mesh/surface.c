@@ -35,9 +35,10 @@
  * steps of 0.5: 20 pairs of 0.5, 0.1 gave sphere 0.023 / 0.056, cylinder
  * 0.075 / 0.131, plate 0.075 / 0.165, these 0.022 / 0.054, 0.072 / 0.130,
  * 0.075 / 0.167; 15 pairs of 0.5 cost the cylinder p95 0.19, a pass band
- * of 0.1 at 0.6 the plate p95 0.170, of 0.15 the cylinder's 0.143); 20 averaging passes
- * cost the cylinder p95 0.17, a wider tau (0.035) the plate p95 0.25, and
- * a windowed-sinc copy (as smooth.c) the plate p95 0.24.
+ * of 0.1 at 0.6 the plate p95 0.170, of 0.15 the cylinder's 0.143); 20
+ * (25) averaging passes cost the cylinder p95 0.17 (0.139), a wider tau
+ * (0.035) the plate p95 0.25, and a windowed-sinc copy (as smooth.c) the
+ * plate p95 0.24.
  *
  * Thick slices (anisotropic voxels, e.g. 0.7 x 0.7 x 2.5 mm): near the
  * poles of a structure the surface between two slices is undetermined by
@@ -86,6 +87,10 @@
  * order, so it gives the normal as well as the umbrella, and the volume as
  * sum (x - o).n / 18 - no per-face pass), then the moves; a grid edge is
  * stored as one byte (its axis and sense: there are only 6 per frame).
+ * (A step in one pass - the moves made in the sweep, into a second
+ * position buffer, the pressure foreseen from the pass before - changed
+ * the figures by 0.001 mm but was no faster: liver 1.742 vs 1.755 G
+ * instructions, cachegrind, and the same time within the noise.)
  *
  * Several labels (r3d_mesh_from_labels, labels.c) share the vertices
  * where they touch; the caller groups them (grp). One joint flow: a
