@@ -19,20 +19,26 @@
  * so a side's curvature is evened out but a rim's stays apart from the
  * flat cap next to it; (3) the original vertices flow along their grid
  * edges (as below) to that curvature: step = lambda (L.n - c) + pressure,
- * 20 steps with momentum 0.75 (30 at 0.7 gave within 0.006 mm the same
- * figures below, at 1.5 x the cost; 15 lose the cylinder: p95 0.142);
+ * 15 steps of lambda 0.7 with momentum 0.7 (20 of 0.5 at 0.75 before:
+ * the figures below within 0.005 mm, at 4/3 the cost);
  * (4) one uniform offset along the normals brings the enclosed volume to
  * the mask's (voxel count x voxel volume, the unbiased estimate; marching
  * cubes' chamfers cost thin structures several per cent: a plate one
  * voxel thick -3.4 % raw), held to a quarter voxel. Distance to the true
  * surface at 0.7 mm voxels, mean / p95 mm, Taubin + offset -> this:
- * sphere r 20 0.045 / 0.125 -> 0.023 / 0.056, torus 0.051 / 0.125 ->
- * 0.040 / 0.097, nested shells 0.048 / 0.126 -> 0.024 / 0.061, cylinder
- * 0.101 / 0.202 -> 0.075 / 0.131, one-voxel plate 0.040 / 0.102 -> 0.075
- * / 0.165 (its rims, one voxel apart, are rounded more). The Taubin copy
- * (40 passes) and the 30 averaging passes are what the figures hang on:
- * 30 Taubin passes or 20 averaging passes cost the cylinder p95 0.19 and
- * 0.17, and a windowed-sinc copy (as smooth.c) the plate p95 0.24.
+ * sphere r 20 0.045 / 0.125 -> 0.023 / 0.057, torus 0.051 / 0.125 ->
+ * 0.039 / 0.095, nested shells 0.048 / 0.126 -> 0.025 / 0.061, cylinder
+ * 0.101 / 0.202 -> 0.073 / 0.134, one-voxel plate 0.040 / 0.102 -> 0.075
+ * / 0.170 (its rims, one voxel apart, are rounded more). The Taubin copy
+ * and the 30 averaging passes are what the figures hang on: the copy is
+ * 15 lambda/mu pairs of lambda 0.6, pass band 0.12 (with the flow's 20
+ * steps of 0.5: 20 pairs of 0.5, 0.1 gave sphere 0.023 / 0.056, cylinder
+ * 0.075 / 0.131, plate 0.075 / 0.165, these 0.022 / 0.054, 0.072 / 0.130,
+ * 0.075 / 0.167; 15 pairs of 0.5 cost the cylinder p95 0.19, a pass band
+ * of 0.1 at 0.6 the plate p95 0.170, of 0.15 the cylinder's 0.143); 20
+ * (25) averaging passes cost the cylinder p95 0.17 (0.139), a wider tau
+ * (0.035) the plate p95 0.25, and a windowed-sinc copy (as smooth.c) the
+ * plate p95 0.24.
  *
  * Thick slices (anisotropic voxels, e.g. 0.7 x 0.7 x 2.5 mm): near the
  * poles of a structure the surface between two slices is undetermined by
@@ -48,12 +54,21 @@
  * and 2.5 mm side by side a constant umbrella is no constant curvature
  * (and the flow flattens equators and sharpens poles the longer it runs):
  * it is divided by the vertex's mean squared edge (above 2 x the smallest
- * spacing squared), and the flow runs 45 steps at strength 5. Measured at
+ * spacing squared). The pressure brings the volume to the mask's after
+ * the step, to first order (it foresees the step's own change; against
+ * the volume before the step a thin vessel on 5 mm slices ended -2.3 %),
+ * so the flow can take long steps: 20 of lambda 1.4 at momentum 0.7 at
+ * strength 5 (it was 45 of 0.5; 2 x 1.4 < 2 (1 + 0.7) keeps the heavy
+ * ball stable for the umbrella's eigenvalues up to 2). Measured at
  * 0.7 x 0.7 x 2.5 mm (distance to the true surface, mean / p95 mm; Taubin
- * -> plain umbrella, 30 steps -> this): sphere r 20 with poles on slices
- * 0.181 / 0.625 -> 0.069 / 0.157 -> 0.042 / 0.132; r 18, poles between
- * slices, 0.190 / 0.762 -> 0.113 / 0.236 -> 0.058 / 0.126; r 20 shifted
- * 0.9 mm 0.174 / 0.671 -> 0.108 / 0.309 -> 0.058 / 0.162. On isotropic grids its one pressure for the whole surface
+ * -> plain umbrella, 30 steps -> divided, 45 steps -> this): sphere r 20
+ * with poles on slices 0.181 / 0.625 -> 0.069 / 0.157 -> 0.042 / 0.132 ->
+ * 0.044 / 0.107; r 18, poles between slices, 0.190 / 0.762 -> 0.113 /
+ * 0.236 -> 0.058 / 0.126 -> 0.064 / 0.159; r 20 shifted 0.9 mm 0.174 /
+ * 0.671 -> 0.108 / 0.309 -> 0.058 / 0.162 -> 0.063 / 0.158 (25 steps of
+ * 1.2 at 0.75: 0.041 / 0.104, 0.064 / 0.154, 0.062 / 0.147; 20 of 1.2 at
+ * 0.75 without the foresight left the hepatic vein on 5 mm slices -0.9 %
+ * of its voxels). On isotropic grids its one pressure for the whole surface
  * would round sharp rims and bulge flat faces (a one-voxel plate 0.19 mm
  * mean error): there the flow goes to the target curvature above.
  *
@@ -72,6 +87,10 @@
  * order, so it gives the normal as well as the umbrella, and the volume as
  * sum (x - o).n / 18 - no per-face pass), then the moves; a grid edge is
  * stored as one byte (its axis and sense: there are only 6 per frame).
+ * (A step in one pass - the moves made in the sweep, into a second
+ * position buffer, the pressure foreseen from the pass before - changed
+ * the figures by 0.001 mm but was no faster: liver 1.742 vs 1.755 G
+ * instructions, cachegrind, and the same time within the noise.)
  *
  * Several labels (r3d_mesh_from_labels, labels.c) share the vertices
  * where they touch; the caller groups them (grp). One joint flow: a
@@ -88,15 +107,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FLOW_LAMBDA 0.5      /* umbrella step */
+#ifndef FLOW_LAMBDA
+#define FLOW_LAMBDA 0.7 /* isotropic: umbrella step (0.5 took 20 steps at momentum 0.75) */
+#endif
+#ifndef ANISO_LAMBDA
+#define ANISO_LAMBDA 1.4 /* thick slices: umbrella step (0.5 took 45 steps at 0.7) */
+#endif
 #ifndef FLOW_PER_STRENGTH
-#define FLOW_PER_STRENGTH 9 /* iterations per unit of strength (5 -> 45) */
+#define FLOW_PER_STRENGTH 4 /* thick slices: iterations per unit of strength (5 -> 20) */
 #endif
 #ifndef FLOW_MOMENTUM
-#define FLOW_MOMENTUM 0.7 /* heavy-ball momentum: 30 steps do what 80 plain ones did */
+#define FLOW_MOMENTUM 0.7 /* heavy-ball momentum: 20 steps do what 80 plain ones did */
 #endif
 #ifndef ISO_MOMENTUM
-#define ISO_MOMENTUM 0.75 /* the isotropic flow's: 20 steps do what 30 at 0.7 did */
+#define ISO_MOMENTUM 0.7 /* the isotropic flow's */
 #endif
 #define FLOW_MARGIN 0.02     /* keep off the voxel centres by 2 % of the edge */
 #define ANISO_RATIO 1.5      /* largest / smallest spacing that counts as thick slices */
@@ -107,13 +131,17 @@
 #define TARGET_TAU 0.0286 /* its range (x smallest spacing): keeps rims apart from sides */
 #endif
 #ifndef ISO_PER_STRENGTH
-#define ISO_PER_STRENGTH 4 /* isotropic flow: iterations per unit of strength (5 -> 20) */
+#define ISO_PER_STRENGTH 3 /* isotropic flow: iterations per unit of strength (5 -> 15) */
 #endif
 #define FLOW_EDGE2 2.0 /* thick slices: reference squared edge, x smallest spacing^2 */
-#define TAUBIN_LAMBDA 0.5 /* the target's Taubin copy (lambda/mu, kept here) */
-#define TAUBIN_KPB 0.1
+#ifndef TAUBIN_LAMBDA
+#define TAUBIN_LAMBDA 0.6 /* the target's Taubin copy (lambda/mu, kept here) */
+#endif
+#ifndef TAUBIN_KPB
+#define TAUBIN_KPB 0.12
+#endif
 #ifndef TAUBIN_PER_STRENGTH
-#define TAUBIN_PER_STRENGTH 4 /* the target's Taubin copy: iterations per unit (5 -> 20) */
+#define TAUBIN_PER_STRENGTH 3 /* the target's Taubin copy: lambda/mu pairs per unit (5 -> 15) */
 #endif
 #define WTAB 2048
 #define NBLK 256             /* fixed blocks for the volume sums */
@@ -176,7 +204,9 @@ typedef struct part {
     uint8_t *fixed;    /* isotropic: on a boundary edge or alone (Taubin keeps it) */
     double V0, delta;  /* the mask's volume; this step's pressure (mm) */
     double o[3];       /* origin of the volume sums */
-    double bv[NBLK], ba[NBLK];
+    /* per block: volume, swept area, and the volume changes of the
+     * curvature's step and of the momentum */
+    double bv[NBLK], ba[NBLK], bs[NBLK], bm[NBLK];
 } part;
 
 /* What ring_pass stores per vertex besides the volume and swept area. */
@@ -197,7 +227,8 @@ typedef struct flow {
     double *cg, *cg2;  /* isotropic: per group, target curvature (scratch) */
     double *pos2;      /* isotropic: per group, 3: the Taubin copy's other buffer */
     double w;          /* isotropic: this Taubin pass's weight */
-    double wt[WTAB + 1]; /* exp(-r^2) for r^2 in 0..16, to 1e-5 */
+    double wt[2 * WTAB]; /* exp(-r^2) for r^2 in 0..16, to 1e-5: per step of r^2,
+                          * the line through its ends (intercept, slope) */
     double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
@@ -230,6 +261,23 @@ typedef struct count_ctx {
     int64_t lo[3], hi[3], rows, c[NBLK];
 } count_ctx;
 
+/* How many of the n values at p equal x, in runs of 32 that the compiler
+ * turns into SIMD compares (the plain loop took 8 instructions a voxel:
+ * 0.33 G of the lung vessels' smoothing). */
+static int64_t count_u16(const uint16_t *p, int64_t n, uint16_t x)
+{
+    int64_t c = 0, i = 0;
+    for (; i + 32 <= n; i += 32) {
+        unsigned s = 0;
+        for (int j = 0; j < 32; j++)
+            s += p[i + j] == x;
+        c += s;
+    }
+    for (; i < n; i++)
+        c += p[i] == x;
+    return c;
+}
+
 static void count_pass(void *ctx, int64_t b, int64_t e)
 {
     count_ctx *x = ctx;
@@ -244,13 +292,11 @@ static void count_pass(void *ctx, int64_t b, int64_t e)
             int64_t i0 = (kk * v->dim[1] + j) * v->dim[0] + x->lo[0];
             int64_t i1 = i0 + (x->hi[0] - x->lo[0] + 1);
             if (raw && v->dtype == R3D_U16) {
-                const uint16_t *p = v->voxels;
-                for (int64_t i = i0; i < i1; i++)
-                    c += p[i] == label;
+                c += count_u16((const uint16_t *)v->voxels + i0, i1 - i0, label);
             } else if (raw && v->dtype == R3D_I16) {
-                const int16_t *p = v->voxels;
-                for (int64_t i = i0; i < i1; i++)
-                    c += p[i] == (int)label;
+                /* an int16 equals label (0..65535) iff its bits do */
+                if (label <= INT16_MAX)
+                    c += count_u16((const uint16_t *)v->voxels + i0, i1 - i0, label);
             } else if (raw && v->dtype == R3D_U8) {
                 const uint8_t *p = v->voxels;
                 for (int64_t i = i0; i < i1; i++)
@@ -341,6 +387,77 @@ static int64_t count_label(const r3d_volume *v, uint16_t label, const r3d_mesh *
     return c;
 }
 
+/* Clamp t to the edge, keeping off the voxel centres. */
+static double clamp_t(double t)
+{
+    return t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+}
+
+/* Group g moves by dt along its edge (plus momentum), its position into
+ * pos. */
+static inline void move_to(flow *f, int64_t g, double dt, double *pos)
+{
+    double t0 = f->t[g];
+    double t = clamp_t(t0 + dt + f->mom * f->vel[g]);
+    f->vel[g] = t - t0;
+    f->t[g] = t;
+    const double *d = f->dtab[f->dc[g]];
+    for (int c = 0; c < 3; c++)
+        pos[3 * g + c] = f->p0[3 * g + c] + t * d[c];
+}
+
+/* Two doubles in one register (GCC and Clang vector extension; scalar
+ * code where there is no such register): x and y of a point. */
+typedef double v2d __attribute__((vector_size(16)));
+
+static v2d load2(const double *p)
+{
+    v2d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The sums over a fan that closes (ring r of cnt around x): q = sum of
+ * the edges e_i = r_i - x, n = sum of e_(i-1) x e_i; returns the sum of
+ * |e_i|^2. x and y go together in one register: the cross product's x
+ * and y parts are [a_y, a_z] [e_z, e_x] - [a_z, a_x] [e_y, e_z], its z
+ * part the difference of a_xy [e_y, e_x]'s two lanes (~22 instead of ~38
+ * instructions per neighbour; the flow's sweeps are most of its time). */
+static double sweep_fan(const double *pos, const uint32_t *r, int64_t cnt, const double *x,
+                        double q[3], double n[3])
+{
+    v2d xxy = load2(x), zero = {0, 0};
+    double xz = x[2];
+    const double *y = pos + 3 * (int64_t)r[cnt - 1];
+    v2d axy = load2(y) - xxy;
+    double az = y[2] - xz;
+    v2d ayz = {axy[1], az}, azx = {az, axy[0]};
+    v2d qxy = zero, rxy = zero, nxy = zero, nz2 = zero;
+    double qz = 0, rz = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        y = pos + 3 * (int64_t)r[i];
+        v2d exy = load2(y) - xxy;
+        double ez = y[2] - xz;
+        qxy += exy;
+        qz += ez;
+        rxy += exy * exy;
+        rz += ez * ez;
+        v2d eyz = {exy[1], ez}, ezx = {ez, exy[0]}, eyx = {exy[1], exy[0]};
+        nxy += ayz * ezx - azx * eyz;
+        nz2 += axy * eyx;
+        axy = exy;
+        ayz = eyz;
+        azx = ezx;
+    }
+    q[0] = qxy[0];
+    q[1] = qxy[1];
+    q[2] = qz;
+    n[0] = nxy[0];
+    n[1] = nxy[1];
+    n[2] = nz2[0] - nz2[1];
+    return rxy[0] + rxy[1] + rz;
+}
+
 /* Block k of the current part's vertices, in one sweep over each one-ring:
  * the normal n (sum of the incident faces' cross products), the umbrella
  * L = mean(r) - x and the mean squared edge; the block's volume (the sum
@@ -357,7 +474,7 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
     double ref = FLOW_EDGE2 * f->smin * f->smin;
     for (int64_t kb = b; kb < e; kb++) {
         int64_t v0 = nv * kb / NBLK, v1 = nv * (kb + 1) / NBLK;
-        double vol = 0, wa = 0;
+        double vol = 0, wa = 0, sv = 0, mv = 0;
         for (int64_t v = v0; v < v1; v++) {
             int64_t g = p->g[v], s0 = p->rs[v], tot = p->rs[v + 1] - s0;
             const uint32_t *r = p->nb + s0;
@@ -365,22 +482,7 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
             const double *x = pos + 3 * g;
             double q[3] = {0, 0, 0}, n[3] = {0, 0, 0}, rr = 0;
             if (tot == cnt && cnt > 0) {
-                const double *y = pos + 3 * (int64_t)r[cnt - 1];
-                double a0 = y[0] - x[0], a1 = y[1] - x[1], a2 = y[2] - x[2];
-                for (int64_t i = 0; i < cnt; i++) {
-                    y = pos + 3 * (int64_t)r[i];
-                    double e0 = y[0] - x[0], e1 = y[1] - x[1], e2 = y[2] - x[2];
-                    q[0] += e0;
-                    q[1] += e1;
-                    q[2] += e2;
-                    rr += e0 * e0 + e1 * e1 + e2 * e2;
-                    n[0] += a1 * e2 - a2 * e1;
-                    n[1] += a2 * e0 - a0 * e2;
-                    n[2] += a0 * e1 - a1 * e0;
-                    a0 = e0;
-                    a1 = e1;
-                    a2 = e2;
-                }
+                rr = sweep_fan(pos, r, cnt, x, q, n);
             } else {
                 for (int64_t i = 0; i < cnt; i++) {
                     const double *y = pos + 3 * (int64_t)r[i];
@@ -409,7 +511,8 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
             int good = cnt > 0 && n2 > 0;
             double il = n2 > 0 ? 1 / sqrt(n2) : 0;
             double ic = cnt < INVTAB ? f->inv[cnt] : 1 / (double)cnt;
-            wa += (nd * nd) * idd * il * (1.0 / 6);
+            double wv = (nd * nd) * idd * il * (1.0 / 6);
+            wa += wv;
             double uL = (n[0] * q[0] + n[1] * q[1] + n[2] * q[2]) * il * ic;
             if (f->mode == ST_CURV) {
                 p->c[v] = good ? uL : 0;
@@ -418,41 +521,56 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
                     p->un[3 * v + c] = n[c] * il;
             } else {
                 p->ok[v] = (uint8_t)good;
-                if (!p->ok[v])
-                    continue;
-                double st;
-                if (p->c) {
+                double st = 0, ab1 = nd * il * idd;
+                if (good && p->c) {
                     st = FLOW_LAMBDA * (uL - p->c[v]);
-                } else {
+                } else if (good) {
                     /* the umbrella's normal part is about H |e|^2 / 2: divided
                      * by the mean squared edge, so long edges across thick
                      * slices do not flatten the equator and sharpen the poles
                      * (at rest H, not the umbrella, is the same everywhere) */
                     double m2 = rr * ic, sc = m2 > ref ? ref / m2 : 1;
-                    st = FLOW_LAMBDA * sc * uL;
+                    st = ANISO_LAMBDA * sc * uL;
+                }
+                if (good) {
+                    sv += st * wv;
+                    mv += f->vel[g] * nd * (1.0 / 6);
                 }
                 p->ab[2 * v] = st;
-                p->ab[2 * v + 1] = nd * il * idd;
+                p->ab[2 * v + 1] = ab1;
             }
         }
         p->bv[kb] = vol / 18;
         p->ba[kb] = wa;
+        p->bs[kb] = sv;
+        p->bm[kb] = mv;
     }
 }
 
-/* Part i's volume and swept area, and per vertex what mode asks for. */
-static void part_state(flow *f, int i, int mode, double *V, double *A)
+/* A part's sums over its vertices (ring_pass, in fixed blocks): the
+ * volume, the area swept by a unit push along the normals, the volume
+ * change of this step but its pressure, and of the moves made (ST_MOVE). */
+typedef struct sums {
+    double V, A, S, M;
+} sums;
+
+/* Part i's sums, and per vertex what mode asks for. */
+static sums part_state(flow *f, int i, int mode)
 {
     part *p = &f->P[i];
     f->cur = i;
     f->mode = mode;
     memcpy(p->o, f->pos + 3 * p->g[0], sizeof p->o);
     r3d_parallel_for(NBLK, ring_pass, f);
-    *V = *A = 0;
+    sums s = {0, 0, 0, 0};
     for (int k = 0; k < NBLK; k++) {
-        *V += p->bv[k];
-        *A += p->ba[k];
+        s.M += p->bm[k];
+        s.V += p->bv[k];
+        s.A += p->ba[k];
+        s.S += p->bs[k];
     }
+    s.M *= f->mom;
+    return s;
 }
 
 /* Building the one-rings: vertex v's face pairs are pr[2 ps[v] ..
@@ -655,10 +773,13 @@ oom:
     return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for adjacency");
 }
 
-/* Clamp t to the edge, keeping off the voxel centres. */
-static double clamp_t(double t)
+/* The pressure (mm along the normals) that brings part p to its mask's
+ * volume after this step, to first order: z.S is what the step takes
+ * without it. (Against the volume before the step only, as before, 25
+ * steps left the hepatic vein on 5 mm slices -0.86 % of its voxels.) */
+static double pressure(const part *p, sums z)
 {
-    return t < FLOW_MARGIN ? FLOW_MARGIN : t > 1 - FLOW_MARGIN ? 1 - FLOW_MARGIN : t;
+    return z.A > 0 ? (p->V0 - z.V - z.S - z.M) / z.A : 0;
 }
 
 /* One label alone (each group one vertex): the step of every vertex that
@@ -668,19 +789,9 @@ static void step_one(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     part *p = &f->P[0];
-    for (int64_t v = b; v < e; v++) {
-        if (!p->ok[v])
-            continue;
-        int64_t g = p->g[v];
-        double t0 = f->t[g];
-        double t = clamp_t(t0 + (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1] +
-                           f->mom * f->vel[g]);
-        f->vel[g] = t - t0;
-        f->t[g] = t;
-        const double *d = f->dtab[f->dc[g]];
-        for (int c = 0; c < 3; c++)
-            f->pos[3 * g + c] = f->p0[3 * g + c] + t * d[c];
-    }
+    for (int64_t v = b; v < e; v++)
+        if (p->ok[v])
+            move_to(f, p->g[v], (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1], f->pos);
 }
 
 /* Several labels: the current part's moves, added to their groups (a group
@@ -703,12 +814,10 @@ static void update_pass(void *ctx, int64_t b, int64_t e)
     flow *f = ctx;
     for (int64_t g = b; g < e; g++) {
         if (f->k && f->k[g]) {
-            double t0 = f->t[g];
-            double t = clamp_t(t0 + f->acc[g] / f->k[g] + f->mom * f->vel[g]);
-            f->vel[g] = t - t0;
-            f->t[g] = t;
+            move_to(f, g, f->acc[g] / f->k[g], f->pos);
             f->acc[g] = 0;
             f->k[g] = 0;
+            continue;
         }
         const double *d = f->dtab[f->dc[g]];
         for (int c = 0; c < 3; c++)
@@ -822,17 +931,17 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
     flow *f = ctx;
     part *p = &f->P[f->cur];
     const double *cg = f->cg, *wt = f->wt;
-    double itau = 1 / f->tau;
+    double sx = WTAB / 16.0 / (f->tau * f->tau); /* (dc / tau)^2 in table steps */
     for (int64_t v = b; v < e; v++) {
         int64_t s0 = p->rs[v], cnt = p->nn[v];
         const uint32_t *r = p->nb + s0;
         double c0 = cg[p->g[v]], sum = c0, ws = 1;
         for (int64_t k = 0; k < cnt; k++) {
-            double cn = cg[r[k]], d = (cn - c0) * itau;
-            double w = 0, x = d * d * (WTAB / 16.0); /* exp(-d^2) from the table */
+            double cn = cg[r[k]], d = cn - c0;
+            double w = 0, x = d * d * sx; /* exp(-(d / tau)^2) from the table */
             if (x < WTAB) {
                 int ix = (int)x;
-                w = wt[ix] + (x - ix) * (wt[ix + 1] - wt[ix]);
+                w = wt[2 * ix] + x * wt[2 * ix + 1];
             }
             sum += w * cn;
             ws += w;
@@ -859,15 +968,17 @@ static void taubin_pass(void *ctx, int64_t b, int64_t e)
             continue;
         }
         const uint32_t *r = p->nb + p->rs[v];
-        double q[3] = {0, 0, 0};
+        v2d qxy = {0, 0};
+        double qz = 0;
         for (int64_t i = 0; i < cnt; i++) {
             const double *y = src + 3 * (int64_t)r[i];
-            q[0] += y[0];
-            q[1] += y[1];
-            q[2] += y[2];
+            qxy += load2(y);
+            qz += y[2];
         }
-        for (int c = 0; c < 3; c++)
-            o[c] = x[c] + f->w * (q[c] / (double)cnt - x[c]);
+        double ic = cnt < INVTAB ? f->inv[cnt] : 1 / (double)cnt; /* no division */
+        o[0] = x[0] + f->w * (qxy[0] * ic - x[0]);
+        o[1] = x[1] + f->w * (qxy[1] * ic - x[1]);
+        o[2] = x[2] + f->w * (qz * ic - x[2]);
     }
 }
 
@@ -932,8 +1043,7 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
         f->pos = f->pos2;
         f->pos2 = tmp;
     }
-    double V, A;
-    part_state(f, i, ST_CURV, &V, &A);
+    part_state(f, i, ST_CURV);
     f->cur = i;
     r3d_parallel_for(m->nv, target_in, f);
     for (int rep = 0; rep < TARGET_PASSES; rep++) {
@@ -968,9 +1078,8 @@ static r3d_status offset_to_volume(flow *f, r3d_error *err)
             /* the normals go into pos2, scratch by now: a label's vertices
              * are distinct groups, so it is large enough for any one */
             p->un = f->pos2;
-            double V, A;
-            part_state(f, i, ST_NORMAL, &V, &A);
-            double delta = A > 0 ? (p->V0 - V) / A : 0;
+            sums z = part_state(f, i, ST_NORMAL);
+            double delta = z.A > 0 ? (p->V0 - z.V) / z.A : 0;
             delta = fmax(-0.25 * f->smin, fmin(0.25 * f->smin, delta));
             for (int64_t v = 0; v < p->m->nv; v++) {
                 const double *n = p->un + 3 * v;
@@ -1062,7 +1171,9 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     if (!one)
         need += arena_round(sng * 8 + 1) + arena_round(sng * 4 + 1);
     if (iso)
-        need += 2 * arena_round(sng * 8 + 1) + arena_round(sng * 3 * 8 + 1);
+        need += 2 * arena_round(sng * 8 + 1);
+    if (iso)
+        need += arena_round(sng * 3 * 8 + 1); /* pos2 */
     arena A = {malloc(need + ARENA_ALIGN), need, 0};
     if (!A.base)
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for %zu bytes", need);
@@ -1077,7 +1188,9 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     f.dc = take(&A, sng + 1);
     f.t = take(&A, sng * 8 + 1);
     f.vel = take0(&A, sng * 8 + 1);
-    if (!f.P || !f.pos || !f.p0 || !f.dc || !f.t || !f.vel)
+    if (iso)
+        f.pos2 = take(&A, sng * 3 * 8 + 1);
+    if (!f.P || !f.pos || !f.p0 || !f.dc || !f.t || !f.vel || (iso && !f.pos2))
         goto oom;
     if (!one) {
         f.acc = take0(&A, sng * 8 + 1);
@@ -1109,12 +1222,14 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     if (iso) {
         f.cg = take(&A, sng * 8 + 1);
         f.cg2 = take(&A, sng * 8 + 1);
-        f.pos2 = take(&A, sng * 3 * 8 + 1);
-        if (!f.cg || !f.cg2 || !f.pos2)
+        if (!f.cg || !f.cg2)
             goto oom;
         f.tau = TARGET_TAU * smin;
-        for (int i = 0; i <= WTAB; i++)
-            f.wt[i] = exp(-16.0 * i / WTAB);
+        for (int i = 0; i < WTAB; i++) {
+            double w0 = exp(-16.0 * i / WTAB), w1 = exp(-16.0 * (i + 1) / WTAB);
+            f.wt[2 * i] = w0 - i * (w1 - w0);
+            f.wt[2 * i + 1] = w1 - w0;
+        }
         for (int i = 0; i < n; i++)
             if (meshes[i]->nt && (st = part_target(&f, i, strength, err)) != R3D_OK)
                 goto out;
@@ -1125,9 +1240,8 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         for (int i = 0; i < n; i++) {
             if (!meshes[i]->nt)
                 continue;
-            double V, A;
-            part_state(&f, i, ST_STEP, &V, &A);
-            f.P[i].delta = A > 0 ? (f.P[i].V0 - V) / A : 0;
+            sums z = part_state(&f, i, ST_STEP);
+            f.P[i].delta = pressure(&f.P[i], z);
         }
         if (one) {
             if (meshes[0]->nt)

@@ -63,7 +63,9 @@ def skip(what, why):
 
 
 def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # errors="replace": admesh prints the 80-byte STL header as a C string,
+    # so the first facet's binary floats follow it and need not be UTF-8
+    return subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=300)
 
 
 def write(out, fmt=None):

@@ -76,7 +76,9 @@ def check(ok, what, detail=""):
 
 
 def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # errors="replace": admesh prints the 80-byte STL header as a C string,
+    # so the first facet's binary floats follow it and need not be UTF-8
+    return subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=600)
 
 
 def near(a, b, tol):
