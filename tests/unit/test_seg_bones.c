@@ -232,6 +232,26 @@ static void test_calcified_vessel(void)
     r3d_volume_free(ct), r3d_volume_free(t);
 }
 
+/* A slab of trunk for the spine's phantoms: 160 x 120 x 30 voxels of
+ * 1 x 1 x 2 mm (the thin-slice abdomen's grid), centred on the origin,
+ * and a truth map of the same grid. */
+static int trunk_slab(r3d_volume **ct, r3d_volume **t)
+{
+    *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
+    *t = *ct ? ph_volume(160, 120, 30, 1.0, R3D_U8) : NULL;
+    CHECK(*t != NULL);
+    if (!*t) {
+        r3d_volume_free(*ct);
+        return 0;
+    }
+    for (int a = 0; a < 3; a++)
+        (*ct)->ijk_to_lps[a][3] = (*t)->ijk_to_lps[a][3] = -((*ct)->dim[a] - 1) / 2.0;
+    (*ct)->ijk_to_lps[2][2] = (*t)->ijk_to_lps[2][2] = 2.0;
+    (*ct)->spacing_mm[2] = (*t)->spacing_mm[2] = 2.0;
+    strcpy((*ct)->acq.modality, "CT");
+    return 1;
+}
+
 /* Discs seen in 2 mm slices (1 mm across, as a thin-slice abdomen): a
  * column whose scan begins inside a disc - no endplate below it in view -
  * and a 6 mm disc in the middle. Each vertebral body is a cortical ring
@@ -245,18 +265,9 @@ static void test_calcified_vessel(void)
 enum { D_VERT = 1, D_DISC = 2, D_DISC_END = 3, D_ARCH_DISC = 4, D_ARCH_TOP = 5 };
 static void test_disc_at_scan_end(void)
 {
-    r3d_volume *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
-    r3d_volume *t = ct ? ph_volume(160, 120, 30, 1.0, R3D_U8) : NULL;
-    CHECK(t != NULL);
-    if (!t) {
-        r3d_volume_free(ct);
+    r3d_volume *ct, *t;
+    if (!trunk_slab(&ct, &t))
         return;
-    }
-    for (int a = 0; a < 3; a++)
-        ct->ijk_to_lps[a][3] = t->ijk_to_lps[a][3] = -(ct->dim[a] - 1) / 2.0;
-    ct->ijk_to_lps[2][2] = t->ijk_to_lps[2][2] = 2.0;
-    ct->spacing_mm[2] = t->spacing_mm[2] = 2.0;
-    strcpy(ct->acq.modality, "CT");
     int64_t n = r3d_volume_nvox(ct);
     float *f = ct->voxels;
     uint8_t *tv = t->voxels;
@@ -333,18 +344,9 @@ static void test_disc_at_scan_end(void)
 enum { P_VERT = 1, P_PLAQUE = 2, P_LIP = 3 };
 static void test_aortic_plaque(void)
 {
-    r3d_volume *ct = ph_volume(160, 120, 30, 1.0, R3D_F32);
-    r3d_volume *t = ct ? ph_volume(160, 120, 30, 1.0, R3D_U8) : NULL;
-    CHECK(t != NULL);
-    if (!t) {
-        r3d_volume_free(ct);
+    r3d_volume *ct, *t;
+    if (!trunk_slab(&ct, &t))
         return;
-    }
-    for (int a = 0; a < 3; a++)
-        ct->ijk_to_lps[a][3] = t->ijk_to_lps[a][3] = -(ct->dim[a] - 1) / 2.0;
-    ct->ijk_to_lps[2][2] = t->ijk_to_lps[2][2] = 2.0;
-    ct->spacing_mm[2] = t->spacing_mm[2] = 2.0;
-    strcpy(ct->acq.modality, "CT");
     int64_t n = r3d_volume_nvox(ct);
     float *f = ct->voxels;
     uint8_t *tv = t->voxels;
