@@ -19,6 +19,31 @@ static uint16_t val(const char *name)
     return s ? s->value : 0;
 }
 
+/* The skeleton's labels of ct (res holds them), or NULL with the error
+ * printed. */
+static const uint16_t *segment_bones(const r3d_volume *ct, r3d_seg_result *res)
+{
+    r3d_seg_opts opts = {"bones", NULL, NULL};
+    r3d_error err = R3D_ERROR_INIT;
+    CHECK_INT(r3d_segment_ct(ct, &opts, res, &err), R3D_OK);
+    if (!res->labels) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return NULL;
+    }
+    return res->labels->vol->voxels;
+}
+
+/* spine, ribs, sternum, other bones */
+static void bone_values(uint16_t vb[4])
+{
+    vb[0] = val("spine"), vb[1] = val("ribs"), vb[2] = val("sternum"), vb[3] = val("bones");
+}
+
+static int is_bone(const uint16_t vb[4], uint16_t v)
+{
+    return v == vb[0] || v == vb[1] || v == vb[2] || v == vb[3];
+}
+
 enum { T_SPINE = 1, T_RIB = 2, T_AORTA = 3, T_RIB_MARROW = 4, T_DISC = 5, T_FUSED = 6 };
 
 #define NX 220
@@ -120,16 +145,12 @@ static void test_spine_ribs_aorta(void)
     CHECK(ct != NULL);
     if (!ct)
         return;
-    r3d_seg_opts opts = {"bones", NULL, NULL};
     r3d_seg_result res;
-    r3d_error err = R3D_ERROR_INIT;
-    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
-    if (!res.labels) {
-        fprintf(stderr, "  %s\n", err.msg);
+    const uint16_t *l = segment_bones(ct, &res);
+    if (!l) {
         r3d_volume_free(ct), r3d_volume_free(truth);
         return;
     }
-    const uint16_t *l = res.labels->vol->voxels;
     const uint8_t *tv = truth->voxels;
     uint16_t vs = val("spine"), vr = val("ribs"), vb[4] = {vs, vr, val("sternum"), val("bones")};
     int64_t n = r3d_volume_nvox(ct);
@@ -208,16 +229,14 @@ static void test_calcified_vessel(void)
         }
         f[p] += ph_noise(&st, 12);
     }
-    r3d_seg_opts opts = {"bones", NULL, NULL};
     r3d_seg_result res;
-    r3d_error err = R3D_ERROR_INIT;
-    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
-    if (res.labels) {
-        const uint16_t *l = res.labels->vol->voxels;
-        uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
+    const uint16_t *l = segment_bones(ct, &res);
+    if (l) {
+        uint16_t vb[4];
+        bone_values(vb);
         int64_t calc = 0, calc_bone = 0, spine = 0, spine_ok = 0;
         for (int64_t p = 0; p < n; p++) {
-            int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
+            int bone = is_bone(vb, l[p]);
             calc += tv[p] == C_CALC, calc_bone += tv[p] == C_CALC && bone;
             spine += tv[p] == C_SPINE, spine_ok += tv[p] == C_SPINE && l[p] == vb[0];
         }
@@ -226,8 +245,6 @@ static void test_calcified_vessel(void)
         CHECK(calc > 0 && calc_bone <= calc / 10);
         CHECK(spine_ok >= 9 * spine / 10);
         r3d_seg_result_free(&res);
-    } else {
-        fprintf(stderr, "  %s\n", err.msg);
     }
     r3d_volume_free(ct), r3d_volume_free(t);
 }
@@ -299,17 +316,15 @@ static void test_disc_at_scan_end(void)
         }
         f[p] += ph_noise(&st, 12);
     }
-    r3d_seg_opts opts = {"bones", NULL, NULL};
     r3d_seg_result res;
-    r3d_error err = R3D_ERROR_INIT;
-    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
-    if (res.labels) {
-        const uint16_t *l = res.labels->vol->voxels;
-        uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
+    const uint16_t *l = segment_bones(ct, &res);
+    if (l) {
+        uint16_t vb[4];
+        bone_values(vb);
         int64_t disc = 0, disc_bone = 0, end = 0, end_bone = 0, vert = 0, vert_ok = 0;
         int64_t arch = 0, arch_ok = 0, top = 0, top_ok = 0;
         for (int64_t p = 0; p < n; p++) {
-            int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
+            int bone = is_bone(vb, l[p]);
             disc += tv[p] == D_DISC, disc_bone += tv[p] == D_DISC && bone;
             end += tv[p] == D_DISC_END, end_bone += tv[p] == D_DISC_END && bone;
             vert += tv[p] == D_VERT, vert_ok += tv[p] == D_VERT && l[p] == vb[0];
@@ -326,8 +341,6 @@ static void test_disc_at_scan_end(void)
         CHECK(arch > 0 && arch_ok >= 7 * arch / 10);
         CHECK(top > 0 && top_ok >= 7 * top / 10);
         r3d_seg_result_free(&res);
-    } else {
-        fprintf(stderr, "  %s\n", err.msg);
     }
     r3d_volume_free(ct), r3d_volume_free(t);
 }
@@ -382,16 +395,14 @@ static void test_aortic_plaque(void)
         }
         f[p] += ph_noise(&st, 12);
     }
-    r3d_seg_opts opts = {"bones", NULL, NULL};
     r3d_seg_result res;
-    r3d_error err = R3D_ERROR_INIT;
-    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
-    if (res.labels) {
-        const uint16_t *l = res.labels->vol->voxels;
-        uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
+    const uint16_t *l = segment_bones(ct, &res);
+    if (l) {
+        uint16_t vb[4];
+        bone_values(vb);
         int64_t plq = 0, plq_bone = 0, vert = 0, vert_ok = 0, rim = 0, rim_ok = 0, lip = 0, lip_ok = 0;
         for (int64_t p = 0; p < n; p++) {
-            int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
+            int bone = is_bone(vb, l[p]);
             /* the rim: slice 20, in front of the spinous process (y < 40 mm) */
             int in_rim = tv[p] == P_VERT && p / (160 * 120) == 20 && (p / 160) % 120 < 99;
             plq += tv[p] == P_PLAQUE, plq_bone += tv[p] == P_PLAQUE && bone;
@@ -408,8 +419,6 @@ static void test_aortic_plaque(void)
         CHECK(rim > 0 && rim_ok >= 8 * rim / 10);
         CHECK(lip > 0 && lip_ok >= 8 * lip / 10);
         r3d_seg_result_free(&res);
-    } else {
-        fprintf(stderr, "  %s\n", err.msg);
     }
     r3d_volume_free(ct), r3d_volume_free(t);
 }
@@ -431,19 +440,17 @@ static void test_costal_cartilage(void)
     double r0[3] = {30, -72, 0}, r1[3] = {70, -72, 0};       /* rib's end by the lung */
     ph_capsule(ct, c0, c1, 3, 450);
     ph_capsule(ct, r0, r1, 4, 450);
-    r3d_seg_opts opts = {"bones", NULL, NULL};
     r3d_seg_result res;
-    r3d_error err = R3D_ERROR_INIT;
-    CHECK_INT(r3d_segment_ct(ct, &opts, &res, &err), R3D_OK);
-    if (res.labels) {
-        const uint16_t *l = res.labels->vol->voxels;
-        uint16_t vb[4] = {val("spine"), val("ribs"), val("sternum"), val("bones")};
+    const uint16_t *l = segment_bones(ct, &res);
+    if (l) {
+        uint16_t vb[4];
+        bone_values(vb);
         int64_t n = r3d_volume_nvox(ct), cart = 0, cart_bone = 0, rib = 0, rib_ok = 0;
         for (int64_t p = 0; p < n; p++) {
             int64_t i = p % ct->dim[0], j = (p / ct->dim[0]) % ct->dim[1], k = p / (ct->dim[0] * ct->dim[1]);
             double x[3];
             ph_pos(ct, i, j, k, x);
-            int bone = l[p] == vb[0] || l[p] == vb[1] || l[p] == vb[2] || l[p] == vb[3];
+            int bone = is_bone(vb, l[p]);
             double dc = hypot(x[1] + 78, x[2] + 85), dr = hypot(x[1] + 72, x[2]);
             if (x[0] >= 30 && x[0] <= 60 && dc <= 2) /* beside the sternum's 25 mm */
                 cart++, cart_bone += bone;
@@ -455,8 +462,6 @@ static void test_costal_cartilage(void)
         CHECK(cart > 0 && cart_bone <= cart / 10);
         CHECK(rib > 0 && rib_ok >= 8 * rib / 10);
         r3d_seg_result_free(&res);
-    } else {
-        fprintf(stderr, "  %s\n", err.msg);
     }
     r3d_volume_free(ct);
 }
