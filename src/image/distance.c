@@ -150,27 +150,6 @@ static float *edt_sq(const r3d_volume *m, const int64_t lo[3], const int64_t bd[
     return g;
 }
 
-r3d_volume *r3d_image_distance(const r3d_volume *mask, r3d_error *err)
-{
-    if (r3d_image_check_3d(mask, "distance", err) != R3D_OK)
-        return NULL;
-    r3d_volume *o = r3d_volume_new_like(mask, R3D_F32, err);
-    if (!o)
-        return NULL;
-    static const int64_t zero[3] = {0, 0, 0};
-    const int64_t whole[3] = {mask->dim[0], mask->dim[1], mask->dim[2]};
-    float *g = edt_sq(mask, zero, whole, 0, 0, err);
-    if (!g) {
-        r3d_volume_free(o);
-        return NULL;
-    }
-    float *d = o->voxels;
-    for (int64_t i = 0, n = r3d_volume_nvox(o); i < n; i++)
-        d[i] = g[i] >= BIG ? INFINITY : sqrtf(g[i]);
-    free(g);
-    return o;
-}
-
 /* The box of the on voxels of mask, grown by pad[a] voxels along each axis
  * and clipped to the grid; 0 if the mask is empty. */
 static int on_box(const r3d_volume *mask, const int64_t pad[3], int64_t lo[3], int64_t bd[3])
@@ -199,6 +178,36 @@ static int on_box(const r3d_volume *mask, const int64_t pad[3], int64_t lo[3], i
         bd[a] = hi[a] - lo[a] + 1;
     }
     return 1;
+}
+
+r3d_volume *r3d_image_distance(const r3d_volume *mask, r3d_error *err)
+{
+    if (r3d_image_check_3d(mask, "distance", err) != R3D_OK)
+        return NULL;
+    r3d_volume *o = r3d_volume_new_like(mask, R3D_F32, err);
+    if (!o)
+        return NULL;
+    /* Background is 0: only the mask's box grown by a ring of background
+     * is transformed, exactly as erode's in morph below. */
+    static const int64_t ring[3] = {1, 1, 1};
+    int64_t lo[3], bd[3];
+    if (!on_box(mask, ring, lo, bd))
+        return o;
+    float *g = edt_sq(mask, lo, bd, 0, 0, err);
+    if (!g) {
+        r3d_volume_free(o);
+        return NULL;
+    }
+    float *d = o->voxels;
+    int64_t nx = mask->dim[0], ny = mask->dim[1];
+    for (int64_t k = 0, q = 0; k < bd[2]; k++)
+        for (int64_t j = 0; j < bd[1]; j++) {
+            int64_t p = lo[0] + nx * (lo[1] + j + ny * (lo[2] + k));
+            for (int64_t i = 0; i < bd[0]; i++, q++)
+                d[p + i] = g[q] >= BIG ? INFINITY : sqrtf(g[q]);
+        }
+    free(g);
+    return o;
 }
 
 /* dilate: distance to the mask <= r; erode: distance to background > r.

@@ -1,6 +1,7 @@
 /* test_image.c - image operations on volumes with known answers (the
  * scipy comparisons are in tests/e2e/image_scipy.py). */
 #include "check.h"
+#include <math.h>
 #include "r3d/r3d.h"
 
 static r3d_volume *mask_new(int nx, int ny, int nz, double sx, double sy, double sz)
@@ -107,6 +108,30 @@ static void test_image_morphology_of_a_small_mask_matches_brute_force(void)
         r3d_volume_free(d);
         r3d_volume_free(e);
     }
+    /* The distance map too: distance to the nearest background voxel (none
+     * outside the grid here), brute force over the whole grid. */
+    r3d_volume *dm = r3d_image_distance(m, NULL);
+    CHECK(dm != NULL);
+    double worst = 0;
+    const double *s = m->spacing_mm;
+    for (int k = 0; dm && k < 12; k++)
+        for (int j = 0; j < 22; j++)
+            for (int i = 0; i < 40; i++) {
+                double best = 1e30;
+                for (int z = 0; AT(m, i, j, k) && z < 12; z++)
+                    for (int y = 0; y < 22; y++)
+                        for (int w = 0; w < 40; w++) {
+                            double dx = (w - i) * s[0], dy = (y - j) * s[1], dz = (z - k) * s[2];
+                            if (!AT(m, w, y, z) && dx * dx + dy * dy + dz * dz < best)
+                                best = dx * dx + dy * dy + dz * dz;
+                        }
+                double got = ((const float *)dm->voxels)[(k * 22 + j) * 40 + i];
+                double want = AT(m, i, j, k) ? sqrt(best) : 0;
+                if (fabs(got - want) > worst)
+                    worst = fabs(got - want);
+            }
+    CHECK_NEAR(worst, 0, 1e-5);
+    r3d_volume_free(dm);
     r3d_volume_free(m);
 }
 
