@@ -1,6 +1,7 @@
 /* test_image.c - image operations on volumes with known answers (the
  * scipy comparisons are in tests/e2e/image_scipy.py). */
 #include "check.h"
+#include <math.h>
 #include "r3d/r3d.h"
 
 static r3d_volume *mask_new(int nx, int ny, int nz, double sx, double sy, double sz)
@@ -53,6 +54,84 @@ static void test_image_dilate_erode_ball_radius_in_mm(void)
     CHECK_INT(k, 1); /* eroding the ball by its radius leaves its centre */
     r3d_volume_free(e);
     r3d_volume_free(d);
+    r3d_volume_free(m);
+}
+
+/* Brute force: is some voxel (or, erode=1, the virtual background just
+ * outside the grid) with on-state `site` within r2 (mm^2) of (i,j,k)? */
+static int near_site(const r3d_volume *m, int i, int j, int k, double r2, int site, int erode)
+{
+    const double *s = m->spacing_mm;
+    int n[3] = {(int)m->dim[0], (int)m->dim[1], (int)m->dim[2]}, x[3] = {i, j, k};
+    for (int a = 0; erode && a < 3; a++)
+        if ((x[a] + 1) * s[a] * (x[a] + 1) * s[a] <= r2 ||
+            (n[a] - x[a]) * s[a] * (n[a] - x[a]) * s[a] <= r2)
+            return 1;
+    for (int z = 0; z < n[2]; z++)
+        for (int y = 0; y < n[1]; y++)
+            for (int w = 0; w < n[0]; w++) {
+                double dx = (w - i) * s[0], dy = (y - j) * s[1], dz = (z - k) * s[2];
+                if ((AT(m, w, y, z) != 0) == site && dx * dx + dy * dy + dz * dz <= r2)
+                    return 1;
+            }
+    return 0;
+}
+
+/* Morphology transforms only the mask's box (distance.c): a mask off
+ * centre, touching the grid's edge on one side, with radii whose r / s is
+ * just above, at and below whole voxels, must give what brute force gives
+ * over the whole grid. */
+static void test_image_morphology_of_a_small_mask_matches_brute_force(void)
+{
+    r3d_volume *m = mask_new(40, 22, 12, 0.7, 0.9, 2.0);
+    uint32_t h = 12345;
+    for (int k = 0; k < 6; k++)
+        for (int j = 5; j < 15; j++)
+            for (int i = 20; i < 31; i++) {
+                h = h * 1103515245u + 12345u;
+                AT(m, i, j, k) = (h >> 16) % 3 != 0;
+            }
+    static const double radii[] = {1.4, 2.0001, 2.1, 4.0};
+    for (int q = 0; q < 4; q++) {
+        double r = radii[q], r2 = r * r * (1 + 1e-6) + 1e-9;
+        r3d_volume *d = r3d_image_dilate(m, r, NULL), *e = r3d_image_erode(m, r, NULL);
+        CHECK(d != NULL && e != NULL);
+        int bad_d = 0, bad_e = 0;
+        for (int k = 0; d && e && k < 12; k++)
+            for (int j = 0; j < 22; j++)
+                for (int i = 0; i < 40; i++) {
+                    bad_d += AT(d, i, j, k) != near_site(m, i, j, k, r2, 1, 0);
+                    bad_e += AT(e, i, j, k) != (AT(m, i, j, k) && !near_site(m, i, j, k, r2, 0, 1));
+                }
+        CHECK_INT(bad_d, 0);
+        CHECK_INT(bad_e, 0);
+        r3d_volume_free(d);
+        r3d_volume_free(e);
+    }
+    /* The distance map too: distance to the nearest background voxel (none
+     * outside the grid here), brute force over the whole grid. */
+    r3d_volume *dm = r3d_image_distance(m, NULL);
+    CHECK(dm != NULL);
+    double worst = 0;
+    const double *s = m->spacing_mm;
+    for (int k = 0; dm && k < 12; k++)
+        for (int j = 0; j < 22; j++)
+            for (int i = 0; i < 40; i++) {
+                double best = 1e30;
+                for (int z = 0; AT(m, i, j, k) && z < 12; z++)
+                    for (int y = 0; y < 22; y++)
+                        for (int w = 0; w < 40; w++) {
+                            double dx = (w - i) * s[0], dy = (y - j) * s[1], dz = (z - k) * s[2];
+                            if (!AT(m, w, y, z) && dx * dx + dy * dy + dz * dz < best)
+                                best = dx * dx + dy * dy + dz * dz;
+                        }
+                double got = ((const float *)dm->voxels)[(k * 22 + j) * 40 + i];
+                double want = AT(m, i, j, k) ? sqrt(best) : 0;
+                if (fabs(got - want) > worst)
+                    worst = fabs(got - want);
+            }
+    CHECK_NEAR(worst, 0, 1e-5);
+    r3d_volume_free(dm);
     r3d_volume_free(m);
 }
 
@@ -176,6 +255,7 @@ int main(void)
 {
     RUN(test_image_distance_is_exact_with_anisotropic_spacing);
     RUN(test_image_dilate_erode_ball_radius_in_mm);
+    RUN(test_image_morphology_of_a_small_mask_matches_brute_force);
     RUN(test_image_components_count_sizes_and_connectivity);
     RUN(test_image_fill_holes_fills_closed_cavity_only);
     RUN(test_image_gaussian_keeps_constants_and_mass);
