@@ -305,6 +305,22 @@ typedef struct anchor {
     int tip; /* a folded offshoot's tip (see tip_growth_is_lumen) */
 } anchor;
 
+/* The next free anchor of *a (n in use, room for *cap), grown as needed;
+ * NULL when out of memory, *a then freed. */
+static anchor *more_anchors(anchor **a, int *n, int *cap)
+{
+    if (*n == *cap) {
+        anchor *a2 = realloc(*a, (size_t)(*cap *= 2) * sizeof *a2);
+        if (!a2) {
+            free(*a);
+            *a = NULL;
+            return NULL;
+        }
+        *a = a2;
+    }
+    return &(*a)[(*n)++];
+}
+
 static anchor *make_anchors(const r3d_airway_tree *t, int *n)
 {
     int cap = 64;
@@ -321,15 +337,9 @@ static anchor *make_anchors(const r3d_airway_tree *t, int *n)
                         ? (int)ceil(x->length_mm / LOCAL_SIDE_STEP_MM) - 1
                         : 0;
         for (int s = leaf ? 0 : 1; s <= nside; s++) {
-            if (*n == cap) {
-                anchor *a2 = realloc(a, (size_t)(cap *= 2) * sizeof *a2);
-                if (!a2) {
-                    free(a);
-                    return NULL;
-                }
-                a = a2;
-            }
-            anchor *q = &a[(*n)++];
+            anchor *q = more_anchors(&a, n, &cap);
+            if (!q)
+                return NULL;
             q->b = b, q->side = s > 0, q->tip = 0;
             for (int r = 0; r < 3; r++)
                 q->pt[r] = s == 0 ? x->end[r]
@@ -344,15 +354,9 @@ static anchor *make_anchors(const r3d_airway_tree *t, int *n)
     for (int q = 0; q < t->n_tips && a; q++) {
         if (t->b[t->tips[q].branch].generation < 1)
             continue;
-        if (*n == cap) {
-            anchor *a2 = realloc(a, (size_t)(cap *= 2) * sizeof *a2);
-            if (!a2) {
-                free(a);
-                return NULL;
-            }
-            a = a2;
-        }
-        anchor *x = &a[(*n)++];
+        anchor *x = more_anchors(&a, n, &cap);
+        if (!x)
+            return NULL;
         x->b = t->tips[q].branch, x->side = 1, x->tip = 1;
         memcpy(x->pt, t->tips[q].pos, sizeof x->pt);
     }
