@@ -152,7 +152,8 @@
  * liver of 260 k triangles, ~80 MB for a vessel tree of 700 k) are fresh
  * pages, each faulted in once, and a page fault is dear on a virtual
  * machine (a 4 KiB fault cost ~10 us here: the liver's one-rings took 42
- * ms, most of it faulting in their 11 MB). Nothing in it is freed alone. */
+ * ms, most of it faulting in their 11 MB). Nothing in it is freed alone
+ * but the one-rings' scratch, over which the flow's arrays are taken. */
 typedef struct arena {
     char *base;
     size_t cap, used;
@@ -224,11 +225,12 @@ typedef struct flow {
     double *pos;       /* per group, 3 */
     double *acc;       /* per group: summed moves along the edge (several parts) */
     int32_t *k;        /* per group: how many labels moved it (several parts) */
-    double *cg, *cg2;  /* isotropic: per group, target curvature (scratch) */
+    double *cg, *cg2;  /* isotropic: per group, target curvature (in pos2) */
     double *pos2;      /* isotropic: per group, 3: the Taubin copy's other buffer */
     double w;          /* isotropic: this Taubin pass's weight */
-    double wt[2 * WTAB]; /* exp(-r^2) for r^2 in 0..16, to 1e-5: per step of r^2,
-                          * the line through its ends (intercept, slope) */
+    /* exp(-r^2) for r^2 in 0..16, to 1e-5: per step of r^2, the line
+     * through its ends (intercept wa, slope wb); step WTAB is 0 */
+    double wa[WTAB + 1], wb[WTAB + 1];
     double inv[INVTAB]; /* 1 / k */
     double tau;        /* range of the edge-preserving average, mm */
     double smin;       /* smallest voxel spacing, mm */
@@ -924,25 +926,38 @@ static r3d_status find_edges(flow *f, const r3d_volume *lab, const uint16_t *val
     return R3D_OK;
 }
 
+/* x < lim ? x : lim, NaN -> lim, without a branch (GCC makes the ternary
+ * one, taken or not as the rims come: unpredictable) */
+static inline double min_or(double x, double lim)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    __asm__("minsd %1, %0" : "+x"(x) : "x"(lim));
+    return x;
+#else
+    return x < lim ? x : lim;
+#endif
+}
+
 /* Block of the current part's vertices: one pass of the edge-preserving
  * average of the target curvature, from cg into cg2 (per group). */
 static void even_pass(void *ctx, int64_t b, int64_t e)
 {
     flow *f = ctx;
     part *p = &f->P[f->cur];
-    const double *cg = f->cg, *wt = f->wt;
+    const double *cg = f->cg, *wa = f->wa, *wb = f->wb;
     double sx = WTAB / 16.0 / (f->tau * f->tau); /* (dc / tau)^2 in table steps */
     for (int64_t v = b; v < e; v++) {
         int64_t s0 = p->rs[v], cnt = p->nn[v];
         const uint32_t *r = p->nb + s0;
         double c0 = cg[p->g[v]], sum = c0, ws = 1;
         for (int64_t k = 0; k < cnt; k++) {
+            /* exp(-(d / tau)^2) from the table; beyond its end (or not a
+             * number) the step WTAB, whose line is 0: no branch, which
+             * the rims made unpredictable */
             double cn = cg[r[k]], d = cn - c0;
-            double w = 0, x = d * d * sx; /* exp(-(d / tau)^2) from the table */
-            if (x < WTAB) {
-                int ix = (int)x;
-                w = wt[2 * ix] + x * wt[2 * ix + 1];
-            }
+            double x = min_or(d * d * sx, WTAB);
+            int64_t ix = (int64_t)x;
+            double w = wa[ix] + x * wb[ix];
             sum += w * cn;
             ws += w;
         }
@@ -1044,6 +1059,10 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
         f->pos2 = tmp;
     }
     part_state(f, i, ST_CURV);
+    /* pos2 is free now (the passes came in pairs): the averaging's two
+     * buffers are its first thirds */
+    f->cg = f->pos2;
+    f->cg2 = f->pos2 + f->ng;
     f->cur = i;
     r3d_parallel_for(m->nv, target_in, f);
     for (int rep = 0; rep < TARGET_PASSES; rep++) {
@@ -1155,25 +1174,25 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     /* one label alone: every group is one vertex, and a step goes straight
      * into it; several: the steps are averaged per group first */
     int one = n == 1 && ng == meshes[0]->nv;
-    /* the arena: every array below, counted as it is taken */
-    size_t need = 0, scratch = 0, sng = (size_t)ng;
+    /* the arena: the one-rings, then every other array over the rings'
+     * scratch (given back), counted as they are taken: the vessel tree
+     * faults in 54 MB instead of 79 */
+    size_t rings = 0, scratch = 0, rest = 0, sng = (size_t)ng;
     for (int i = 0; i < n; i++) {
         size_t nv = (size_t)meshes[i]->nv, nt = (size_t)meshes[i]->nt;
         size_t sb = ring_scratch_bytes(nv, nt);
         scratch = sb > scratch ? sb : scratch;
-        need += arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
-                arena_round((nv + 1) * 4) + arena_round(nv + 1) + /* part_rings */
-                arena_round(nv * 2 * 8 + 1) + arena_round(nv + 1) +     /* ab, ok */
-                (iso ? arena_round(nv * 8 + 1) : 0);                    /* c */
+        rings += arena_round((nt * 3 + 1) * 4) + arena_round((nv + 1) * 8) +
+                 arena_round((nv + 1) * 4) + arena_round(nv + 1); /* part_rings */
+        rest += arena_round(nv * 2 * 8 + 1) + arena_round(nv + 1) +  /* ab, ok */
+                (iso ? arena_round(nv * 8 + 1) : 0);                 /* c */
     }
-    need += scratch;
-    need += 2 * arena_round(sng * 3 * 8 + 1) + arena_round(sng + 1) + 2 * arena_round(sng * 8 + 1);
+    rest += 2 * arena_round(sng * 3 * 8 + 1) + arena_round(sng + 1) + 2 * arena_round(sng * 8 + 1);
     if (!one)
-        need += arena_round(sng * 8 + 1) + arena_round(sng * 4 + 1);
+        rest += arena_round(sng * 8 + 1) + arena_round(sng * 4 + 1);
     if (iso)
-        need += 2 * arena_round(sng * 8 + 1);
-    if (iso)
-        need += arena_round(sng * 3 * 8 + 1); /* pos2 */
+        rest += arena_round(sng * 3 * 8 + 1); /* pos2 (and the target's scratch) */
+    size_t need = rings + (scratch > rest ? scratch : rest);
     arena A = {malloc(need + ARENA_ALIGN), need, 0};
     if (!A.base)
         return r3d_fail(err, R3D_ENOMEM, "mesh_smooth_label: out of memory for %zu bytes", need);
@@ -1183,31 +1202,14 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
     r3d_advise_huge(A.base, A.cap);
     f.A = &A;
     f.P = calloc((size_t)n + 1, sizeof *f.P);
-    f.pos = take(&A, sng * 3 * 8 + 1);
-    f.p0 = take(&A, sng * 3 * 8 + 1);
-    f.dc = take(&A, sng + 1);
-    f.t = take(&A, sng * 8 + 1);
-    f.vel = take0(&A, sng * 8 + 1);
-    if (iso)
-        f.pos2 = take(&A, sng * 3 * 8 + 1);
-    if (!f.P || !f.pos || !f.p0 || !f.dc || !f.t || !f.vel || (iso && !f.pos2))
+    if (!f.P)
         goto oom;
-    if (!one) {
-        f.acc = take0(&A, sng * 8 + 1);
-        f.k = take0(&A, sng * 4 + 1);
-        if (!f.acc || !f.k)
-            goto oom;
-    }
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         part *p = &f.P[i];
         p->m = meshes[i];
         p->g = grp + off;
         off += meshes[i]->nv;
-        p->ab = take(&A, (size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
-        p->ok = take(&A, (size_t)meshes[i]->nv + 1);
-        if (!p->ab || !p->ok)
-            goto oom;
         if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
         int64_t cnt = meshes[i]->nt ? count_label(labels, values[i], meshes[i],
@@ -1217,18 +1219,36 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
             goto oom;
         p->V0 = (double)cnt * fabs(det);
     }
+    f.pos = take(&A, sng * 3 * 8 + 1);
+    f.p0 = take(&A, sng * 3 * 8 + 1);
+    f.dc = take(&A, sng + 1);
+    f.t = take(&A, sng * 8 + 1);
+    f.vel = take0(&A, sng * 8 + 1);
+    if (iso)
+        f.pos2 = take(&A, sng * 3 * 8 + 1);
+    if (!f.pos || !f.p0 || !f.dc || !f.t || !f.vel || (iso && !f.pos2))
+        goto oom;
+    if (!one) {
+        f.acc = take0(&A, sng * 8 + 1);
+        f.k = take0(&A, sng * 4 + 1);
+        if (!f.acc || !f.k)
+            goto oom;
+    }
+    for (int i = 0; i < n; i++) {
+        part *p = &f.P[i];
+        p->ab = take(&A, (size_t)meshes[i]->nv * 2 * sizeof *p->ab + 1);
+        p->ok = take(&A, (size_t)meshes[i]->nv + 1);
+        if (!p->ab || !p->ok)
+            goto oom;
+    }
     if ((st = find_edges(&f, labels, values, inv, err)) != R3D_OK)
         goto out;
     if (iso) {
-        f.cg = take(&A, sng * 8 + 1);
-        f.cg2 = take(&A, sng * 8 + 1);
-        if (!f.cg || !f.cg2)
-            goto oom;
         f.tau = TARGET_TAU * smin;
         for (int i = 0; i < WTAB; i++) {
             double w0 = exp(-16.0 * i / WTAB), w1 = exp(-16.0 * (i + 1) / WTAB);
-            f.wt[2 * i] = w0 - i * (w1 - w0);
-            f.wt[2 * i + 1] = w1 - w0;
+            f.wa[i] = w0 - i * (w1 - w0);
+            f.wb[i] = w1 - w0;
         }
         for (int i = 0; i < n; i++)
             if (meshes[i]->nt && (st = part_target(&f, i, strength, err)) != R3D_OK)
