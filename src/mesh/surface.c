@@ -425,8 +425,9 @@ static v2d load2(const double *p)
  * and y parts are [a_y, a_z] [e_z, e_x] - [a_z, a_x] [e_y, e_z], its z
  * part the difference of a_xy [e_y, e_x]'s two lanes (~22 instead of ~38
  * instructions per neighbour; the flow's sweeps are most of its time). */
-static double sweep_fan(const double *pos, const uint32_t *r, int64_t cnt, const double *x,
-                        double q[3], double n[3])
+static inline __attribute__((always_inline)) double
+sweep_fan(const double *pos, const uint32_t *r, int64_t cnt, const double *x, double q[3],
+          double n[3], int want_rr)
 {
     v2d xxy = load2(x), zero = {0, 0};
     double xz = x[2];
@@ -442,8 +443,10 @@ static double sweep_fan(const double *pos, const uint32_t *r, int64_t cnt, const
         double ez = y[2] - xz;
         qxy += exy;
         qz += ez;
-        rxy += exy * exy;
-        rz += ez * ez;
+        if (want_rr) {
+            rxy += exy * exy;
+            rz += ez * ez;
+        }
         v2d eyz = {exy[1], ez}, ezx = {ez, exy[0]}, eyx = {exy[1], exy[0]};
         nxy += ayz * ezx - azx * eyz;
         nz2 += axy * eyx;
@@ -467,9 +470,9 @@ static double sweep_fan(const double *pos, const uint32_t *r, int64_t cnt, const
  * faces, i.e. 18 x the volume) and the area the vertices sweep when pushed
  * along the normal but held to their edges (area x cos^2); and per vertex
  * what the mode asks for. */
-static void ring_pass(void *ctx, int64_t b, int64_t e)
+static inline __attribute__((always_inline)) void ring_body(flow *f, int64_t b, int64_t e,
+                                                            const int mode, const int iso)
 {
-    flow *f = ctx;
     part *p = &f->P[f->cur];
     const double *pos = f->pos, *o = p->o;
     int64_t nv = p->m->nv;
@@ -484,7 +487,7 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
             const double *x = pos + 3 * g;
             double q[3] = {0, 0, 0}, n[3] = {0, 0, 0}, rr = 0;
             if (tot == cnt && cnt > 0) {
-                rr = sweep_fan(pos, r, cnt, x, q, n);
+                rr = sweep_fan(pos, r, cnt, x, q, n, mode == ST_STEP && !iso);
             } else {
                 for (int64_t i = 0; i < cnt; i++) {
                     const double *y = pos + 3 * (int64_t)r[i];
@@ -516,15 +519,15 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
             double wv = (nd * nd) * idd * il * (1.0 / 6);
             wa += wv;
             double uL = (n[0] * q[0] + n[1] * q[1] + n[2] * q[2]) * il * ic;
-            if (f->mode == ST_CURV) {
+            if (mode == ST_CURV) {
                 p->c[v] = good ? uL : 0;
-            } else if (f->mode == ST_NORMAL) {
+            } else if (mode == ST_NORMAL) {
                 for (int c = 0; c < 3; c++)
                     p->un[3 * v + c] = n[c] * il;
             } else {
                 p->ok[v] = (uint8_t)good;
                 double st = 0, ab1 = nd * il * idd;
-                if (good && p->c) {
+                if (good && iso) {
                     st = FLOW_LAMBDA * (uL - p->c[v]);
                 } else if (good) {
                     /* the umbrella's normal part is about H |e|^2 / 2: divided
@@ -547,6 +550,23 @@ static void ring_pass(void *ctx, int64_t b, int64_t e)
         p->bs[kb] = sv;
         p->bm[kb] = mv;
     }
+}
+
+/* ring_body made once per mode (and per regime for the step), so each
+ * leaves out what it does not use: the step on isotropic grids, 15 of the
+ * 18 sweeps, has no squared edges (lung vessels 2.33 -> 2.0 G instructions,
+ * cachegrind). */
+static void ring_pass(void *ctx, int64_t b, int64_t e)
+{
+    flow *f = ctx;
+    if (f->mode == ST_STEP && f->P[f->cur].c)
+        ring_body(f, b, e, ST_STEP, 1);
+    else if (f->mode == ST_STEP)
+        ring_body(f, b, e, ST_STEP, 0);
+    else if (f->mode == ST_CURV)
+        ring_body(f, b, e, ST_CURV, 0);
+    else
+        ring_body(f, b, e, ST_NORMAL, 0);
 }
 
 /* A part's sums over its vertices (ring_pass, in fixed blocks): the
