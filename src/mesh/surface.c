@@ -637,11 +637,18 @@ __attribute__((target("avx2"))) static void ring_pass_avx2(void *ctx, int64_t b,
 }
 #endif
 
+static int wide_on = 1; /* r3d__smooth_wide */
+
+void r3d__smooth_wide(int on)
+{
+    wide_on = on;
+}
+
 /* ring_pass, or its AVX2 form where the processor has it */
 static void (*ring_pass_for_cpu(void))(void *, int64_t, int64_t)
 {
 #ifdef SWEEP4
-    if (__builtin_cpu_supports("avx2"))
+    if (wide_on && __builtin_cpu_supports("avx2"))
         return ring_pass_avx2;
 #endif
     return ring_pass;
@@ -1188,7 +1195,7 @@ static r3d_status part_target(flow *f, int i, double strength, r3d_error *err)
     int iters = (int)(TAUBIN_PER_STRENGTH * strength + 0.5);
     void (*pass)(void *, int64_t, int64_t) = taubin_pass;
 #ifdef TAUBIN_AVX2
-    if (__builtin_cpu_supports("avx2"))
+    if (wide_on && __builtin_cpu_supports("avx2"))
         pass = taubin_pass_avx2;
 #endif
     double mu = 1.0 / (TAUBIN_KPB - 1.0 / TAUBIN_LAMBDA);
