@@ -193,6 +193,7 @@ static void *take0(arena *a, size_t bytes)
 typedef struct part {
     r3d_mesh *m;
     const int64_t *g;
+    int ident;         /* g[v] == v for every v (one label alone): not read */
     int64_t *rs;       /* nv + 1 */
     uint32_t *nn;      /* nv: unique neighbours */
     uint32_t *nb;      /* groups */
@@ -209,6 +210,14 @@ typedef struct part {
      * curvature's step and of the momentum */
     double bv[NBLK], ba[NBLK], bs[NBLK], bm[NBLK];
 } part;
+
+/* Vertex v's group: the hot passes read no g when it is v (a vessel
+ * tree's g is 2.8 MB of the ~29 MB each Taubin pass streams; the passes
+ * are bound by memory) */
+static inline int64_t grp_of(const part *p, int64_t v)
+{
+    return p->ident ? v : p->g[v];
+}
 
 /* What ring_pass stores per vertex besides the volume and swept area. */
 enum { ST_STEP, ST_CURV, ST_NORMAL };
@@ -530,7 +539,7 @@ static inline __attribute__((always_inline)) void ring_body(flow *f, int64_t b, 
         int64_t v0 = nv * kb / NBLK, v1 = nv * (kb + 1) / NBLK;
         double vol = 0, wa = 0, sv = 0, mv = 0;
         for (int64_t v = v0; v < v1; v++) {
-            int64_t g = p->g[v], s0 = p->rs[v], tot = p->rs[v + 1] - s0;
+            int64_t g = grp_of(p, v), s0 = p->rs[v], tot = p->rs[v + 1] - s0;
             const uint32_t *r = p->nb + s0;
             int64_t cnt = p->nn[v];
             const double *x = pos + 3 * g;
@@ -898,7 +907,7 @@ static void step_one(void *ctx, int64_t b, int64_t e)
     part *p = &f->P[0];
     for (int64_t v = b; v < e; v++)
         if (p->ok[v])
-            move_to(f, p->g[v], (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1], f->pos);
+            move_to(f, grp_of(p, v), (p->ab[2 * v] + p->delta) * p->ab[2 * v + 1], f->pos);
 }
 
 /* Several labels: the current part's moves, added to their groups (a group
@@ -1054,7 +1063,8 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
     for (int64_t v = b; v < e; v++) {
         int64_t s0 = p->rs[v], cnt = p->nn[v];
         const uint32_t *r = p->nb + s0;
-        double c0 = cg[p->g[v]], sum = c0, ws = 1;
+        int64_t gv = grp_of(p, v);
+        double c0 = cg[gv], sum = c0, ws = 1;
         for (int64_t k = 0; k < cnt; k++) {
             /* exp(-(d / tau)^2) from the table; beyond its end (or not a
              * number) the step WTAB, whose line is 0: no branch, which
@@ -1066,7 +1076,7 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
             sum += w * cn;
             ws += w;
         }
-        f->cg2[p->g[v]] = sum / ws;
+        f->cg2[gv] = sum / ws;
     }
 }
 
@@ -1078,7 +1088,7 @@ static void taubin_pass(void *ctx, int64_t b, int64_t e)
     part *p = &f->P[f->cur];
     const double *src = f->pos;
     for (int64_t v = b; v < e; v++) {
-        int64_t g = p->g[v], cnt = p->nn[v];
+        int64_t g = grp_of(p, v), cnt = p->nn[v];
         const double *x = src + 3 * g;
         double *o = f->pos2 + 3 * g;
         if (p->fixed[v] || cnt == 0) {
@@ -1117,7 +1127,7 @@ __attribute__((target("avx2"))) static void taubin_pass_avx2(void *ctx, int64_t 
     part *p = &f->P[f->cur];
     const double *src = f->pos;
     for (int64_t v = b; v < e; v++) {
-        int64_t g = p->g[v], cnt = p->nn[v];
+        int64_t g = grp_of(p, v), cnt = p->nn[v];
         const double *x = src + 3 * g;
         double *o = f->pos2 + 3 * g;
         if (p->fixed[v] || cnt == 0) {
@@ -1359,6 +1369,9 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
         p->m = meshes[i];
         p->g = grp + off;
         off += meshes[i]->nv;
+        p->ident = 1;
+        for (int64_t v = 0; v < meshes[i]->nv && p->ident; v++)
+            p->ident = p->g[v] == v;
         if ((st = part_rings(p, &A, err)) != R3D_OK)
             goto out;
         int64_t cnt = meshes[i]->nt ? count_label(labels, values[i], meshes[i],
