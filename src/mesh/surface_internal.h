@@ -13,4 +13,9 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
                               const int64_t *grp, int64_t ng, const r3d_volume *labels,
                               double strength, r3d_error *err);
 
+/* on (the default): the hot passes in AVX2 where the processor has it;
+ * off: the plain ones everywhere. Both give the same bytes; the switch is
+ * for the test that says so (not thread-safe: set it between smoothings). */
+void r3d__smooth_wide(int on);
+
 #endif
