@@ -548,6 +548,9 @@ static inline __attribute__((always_inline)) void ring_body(flow *f, int64_t b, 
     const double *pos = f->pos, *o = p->o;
     int64_t nv = p->m->nv;
     double ref = FLOW_EDGE2 * f->smin * f->smin;
+#ifndef SWEEP4
+    (void)wide; /* no 4-wide sweep with this compiler */
+#endif
     for (int64_t kb = b; kb < e; kb++) {
         int64_t v0 = nv * kb / NBLK, v1 = nv * (kb + 1) / NBLK;
         double vol = 0, wa = 0, sv = 0, mv = 0;
