@@ -1096,6 +1096,18 @@ static void even_pass(void *ctx, int64_t b, int64_t e)
     }
 }
 
+/* A fixed vertex, or one without neighbours, stays where it is (x copied
+ * to o): 1; else 0. */
+static inline int taubin_kept(const part *p, int64_t v, const double *x, double *o)
+{
+    if (!p->fixed[v] && p->nn[v] > 0)
+        return 0;
+    o[0] = x[0];
+    o[1] = x[1];
+    o[2] = x[2];
+    return 1;
+}
+
 /* Block of the current part's vertices: one Jacobi pass of Taubin's
  * lambda/mu filter (on the one-rings at hand), pos into pos2. */
 static void taubin_pass(void *ctx, int64_t b, int64_t e)
@@ -1107,12 +1119,8 @@ static void taubin_pass(void *ctx, int64_t b, int64_t e)
         int64_t g = grp_of(p, v), cnt = p->nn[v];
         const double *x = src + 3 * g;
         double *o = f->pos2 + 3 * g;
-        if (p->fixed[v] || cnt == 0) {
-            o[0] = x[0];
-            o[1] = x[1];
-            o[2] = x[2];
+        if (taubin_kept(p, v, x, o))
             continue;
-        }
         const uint32_t *r = p->nb + p->rs[v];
         v2d qxy = {0, 0};
         double qz = 0;
@@ -1146,12 +1154,8 @@ __attribute__((target("avx2"))) static void taubin_pass_avx2(void *ctx, int64_t 
         int64_t g = grp_of(p, v), cnt = p->nn[v];
         const double *x = src + 3 * g;
         double *o = f->pos2 + 3 * g;
-        if (p->fixed[v] || cnt == 0) {
-            o[0] = x[0];
-            o[1] = x[1];
-            o[2] = x[2];
+        if (taubin_kept(p, v, x, o))
             continue;
-        }
         const uint32_t *r = p->nb + p->rs[v];
         __m256d q = _mm256_setzero_pd();
         for (int64_t i = 0; i < cnt; i++)

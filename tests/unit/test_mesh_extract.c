@@ -481,6 +481,16 @@ static void test_mesh_same_whatever_the_thread_count(void)
     r3d_volume_free(v);
 }
 
+/* Label 1 of v as a surface, smoothed by default (checked on the way). */
+static r3d_mesh *smoothed_label(const r3d_volume *v)
+{
+    r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
+    CHECK(m && m->nt > 1000);
+    if (m)
+        CHECK_INT(r3d_mesh_smooth_label(m, v, 1, DEFAULT_STRENGTH, NULL), R3D_OK);
+    return m;
+}
+
 /* r3d_mesh_smooth_label on one label (each vertex its own group: the
  * steps go straight into the positions) gives the same bytes on 1, 2 and
  * 4 threads, on an isotropic grid (Taubin copy, edge-preserving target,
@@ -496,9 +506,7 @@ static void test_mesh_smooth_label_same_whatever_the_thread_count(void)
         r3d_mesh *one = NULL;
         for (int t = 1; t <= 4; t *= 2) {
             r3d_set_threads(t);
-            r3d_mesh *m = r3d_mesh_from_label(v, 1, NULL, NULL);
-            CHECK(m && m->nt > 1000);
-            CHECK_INT(r3d_mesh_smooth_label(m, v, 1, DEFAULT_STRENGTH, NULL), R3D_OK);
+            r3d_mesh *m = smoothed_label(v);
             if (!one)
                 one = m;
             else {
@@ -527,9 +535,7 @@ static void test_mesh_smooth_label_same_with_and_without_avx2(void)
         r3d_mesh *m[2];
         for (int w = 0; w < 2; w++) {
             r3d__smooth_wide(w);
-            m[w] = r3d_mesh_from_label(v, 1, NULL, NULL);
-            CHECK(m[w] && m[w]->nt > 1000);
-            CHECK_INT(r3d_mesh_smooth_label(m[w], v, 1, DEFAULT_STRENGTH, NULL), R3D_OK);
+            m[w] = smoothed_label(v);
         }
         r3d__smooth_wide(1);
         CHECK(same_mesh(m[0], m[1]));
