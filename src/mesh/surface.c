@@ -664,9 +664,14 @@ __attribute__((target("avx2"))) static void ring_pass_avx2(void *ctx, int64_t b,
 
 static int wide_on = 1; /* r3d__smooth_wide */
 
-void r3d__smooth_wide(int on)
+int r3d__smooth_wide(int on)
 {
     wide_on = on;
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(R3D_NO_AVX2)
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
 }
 
 /* ring_pass, or its AVX2 form where the processor has it */

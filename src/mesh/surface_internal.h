@@ -15,7 +15,8 @@ r3d_status r3d__smooth_labels(r3d_mesh **meshes, const uint16_t *values, int n,
 
 /* on (the default): the hot passes in AVX2 where the processor has it;
  * off: the plain ones everywhere. Both give the same bytes; the switch is
- * for the test that says so (not thread-safe: set it between smoothings). */
-void r3d__smooth_wide(int on);
+ * for the test that says so (not thread-safe: set it between smoothings).
+ * Returns whether this build and processor have an AVX2 pass at all. */
+int r3d__smooth_wide(int on);
 
 #endif
